@@ -1,0 +1,37 @@
+"""`fluxora-orch`: one module per command (or command group), each adding its own subparser."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from orchestrator import __version__
+from orchestrator.cli import run
+from orchestrator.cli.common import add_settings_arguments
+from orchestrator.errors import FluxoraError
+
+COMMANDS = (run,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fluxora-orch",
+        description="Fluxora orchestrator: events and schedules in, decisions and jobs out.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    parent = argparse.ArgumentParser(add_help=False)
+    add_settings_arguments(parent)
+    for module in COMMANDS:
+        module.register(commands, parent)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except FluxoraError as exc:
+        print(f"fluxora-orch: error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,31 @@
+"""Settings every command shares, so that `run` and the commands that talk to it agree."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from orchestrator.config import Config, load_config
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings (argument > environment > file > default)")
+    group.add_argument(
+        "--config", type=Path, metavar="FILE", help="config file (YAML); env FLUXORA_CONFIG"
+    )
+    group.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="state directory; env FLUXORA_DATA_DIR; default ~/.local/state/fluxora",
+    )
+    group.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="HTTP address; env FLUXORA_LISTEN; default 127.0.0.1:8470",
+    )
+    group.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return load_config(config_file=args.config, data_dir=args.data_dir, listen=args.listen)
