@@ -62,7 +62,7 @@ class HttpConfig(Section):
 
 class Config(Section):
     env: str = "dev"
-    data_dir: Path = Field(default_factory=default_data_dir)
+    data_dir: Path
     http: HttpConfig = HttpConfig()
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
 
@@ -122,5 +122,6 @@ def load_config(
         if value is not None and value != "":
             _set(data, dotted, value)
             sources[dotted] = source
+    data.setdefault("data_dir", str(default_data_dir(environ)))
     sources.setdefault("", file_label)
     return _validate(data, dict(sorted(sources.items(), key=lambda kv: -len(kv[0]))))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 
 from aiohttp import web
@@ -11,9 +10,10 @@ from prometheus_client import CollectorRegistry
 
 from orchestrator.config import Config
 from orchestrator.http.app import build_app
+from orchestrator.logs import get_logger
 from orchestrator.metrics import Metrics
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 async def serve(config: Config, stop: asyncio.Event) -> None:
@@ -24,7 +24,7 @@ async def serve(config: Config, stop: asyncio.Event) -> None:
     await runner.setup()
     site = web.TCPSite(runner, config.http.host, config.http.port)
     await site.start()
-    log.info("listening", extra={"listen": config.http.listen, "data_dir": str(config.data_dir)})
+    log.info("listening", listen=config.http.listen, data_dir=str(config.data_dir))
     try:
         await stop.wait()
     finally:

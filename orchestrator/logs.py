@@ -1,4 +1,9 @@
-"""Structured JSON logs on stderr: one object per line, extra fields kept."""
+"""Structured JSON logs on stderr: one object per line, with the fields a call passes.
+
+Salt replaces the logging module's logger class when it is imported, and its class drops
+`extra=`; `get_logger` returns a small wrapper that builds the record itself, so fields survive
+in any process that imports salt. Fields whose name suggests a secret are never written.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,15 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_SECRET_WORDS = ("secret", "token", "password", "authorization", "signature", "key")
+REDACTED = "[redacted]"
+
+
+def redact(fields: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: REDACTED if any(word in name.lower() for word in _SECRET_WORDS) else value
+        for name, value in fields.items()
+    }
 
 
 class JsonFormatter(logging.Formatter):
@@ -19,10 +33,47 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS})
+        entry.update(redact({k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS}))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+class Logger:
+    """`log.info("job finished", job_id=..., status=...)`: a message plus structured fields."""
+
+    def __init__(self, name: str) -> None:
+        self._logger = logging.getLogger(name)
+
+    def debug(self, msg: str, **fields: Any) -> None:
+        self._emit(logging.DEBUG, msg, fields)
+
+    def info(self, msg: str, **fields: Any) -> None:
+        self._emit(logging.INFO, msg, fields)
+
+    def warning(self, msg: str, **fields: Any) -> None:
+        self._emit(logging.WARNING, msg, fields)
+
+    def error(self, msg: str, **fields: Any) -> None:
+        self._emit(logging.ERROR, msg, fields)
+
+    def exception(self, msg: str, **fields: Any) -> None:
+        """An error with the traceback of the exception being handled."""
+        self._emit(logging.ERROR, msg, fields, with_traceback=True)
+
+    def _emit(
+        self, level: int, msg: str, fields: dict[str, Any], with_traceback: bool = False
+    ) -> None:
+        if not self._logger.isEnabledFor(level):
+            return
+        exc_info = sys.exc_info() if with_traceback else None
+        record = logging.LogRecord(self._logger.name, level, "", 0, msg, None, exc_info)
+        record.__dict__.update({k: v for k, v in fields.items() if k not in _STANDARD_ATTRS})
+        self._logger.handle(record)
+
+
+def get_logger(name: str) -> Logger:
+    return Logger(name)
 
 
 def configure(level: str = "info", stream: TextIO = sys.stderr) -> None:

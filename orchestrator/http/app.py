@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 
 from orchestrator.metrics import Metrics
 
@@ -19,8 +19,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = generate_latest(request.app[METRICS_KEY].registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    # Negotiated: OpenMetrics for a Prometheus that asks for it, text 0.0.4 otherwise.
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    body = encoder(request.app[METRICS_KEY].registry)
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def build_app(metrics_: Metrics) -> web.Application:

@@ -1,0 +1,211 @@
+"""Session-scoped real servers for every test tier.
+
+Each fixture starts a real server (moto, salt-master and minions, PostgreSQL clusters,
+Prometheus/Alertmanager), waits until it answers and tears it down at the end even when tests
+fail. A server that cannot start fails the run with its log tail; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import moto, postgres, prometheus, salt
+from tests.harness.processes import ServerProcess
+
+# --- run identity and environment -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    """The id every process and cluster of this run carries (scripts/leak-check looks for it)."""
+    return os.environ.setdefault("FLUXORA_TEST_RUN", secrets.token_hex(4))
+
+
+@pytest.fixture(scope="session")
+def session_env() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+# --- AWS: moto server over HTTP ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_server(
+    run_id: str, tmp_path_factory: pytest.TempPathFactory, session_env: pytest.MonkeyPatch
+) -> Iterator[ServerProcess]:
+    """A moto server on a free loopback port; AWS_ENDPOINT_URL and dummy keys are exported."""
+    server = moto.start_moto(tmp_path_factory.mktemp("moto"))
+    for key, value in moto.aws_environment(server.url).items():
+        session_env.setenv(key, value)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws_reset(moto_server: ServerProcess) -> Iterator[None]:
+    """Empty moto before and after the test, so AWS tests don't see each other's resources."""
+    _reset_moto(moto_server.url)
+    yield
+    _reset_moto(moto_server.url)
+
+
+def _reset_moto(url: str) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+# --- Salt: a real master and minions -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def salt_factories_config(
+    tmp_path_factory: pytest.TempPathFactory, moto_server: ServerProcess
+) -> dict[str, Any]:
+    # Our own root_dir: the launcher scripts there hard-code the venv that wrote them.
+    return {
+        "root_dir": tmp_path_factory.mktemp("salt-root"),
+        "slow_stop": False,
+        "environ": dict(os.environ),  # includes the moto variables exported above
+    }
+
+
+@pytest.fixture(scope="session")
+def salt_master(salt_factories: Any, session_env: pytest.MonkeyPatch) -> Iterator[Any]:
+    factory = salt_factories.salt_master_daemon("fluxora-master", overrides=salt.master_overrides())
+    session_env.setenv("SALT_MASTER_CONFIG", str(factory.config_file))  # testinfra salt://
+    with factory.started():
+        yield factory
+
+
+@pytest.fixture(scope="session")
+def salt_minions(salt_master: Any) -> Iterator[dict[str, Any]]:
+    factories = {
+        minion_id: salt_master.salt_minion_daemon(
+            minion_id, overrides=salt.minion_overrides(minion_id)
+        )
+        for minion_id in salt.MINIONS
+    }
+    started = [factory.started() for factory in factories.values()]
+    for context in started:
+        context.__enter__()
+    try:
+        yield factories
+    finally:
+        for context in reversed(started):
+            context.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def salt_minion(salt_minions: dict[str, Any]) -> Any:
+    """The dev environment's all-in-one machine."""
+    return salt_minions["dev-1"]
+
+
+@pytest.fixture(scope="session")
+def salt_cli(salt_master: Any) -> Any:
+    return salt_master.salt_cli()
+
+
+@pytest.fixture(scope="session")
+def salt_run_cli(salt_master: Any) -> Any:
+    return salt_master.salt_run_cli()
+
+
+# --- PostgreSQL: primary + streaming replica -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_pair_factory(run_id: str) -> Iterator[Callable[[], postgres.PgPair]]:
+    """Make fresh primary/replica pairs; all are dropped at the end of the session."""
+    postgres.sweep_orphans()
+    pairs: list[postgres.PgPair] = []
+
+    def make() -> postgres.PgPair:
+        pair = postgres.create_pair(run_id)
+        pairs.append(pair)
+        return pair
+
+    try:
+        yield make
+    finally:
+        for pair in pairs:
+            pair.drop()
+
+
+@pytest.fixture(scope="session")
+def pg_pair(pg_pair_factory: Callable[[], postgres.PgPair]) -> postgres.PgPair:
+    """The shared pair. Tests that change its roles (failover) make their own with the factory."""
+    return pg_pair_factory()
+
+
+# --- Prometheus and Alertmanager -----------------------------------------------------------------
+
+
+@pytest.fixture
+def monitoring_servers(
+    tmp_path: Path,
+) -> Iterator[dict[str, Callable[[Path], ServerProcess]]]:
+    """Starters for Prometheus and Alertmanager; whatever a test starts is stopped after it."""
+    started: list[ServerProcess] = []
+
+    def starter(start: Callable[[Path, Path], ServerProcess]) -> Callable[[Path], ServerProcess]:
+        def run(config_file: Path) -> ServerProcess:
+            server = start(config_file, tmp_path / f"server-{len(started)}")
+            started.append(server)
+            return server
+
+        return run
+
+    try:
+        yield {
+            "prometheus": starter(prometheus.start_prometheus),
+            "alertmanager": starter(prometheus.start_alertmanager),
+        }
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+# --- pytest hooks --------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # Importing salt (the salt-factories plugin does) installs a buffering stderr handler that
+    # flushes into pytest's closed streams at exit; hand its records to pytest's handlers now.
+    from salt._logging.impl import shutdown_temp_handler
+
+    shutdown_temp_handler()
+
+
+# --- no skip counts as a pass ---------------------------------------------------------------------
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _skipped:
+        terminalreporter.write_line(
+            f"FAILED: {len(_skipped)} test(s) skipped; a skip is not a pass: {_skipped[:5]}",
+            red=True,
+        )
