@@ -1,0 +1,31 @@
+"""`noop` and `log`: actions with no side effect beyond the journal, for wiring and drills."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from orchestrator.core.actions import ActionContext, ActionParams, ActionRegistry, NoParams
+from orchestrator.core.results import Result
+
+
+class LogParams(ActionParams):
+    message: str
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+def noop(ctx: ActionContext, params: NoParams) -> Result:
+    return Result.success()
+
+
+def log_message(ctx: ActionContext, params: LogParams) -> Result:
+    ctx.log.info(params.message, job_id=ctx.job_id, env=ctx.env, **params.fields)
+    return Result.success(message=params.message)
+
+
+def register(registry: ActionRegistry) -> None:
+    registry.register("noop", NoParams, "Do nothing and succeed.")(noop)
+    registry.register("log", LogParams, "Write a message (and fields) to the daemon log.")(
+        log_message
+    )

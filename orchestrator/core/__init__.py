@@ -1,0 +1,1 @@
+"""Contracts shared by every part of the orchestrator: results and actions (more as they grow)."""
