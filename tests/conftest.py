@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import moto, postgres, prometheus, salt
+from tests.harness import monitoring, moto, postgres, prometheus, salt
 from tests.harness.processes import ServerProcess
 
 # --- run identity and environment -------------------------------------------------------------
@@ -174,6 +174,25 @@ def monitoring_servers(
     finally:
         for server in reversed(started):
             server.stop()
+
+
+@pytest.fixture
+def monitoring_stack(
+    monitoring_servers: dict[str, Callable[[Path], ServerProcess]], tmp_path: Path
+) -> Callable[..., monitoring.MonitoringStack]:
+    """Start the shipped monitoring/ stack: `start(targets={job: [host:port]}, labels={"env": ..},
+    orchestrator_url=.., token_file=.., alert_for={alert: "0s"})` (tests/harness/monitoring.py)."""
+    stacks: list[monitoring.MonitoringStack] = []
+
+    def start(**options: Any) -> monitoring.MonitoringStack:
+        config_dir = tmp_path / f"monitoring-{len(stacks)}"
+        stack = monitoring.start_stack(
+            monitoring_servers["prometheus"], monitoring_servers["alertmanager"], config_dir, **options
+        )
+        stacks.append(stack)
+        return stack
+
+    return start
 
 
 # --- pytest hooks --------------------------------------------------------------------------------
