@@ -187,7 +187,10 @@ def monitoring_stack(
     def start(**options: Any) -> monitoring.MonitoringStack:
         config_dir = tmp_path / f"monitoring-{len(stacks)}"
         stack = monitoring.start_stack(
-            monitoring_servers["prometheus"], monitoring_servers["alertmanager"], config_dir, **options
+            monitoring_servers["prometheus"],
+            monitoring_servers["alertmanager"],
+            config_dir,
+            **options,
         )
         stacks.append(stack)
         return stack
