@@ -201,6 +201,11 @@ class PrometheusAPI:
             raise HarnessError(f"query {expr!r} failed: {answer}")
         return list(answer["data"]["result"])
 
+    def rules(self) -> list[dict[str, Any]]:
+        """Every loaded rule (alerting and recording) with its health and last error."""
+        groups = _get_json(f"{self.url}/api/v1/rules")["data"]["groups"]
+        return [rule for group in groups for rule in group["rules"]]
+
     def alerts(self) -> list[dict[str, Any]]:
         """Active alerts (pending and firing) with labels, annotations and state."""
         return list(_get_json(f"{self.url}/api/v1/alerts")["data"]["alerts"])

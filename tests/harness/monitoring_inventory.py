@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ _CATALOGUE_ROW = re.compile(r"^\|\s*(`fluxora_[^|]*)\|\s*([a-z]+)\s*\|")
 _NAME_IN_CELL = re.compile(r"`(fluxora_[a-z0-9_]+)`")
 # Grafana's interval variables stand where PromQL wants a duration; the others sit in strings.
 _GRAFANA_DURATION = re.compile(r"\$(__rate_interval|__interval|__range)\b")
-_GRAFANA_VARIABLE = re.compile(r"\$\{?\w+\}?")
+_GRAFANA_VARIABLE = re.compile(r"\$\{?(\w+)\}?")
 _LABEL_VALUES = re.compile(r"^label_values\((.*),\s*\w+\s*\)$", re.DOTALL)
 
 
@@ -113,9 +114,15 @@ def dashboard_expressions() -> list[Expression]:
 # --- metric names ----------------------------------------------------------------------------
 
 
-def as_promql(expr: str) -> str:
-    """A dashboard query with Grafana's variables replaced by something PromQL can parse."""
-    return _GRAFANA_VARIABLE.sub("grafana_variable", _GRAFANA_DURATION.sub("5m", expr))
+def as_promql(expr: str, variables: Mapping[str, str] | None = None) -> str:
+    """A dashboard query with Grafana's variables replaced: interval variables by 5m, the others
+    by their value in `variables` (e.g. {"env": ".*"} to evaluate it) or a placeholder to parse."""
+    values = variables or {}
+
+    def value(match: re.Match[str]) -> str:
+        return values.get(match.group(1), "grafana_variable")
+
+    return _GRAFANA_VARIABLE.sub(value, _GRAFANA_DURATION.sub("5m", expr))
 
 
 def _selector_name(node: Any) -> str:

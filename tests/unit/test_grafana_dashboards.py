@@ -13,7 +13,7 @@ import pytest
 import yaml
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from tests.harness.monitoring import MONITORING_DIR
+from tests.harness.monitoring import MONITORING_DIR, REPO_ROOT
 from tests.harness.monitoring_inventory import DASHBOARDS_DIR, dashboard_files
 
 GENERATOR = MONITORING_DIR / "grafana" / "generate.py"
@@ -106,3 +106,13 @@ def test_provisioning_points_grafana_at_prometheus_and_the_dashboards() -> None:
     (provider,) = providers["providers"]
     assert provider["type"] == "file"
     assert provider["options"]["path"].startswith("/var/lib/grafana/dashboards")
+
+
+def test_operations_guide_describes_every_panel() -> None:
+    guide = (REPO_ROOT / "docs" / "OPERATIONS.md").read_text(encoding="utf-8")
+    panels = [
+        panel for path in dashboard_files() for panel in json.loads(path.read_text())["panels"]
+    ]
+    # Rows are named in italics and panels in bold: both contain *title*.
+    missing = [panel["title"] for panel in panels if f"*{panel['title']}*" not in guide]
+    assert not missing, f"docs/OPERATIONS.md does not describe {missing}"

@@ -141,3 +141,9 @@ def test_alertmanager_reads_the_token_from_a_file() -> None:
                 "credentials_file": "/etc/prometheus/secrets/orchestrator-token",
             }
             assert webhook["url"].endswith("/alertmanager")
+
+
+def test_operations_guide_lists_every_alert() -> None:
+    guide = (REPO_ROOT / "docs" / "OPERATIONS.md").read_text(encoding="utf-8")
+    missing = [name for name in ALERT_NAMES if f"| `{name}` |" not in guide]
+    assert not missing, f"docs/OPERATIONS.md has no row for {missing}"
