@@ -7,7 +7,7 @@ and fails on any other name. docs/OPERATIONS.md describes each panel for operato
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import timeseries
+from grafana_foundation_sdk.builders import bargauge, timeseries
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 from panels import (
     ENV,
@@ -43,6 +43,29 @@ def _dashboard(uid: str, title: str, description: str) -> Dashboard:
     )
 
 
+def _staleness(title: str, description: str, expr: str, legend: str) -> bargauge.Panel:
+    """Age since the last success over the schedule interval: 1 = one interval."""
+    return bargauge_panel(
+        title, description, [(expr, legend)], unit="none", maximum=4, steps=STALENESS_STEPS
+    )
+
+
+def _against_target(measure: str, description: str) -> bargauge.Panel:
+    """The last drill's measured RTO or RPO (`measure`) as a share of the runbook's target."""
+    expr = (
+        f"runbook_env:fluxora_drill_{measure}_seconds:max{{{ENV}}} / on (runbook, env) "
+        f"runbook_env:fluxora_drill_{measure}_target_seconds:min{{{ENV}}}"
+    )
+    return bargauge_panel(
+        f"Drill {measure.upper()} against target",
+        description,
+        [(expr, BY_DRILL)],
+        unit="percentunit",
+        maximum=2,
+        steps=AGAINST_TARGET_STEPS,
+    )
+
+
 def _jobs_running() -> timeseries.Panel:
     return timeseries_panel(
         "Jobs running",
@@ -73,25 +96,21 @@ def _backups(dashboard: Dashboard) -> Dashboard:
     return (
         dashboard.with_row(row("Backups and restore-verify"))
         .with_panel(
-            bargauge_panel(
+            _staleness(
                 "Backup age against schedule",
                 "Time since the last successful backup divided by its schedule interval (1 = "
                 "one interval). FluxoraBackupStale warns over 1.5 and is critical over 3.",
-                [(ratio, BY_BACKUP)],
-                unit="none",
-                maximum=4,
-                steps=STALENESS_STEPS,
+                ratio,
+                BY_BACKUP,
             )
         )
         .with_panel(
-            bargauge_panel(
+            _staleness(
                 "Restore-verify age against schedule",
                 "Time since the last restore-verify that passed, divided by its schedule "
                 "interval. FluxoraRestoreVerifyStale warns over 1.5.",
-                [(verify_ratio, BY_BACKUP)],
-                unit="none",
-                maximum=4,
-                steps=STALENESS_STEPS,
+                verify_ratio,
+                BY_BACKUP,
             )
         )
         .with_panel(
@@ -152,14 +171,6 @@ def _backups(dashboard: Dashboard) -> Dashboard:
 
 
 def _drills(dashboard: Dashboard) -> Dashboard:
-    rto = (
-        f"runbook_env:fluxora_drill_rto_seconds:max{{{ENV}}} / on (runbook, env) "
-        f"runbook_env:fluxora_drill_rto_target_seconds:min{{{ENV}}}"
-    )
-    rpo = (
-        f"runbook_env:fluxora_drill_rpo_seconds:max{{{ENV}}} / on (runbook, env) "
-        f"runbook_env:fluxora_drill_rpo_target_seconds:min{{{ENV}}}"
-    )
     return (
         dashboard.with_row(row("DR drills and replication"))
         .with_panel(
@@ -172,35 +183,24 @@ def _drills(dashboard: Dashboard) -> Dashboard:
             )
         )
         .with_panel(
-            bargauge_panel(
+            _staleness(
                 "Drill age against schedule",
                 "Time since each drill last succeeded divided by its schedule interval. "
                 "FluxoraDrillOverdue warns over 1.5.",
-                [(f"runbook_env:fluxora_drill_staleness:ratio{{{ENV}}}", BY_DRILL)],
-                unit="none",
-                maximum=4,
-                steps=STALENESS_STEPS,
+                f"runbook_env:fluxora_drill_staleness:ratio{{{ENV}}}",
+                BY_DRILL,
             )
         )
         .with_panel(
-            bargauge_panel(
-                "Drill RTO against target",
+            _against_target(
+                "rto",
                 "Measured recovery time of the last drill as a share of its target (100% = "
                 "exactly on target, red over it).",
-                [(rto, BY_DRILL)],
-                unit="percentunit",
-                maximum=2,
-                steps=AGAINST_TARGET_STEPS,
             )
         )
         .with_panel(
-            bargauge_panel(
-                "Drill RPO against target",
-                "Measured data loss window of the last drill as a share of its target.",
-                [(rpo, BY_DRILL)],
-                unit="percentunit",
-                maximum=2,
-                steps=AGAINST_TARGET_STEPS,
+            _against_target(
+                "rpo", "Measured data loss window of the last drill as a share of its target."
             )
         )
         .with_panel(

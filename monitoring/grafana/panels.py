@@ -7,6 +7,7 @@ Every panel reads the dashboard's `datasource` variable and takes its queries as
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, Self, TypeVar
 
 from grafana_foundation_sdk.builders import bargauge, stat, timeseries
 from grafana_foundation_sdk.builders.common import (
@@ -51,6 +52,21 @@ DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 ENV = 'env=~"$env"'
 
 Query = tuple[str, str]  # (PromQL, legend format)
+
+
+class _PanelBuilder(Protocol):
+    """What every panel type's builder has (each is its own class in the SDK)."""
+
+    def title(self, title: str) -> Self: ...
+    def description(self, description: str) -> Self: ...
+    def datasource(self, datasource: DataSourceRef) -> Self: ...
+    def targets(self, targets: list[Builder[AnyDataquery]]) -> Self: ...
+    def unit(self, unit: str) -> Self: ...
+    def span(self, w: int) -> Self: ...
+    def height(self, h: int) -> Self: ...
+
+
+PanelT = TypeVar("PanelT", bound=_PanelBuilder)
 
 
 def datasource_variable() -> DatasourceVariable:
@@ -103,6 +119,21 @@ def status_mappings(ok: str, failed: str) -> list[ValueMapping]:
     ]
 
 
+def _common(
+    panel: PanelT, title: str, description: str, queries: Sequence[Query], unit: str, *, height: int
+) -> PanelT:
+    """Title, description, the dashboard's datasource, queries, unit; half the width."""
+    return (
+        panel.title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .targets(_targets(queries))
+        .unit(unit)
+        .span(12)
+        .height(height)
+    )
+
+
 def _legend() -> VizLegendOptions:
     return (
         VizLegendOptions()
@@ -123,16 +154,8 @@ def timeseries_panel(
     limit: tuple[float, str] | None = None,
 ) -> timeseries.Panel:
     """A time series; `bars` for counts per interval, `limit` draws a dashed threshold line."""
-    panel = (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .targets(_targets(queries))
-        .unit(unit)
-        .legend(_legend())
-        .span(12)
-        .height(8)
+    panel = _common(timeseries.Panel(), title, description, queries, unit, height=8).legend(
+        _legend()
     )
     if bars:
         panel = panel.draw_style(GraphDrawStyle.BARS).fill_opacity(80)
@@ -158,18 +181,11 @@ def stat_panel(
 ) -> stat.Panel:
     """One big value per series, coloured by thresholds or by the value mapping's colour."""
     panel = (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .targets(_targets(queries))
-        .unit(unit)
+        _common(stat.Panel(), title, description, queries, unit, height=6)
         .graph_mode(BigValueGraphMode.NONE)
         .color_mode(BigValueColorMode.BACKGROUND)
         .text_mode(BigValueTextMode.VALUE_AND_NAME if show_name else BigValueTextMode.NAME)
         .no_value("none reported")
-        .span(12)
-        .height(6)
     )
     if mappings is not None:
         panel = panel.mappings(mappings)
@@ -189,12 +205,7 @@ def bargauge_panel(
 ) -> bargauge.Panel:
     """Horizontal bars from 0 to `maximum`, one per series, coloured by `steps`."""
     return (
-        bargauge.Panel()
-        .title(title)
-        .description(description)
-        .datasource(DATASOURCE)
-        .targets(_targets(queries))
-        .unit(unit)
+        _common(bargauge.Panel(), title, description, queries, unit, height=8)
         .decimals(2)
         .min(0)
         .max(maximum)
@@ -202,6 +213,4 @@ def bargauge_panel(
         .display_mode(BarGaugeDisplayMode.GRADIENT)
         .orientation(VizOrientation.HORIZONTAL)
         .no_value("none reported")
-        .span(12)
-        .height(8)
     )
