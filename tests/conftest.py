@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import monitoring, moto, postgres, prometheus, salt
+from tests.harness import exporters, monitoring, moto, postgres, prometheus, salt
 from tests.harness.processes import ServerProcess
 
 # --- run identity and environment -------------------------------------------------------------
@@ -171,6 +171,26 @@ def monitoring_servers(
             "prometheus": starter(prometheus.start_prometheus),
             "alertmanager": starter(prometheus.start_alertmanager),
         }
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+@pytest.fixture
+def exporter_servers(tmp_path: Path) -> Iterator[dict[str, Callable[..., ServerProcess]]]:
+    """Debian's exporters: `["postgres"](cluster)` and `["node"]()`; stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def postgres_exporter(cluster: postgres.PgCluster) -> ServerProcess:
+        started.append(exporters.start_postgres_exporter(cluster, tmp_path / "exporters"))
+        return started[-1]
+
+    def node_exporter() -> ServerProcess:
+        started.append(exporters.start_node_exporter(tmp_path / "exporters"))
+        return started[-1]
+
+    try:
+        yield {"postgres": postgres_exporter, "node": node_exporter}
     finally:
         for server in reversed(started):
             server.stop()
