@@ -312,8 +312,8 @@ def start_stack(
 
 def wait_for_scrape(api: PrometheusAPI, scrape_url: str, timeout: float = 30) -> None:
     """Until Prometheus has scraped `scrape_url` successfully at least once."""
-    deadline_what = f"Prometheus to scrape {scrape_url}"
-    wait_until(lambda: api.targets_up().get(scrape_url, False), timeout, deadline_what)
+    what = f"Prometheus to scrape {scrape_url}"
+    wait_until(lambda: api.targets_up().get(scrape_url, False), timeout, what)
 
 
 def now_rfc3339(offset: float = 0) -> str:

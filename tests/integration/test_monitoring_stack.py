@@ -130,6 +130,9 @@ def test_backup_stale_alert_reaches_the_orchestrator_endpoint_with_its_token(
     assert alert["annotations"]["runbook_url"] == "dr_runbooks/docs/alerts/FluxoraBackupStale.md"
     assert "is 4.0 schedule intervals old" in alert["annotations"]["summary"]
     assert not [d for d in receiver.deliveries if "warning" in str(d.body)]
+    held = {a["labels"]["severity"]: a["status"] for a in stack.alertmanager_api.alerts()}
+    assert held["warning"]["state"] == "suppressed"
+    assert held["warning"]["inhibitedBy"], "the critical inhibits the warning"
 
     # A fresh backup resolves it, and the orchestrator is told (send_resolved).
     exporter.last_success.labels(**BACKUP).set(time.time())
@@ -144,10 +147,9 @@ def test_backup_metric_absent_fires_when_a_scraped_orchestrator_reports_no_backu
 ) -> None:
     exporter.inbox.set(0)  # an orchestrator answering scrapes, with no backup series at all
     stack = monitoring_stack(
-        targets={"fluxora-orchestrator": [exporter.address]},
-        labels={"env": "staging"},
-        alert_for={"FluxoraBackupMetricAbsent": "0s"},
+        targets={}, labels={"env": "staging"}, alert_for={"FluxoraBackupMetricAbsent": "0s"}
     )
+    stack.retarget("fluxora-orchestrator", [exporter.address])  # file SD picks it up live
     (alert,) = stack.prometheus_api.wait_for_firing("FluxoraBackupMetricAbsent")
     assert alert["labels"]["env"] == "staging"
     assert alert["annotations"]["summary"] == (
