@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import moto, postgres, prometheus, salt
+from tests.harness import exporters, monitoring, moto, postgres, prometheus, salt
 from tests.harness.processes import ServerProcess
 
 # --- run identity and environment -------------------------------------------------------------
@@ -174,6 +174,48 @@ def monitoring_servers(
     finally:
         for server in reversed(started):
             server.stop()
+
+
+@pytest.fixture
+def exporter_servers(tmp_path: Path) -> Iterator[dict[str, Callable[..., ServerProcess]]]:
+    """Debian's exporters: `["postgres"](cluster)` and `["node"]()`; stopped after the test."""
+    started: list[ServerProcess] = []
+
+    def postgres_exporter(cluster: postgres.PgCluster) -> ServerProcess:
+        started.append(exporters.start_postgres_exporter(cluster, tmp_path / "exporters"))
+        return started[-1]
+
+    def node_exporter() -> ServerProcess:
+        started.append(exporters.start_node_exporter(tmp_path / "exporters"))
+        return started[-1]
+
+    try:
+        yield {"postgres": postgres_exporter, "node": node_exporter}
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+@pytest.fixture
+def monitoring_stack(
+    monitoring_servers: dict[str, Callable[[Path], ServerProcess]], tmp_path: Path
+) -> Callable[..., monitoring.MonitoringStack]:
+    """Start the shipped monitoring/ stack: `start(targets={job: [host:port]}, labels={"env": ..},
+    orchestrator_url=.., token_file=.., alert_for={alert: "0s"})` (tests/harness/monitoring.py)."""
+    stacks: list[monitoring.MonitoringStack] = []
+
+    def start(**options: Any) -> monitoring.MonitoringStack:
+        config_dir = tmp_path / f"monitoring-{len(stacks)}"
+        stack = monitoring.start_stack(
+            monitoring_servers["prometheus"],
+            monitoring_servers["alertmanager"],
+            config_dir,
+            **options,
+        )
+        stacks.append(stack)
+        return stack
+
+    return start
 
 
 # --- pytest hooks --------------------------------------------------------------------------------

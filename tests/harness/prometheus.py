@@ -8,7 +8,7 @@ from pathlib import Path
 from tests.harness.processes import HarnessError, ServerProcess, free_port, http_ok, start_server
 
 
-def _binary(name: str) -> str:
+def binary(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         raise HarnessError(f"{name} is not installed: scripts/bootstrap installs it")
@@ -20,7 +20,7 @@ def start_prometheus(config_file: Path, workdir: Path) -> ServerProcess:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [
-        _binary("prometheus"),
+        binary("prometheus"),
         f"--config.file={config_file}",
         f"--storage.tsdb.path={workdir / 'tsdb'}",
         f"--web.listen-address=127.0.0.1:{port}",
@@ -36,7 +36,7 @@ def start_alertmanager(config_file: Path, workdir: Path) -> ServerProcess:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [
-        _binary("prometheus-alertmanager"),
+        binary("prometheus-alertmanager"),
         f"--config.file={config_file}",
         f"--storage.path={workdir / 'alertmanager-data'}",
         f"--web.listen-address=127.0.0.1:{port}",

@@ -1,0 +1,37 @@
+"""Debian's node and PostgreSQL exporters, started on loopback for one test.
+
+The PostgreSQL exporter runs with its built-in queries only (no --extend.query-path), as the
+fluxora.monitoring state deploys it; monitoring/exporter-metrics.yml lists what the rules use.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.harness.postgres import SOCKET_DIR, PgCluster
+from tests.harness.processes import ServerProcess, free_port, http_ok, start_server
+from tests.harness.prometheus import binary
+
+
+def _metrics_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}/metrics"
+
+
+def start_postgres_exporter(cluster: PgCluster, workdir: Path) -> ServerProcess:
+    """prometheus-postgres-exporter for `cluster` (over its socket); the URL is its /metrics."""
+    port = free_port()
+    dsn = f"host={SOCKET_DIR} port={cluster.port} user=postgres dbname=postgres sslmode=disable"
+    argv = [binary("prometheus-postgres-exporter"), f"--web.listen-address=127.0.0.1:{port}"]
+    env = {**os.environ, "DATA_SOURCE_NAME": dsn}
+    url = _metrics_url(port)
+    log = workdir / f"postgres-exporter-{cluster.name}.log"
+    return start_server("postgres-exporter", argv, log, url, http_ok(url), env=env)
+
+
+def start_node_exporter(workdir: Path) -> ServerProcess:
+    """prometheus-node-exporter with its default collectors; the URL is its /metrics."""
+    port = free_port()
+    argv = [binary("prometheus-node-exporter"), f"--web.listen-address=127.0.0.1:{port}"]
+    url = _metrics_url(port)
+    return start_server("node-exporter", argv, workdir / "node-exporter.log", url, http_ok(url))
