@@ -1,0 +1,172 @@
+"""The Salt master event bus: events in (a listener thread), job completions out.
+
+The listener subscribes with Salt's own event API (`salt.utils.event.get_master_event`) on
+the master's socket directory, keeps tags matching `salt.tags` and not `salt.exclude_tags`,
+and hands each to the inbox. An event's id is its `data["event_id"]` when that is a string
+(so a sender can make a retry idempotent), otherwise a fresh one. At most `MAX_IN_FLIGHT`
+events wait for their commit; beyond that the listener stops reading and the master buffers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+import queue
+import threading
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from orchestrator.core.events import Event, EventSource, InvalidEventError, new_event_id
+from orchestrator.logs import get_logger
+from orchestrator.store.base import Admission, Submission
+
+log = get_logger(__name__)
+
+MAX_IN_FLIGHT = 2000
+POLL_SECONDS = 0.5
+
+
+def master_opts(master_config: Path) -> dict[str, Any]:
+    import salt.config
+
+    opts: dict[str, Any] = salt.config.master_config(str(master_config))
+    return opts
+
+
+def _master_event(opts: Mapping[str, Any], listen: bool) -> Any:
+    import salt.utils.event
+
+    return salt.utils.event.get_master_event(opts, opts["sock_dir"], listen=listen)
+
+
+def tag_selected(tag: str, include: Sequence[str], exclude: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(tag, g) for g in include) and not any(
+        fnmatch.fnmatchcase(tag, g) for g in exclude
+    )
+
+
+def to_event(tag: str, data: Any) -> Event:
+    """A Salt event as ours; data made JSON-safe (Salt's may hold bytes or sets)."""
+    payload = data if isinstance(data, dict) else {"value": data}
+    safe = json.loads(json.dumps(payload, default=str))
+    event_id = safe.get("event_id")
+    return Event(
+        tag=tag,
+        source=EventSource.SALT,
+        data=safe,
+        id=event_id if isinstance(event_id, str) and event_id else new_event_id(),
+    )
+
+
+Submit = Callable[[Submission], Coroutine[Any, Any, Admission]]
+Reject = Callable[[EventSource, str], None]
+
+
+class SaltListener:
+    """Reads the master's bus in a thread; runs until `stop()`."""
+
+    def __init__(
+        self,
+        opts: Mapping[str, Any],
+        include: Sequence[str],
+        exclude: Sequence[str],
+        submit: Submit,
+        reject: Reject,
+    ) -> None:
+        self._opts = opts
+        self._include, self._exclude = list(include), list(exclude)
+        self._submit = submit
+        self._reject = reject
+        self._stop = threading.Event()
+        self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        bus = _master_event(self._opts, listen=True)
+        bus.connect_pub(timeout=10)  # subscribe now, so no event after start() is missed
+        self._thread = threading.Thread(target=self._read, args=(bus,), name="salt-listener")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _read(self, bus: Any) -> None:
+        try:
+            while not self._stop.is_set():
+                raw = bus.get_event(wait=POLL_SECONDS, full=True, auto_reconnect=True)
+                if raw is not None:
+                    self._one(raw.get("tag", ""), raw.get("data"))
+        except Exception:
+            log.exception("the Salt event listener stopped")
+        finally:
+            bus.destroy()
+
+    def _one(self, tag: str, data: Any) -> None:
+        if not tag_selected(tag, self._include, self._exclude):
+            return
+        try:
+            event = to_event(tag, data)
+        except (InvalidEventError, TypeError, ValueError) as exc:
+            log.warning("salt event refused", tag=tag[:200], reason=str(exc))
+            self._reject(EventSource.SALT, "invalid_event")
+            return
+        while not self._slots.acquire(timeout=POLL_SECONDS):
+            if self._stop.is_set():
+                return
+        assert self._loop is not None
+        future: Future[Admission] = asyncio.run_coroutine_threadsafe(
+            self._submit(Submission(event=event)), self._loop
+        )
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[Admission]) -> None:
+        self._slots.release()
+        if future.cancelled() or future.exception() is not None:
+            log.error("a salt event could not be committed", error=str(future.exception()))
+
+
+class SaltPublisher:
+    """Fires events on the master bus from its own thread (the event loop never waits)."""
+
+    def __init__(self, opts: Mapping[str, Any]) -> None:
+        self._opts = opts
+        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._send, name="salt-publisher", daemon=True)
+        self._thread.start()
+
+    def publish(self, tag: str, data: Mapping[str, Any]) -> None:
+        self._queue.put((tag, dict(data)))
+
+    def close(self, timeout: float = 5) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _send(self) -> None:
+        bus = _master_event(self._opts, listen=False)
+        try:
+            while (item := self._queue.get()) is not None:
+                tag, data = item
+                try:
+                    bus.fire_event(data, tag)
+                except Exception:
+                    log.exception("firing on the Salt bus failed", tag=tag)
+        finally:
+            bus.destroy()
+
+
+class NullPublisher:
+    """No Salt master configured: job completions are only logged."""
+
+    def publish(self, tag: str, data: Mapping[str, Any]) -> None:
+        log.debug("salt bus off; not published", tag=tag)
+
+    def close(self, timeout: float = 5) -> None:
+        return None
