@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from orchestrator.actions import family_tables
 from orchestrator.api import queries
 from orchestrator.config import Config
+from orchestrator.core.events import new_event_id
 from orchestrator.errors import FluxoraError
 from orchestrator.sources.signing import signed_headers
 from orchestrator.store import open_store
@@ -85,9 +86,9 @@ def post_event(config: Config, tag: str, data: dict[str, Any], event_id: str | N
         raise DaemonError(
             "no webhook secret: set FLUXORA_WEBHOOK_SECRET or webhook.secret in the config file"
         )
-    payload: dict[str, Any] = {"tag": tag, "data": data}
-    if event_id:
-        payload["id"] = event_id
+    # Always an id: a retry of this command with --id runs once, and two fires of the same
+    # tag and data in one second are two bodies, not one replayed signature.
+    payload: dict[str, Any] = {"tag": tag, "data": data, "id": event_id or new_event_id()}
     body = json.dumps(payload).encode()
     headers = signed_headers(config.webhook.secret.get_secret_value(), body)
     request = urllib.request.Request(

@@ -77,16 +77,23 @@ class Journal:
     rollbacks: tuple[StepRecord, ...] = ()
     rollbacks_pending: bool = False
     error: str | None = None
+    current: Mapping[str, Any] | None = None
+    """The step in progress (name, phase, started_at): where an interrupted run stopped."""
     extensions: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def start(cls, job: Job) -> Journal:
         return cls(job_id=job.id, runbook=job.runbook, env=job.env, started_at=utcnow())
 
+    def starting(self, name: str, phase: Phase) -> Journal:
+        return replace(
+            self, current={"name": name, "phase": phase.value, "started_at": utcnow().isoformat()}
+        )
+
     def with_step(self, record: StepRecord) -> Journal:
         if record.phase is Phase.ROLLBACK:
-            return replace(self, rollbacks=(*self.rollbacks, record))
-        return replace(self, steps=(*self.steps, record))
+            return replace(self, rollbacks=(*self.rollbacks, record), current=None)
+        return replace(self, steps=(*self.steps, record), current=None)
 
     def finish(self, status: RunStatus, error: str | None = None) -> Journal:
         return replace(self, status=status, ended_at=utcnow(), error=error or self.error)
@@ -109,6 +116,7 @@ class Journal:
             rollbacks=tuple(_step(s) for s in raw.get("rollbacks", ())),
             rollbacks_pending=bool(raw.get("rollbacks_pending")),
             error=raw.get("error"),
+            current=raw.get("current"),
             extensions=dict(raw.get("extensions") or {}),
         )
 

@@ -158,6 +158,7 @@ class RunbookRunner:
         return RunStatus.FAILED
 
     async def _call(self, call: ActionCall, phase: Phase) -> StepRecord:
+        await self._record(self.run.journal.starting(call.name, phase))
         how = StepCall(
             registry=self.deps.registry,
             context=self.run.context,

@@ -176,7 +176,7 @@ class ScheduleSource:
                 log.exception("renewing the schedule lease failed")
                 lease = None
             if lease is not None and self._scheduler is None:
-                log.info("schedule leader", node_id=self._deps.node_id, token=lease.token)
+                log.info("schedule leader", node_id=self._deps.node_id, fence=lease.token)
                 self._start_scheduler()
             elif lease is None and self._scheduler is not None:
                 log.warning("schedule lease lost; schedules stop here", node_id=self._deps.node_id)

@@ -455,7 +455,7 @@ class SqlStore(Store):
                 job = _job(row._mapping)
                 journal = Journal.from_dict(row.body) if row.body else Journal.start(job)
                 journal = replace(
-                    journal.finish(RunStatus.INTERRUPTED, "the daemon stopped during the run"),
+                    journal.finish(RunStatus.INTERRUPTED, _interrupted_at(journal)),
                     rollbacks_pending=True,
                 )
                 interrupted.append((replace(job, status=JobStatus.INTERRUPTED), journal))
@@ -644,6 +644,13 @@ def _decision_row(decision: Decision) -> dict[str, Any]:
         "job_id": decision.job_id,
         "decided_at": ts(decision.decided_at),
     }
+
+
+def _interrupted_at(journal: Journal) -> str:
+    if journal.current:
+        step = journal.current
+        return f"the daemon stopped during {step['phase']} {step['name']!r} ({step['started_at']})"
+    return "the daemon stopped during the run"
 
 
 def _created(job: Job) -> datetime:
