@@ -8,12 +8,12 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
-from orchestrator.sources.signing import signed_headers
-from tests.harness.fluxora import SECRET, Daemon, OrchClient, cli
+from orchestrator.sources.signing import SIGNATURE_HEADER, signed_headers
+from tests.harness.fluxora import SECRET, TOKEN, Daemon, OrchClient, cli
 from tests.harness.salt_bus import fire_on_master
 
 pytestmark = pytest.mark.integration
@@ -193,8 +193,16 @@ def _signed(body: bytes, **changes: str) -> dict[str, str]:
     return {**signed_headers(SECRET, body), **changes}
 
 
-BAD_EVENTS: list[tuple[str, bytes, Callable[[bytes], dict[str, str]], int, str, str]] = [
-    # (case, body, headers, status, reason label, message)
+class Bad(NamedTuple):
+    case: str
+    body: bytes
+    headers: Callable[[bytes], dict[str, str]]
+    status: int
+    reason: str  # the `reason` label of fluxora_events_rejected_total
+    message: str
+
+
+BAD_EVENTS = [Bad(*case) for case in [
     ("malformed-json", b'{"tag": ', _signed, 400, "malformed_json",
      "malformed JSON: Expecting value: line 1 column 9 (char 8)"),
     ("missing-tag", b'{"data": {}}', _signed, 400, "missing_tag", "missing field 'tag'"),
@@ -204,7 +212,7 @@ BAD_EVENTS: list[tuple[str, bytes, Callable[[bytes], dict[str, str]], int, str, 
      "field data: must be a JSON object"),
     ("missing-signature", b'{"tag": "a/b"}', lambda b: {"Content-Type": "application/json"},
      401, "missing_signature", "missing X-Fluxora-Timestamp or X-Fluxora-Signature header"),
-    ("bad-signature", b'{"tag": "a/b"}', lambda b: _signed(b, **{"X-Fluxora-Signature": "sha256=00"}),
+    ("bad-signature", b'{"tag": "a/b"}', lambda b: _signed(b, **{SIGNATURE_HEADER: "sha256=00"}),
      401, "bad_signature", "signature does not match (HMAC-SHA256 over timestamp.body)"),
     ("wrong-secret", b'{"tag": "a/b"}', lambda b: signed_headers("not-the-secret", b),
      401, "bad_signature", "signature does not match (HMAC-SHA256 over timestamp.body)"),
@@ -216,26 +224,15 @@ BAD_EVENTS: list[tuple[str, bytes, Callable[[bytes], dict[str, str]], int, str, 
      401, "stale_timestamp", "timestamp outside the replay window"),
     ("too-large", json.dumps({"tag": "a/b", "data": {"x": "y" * 1_100_000}}).encode(), _signed,
      413, "too_large", "body is larger than the 1048576-byte limit"),
-]  # fmt: skip
+]]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("body", "headers", "status", "reason", "message"),
-    [case[1:] for case in BAD_EVENTS],
-    ids=[case[0] for case in BAD_EVENTS],
-)
-def test_bad_event_is_refused_with_its_reason_and_counted(
-    orch_daemon: Daemon,
-    body: bytes,
-    headers: Callable[[bytes], dict[str, str]],
-    status: int,
-    reason: str,
-    message: str,
-) -> None:
-    client = orch_daemon.client
+@pytest.mark.parametrize("bad", BAD_EVENTS, ids=[bad.case for bad in BAD_EVENTS])
+def test_bad_event_is_refused_with_its_reason_and_counted(orch_daemon: Daemon, bad: Bad) -> None:
+    client, reason = orch_daemon.client, bad.reason
     before = client.sample("fluxora_events_rejected_total", source="webhook", reason=reason)
-    answer = client.post("/events", body, headers(body))
-    assert (answer.status, answer.body) == (status, {"error": message, "reason": reason})
+    answer = client.post("/events", bad.body, bad.headers(bad.body))
+    assert (answer.status, answer.body) == (bad.status, {"error": bad.message, "reason": reason})
     after = client.sample("fluxora_events_rejected_total", source="webhook", reason=reason)
     assert after == before + 1
     assert client.get("/healthz") == {"status": "ok"}
@@ -262,29 +259,33 @@ def test_replayed_signature_is_refused(orch_daemon: Daemon) -> None:
     assert after == before + 1
 
 
-@pytest.mark.parametrize(
-    ("payload", "token", "status", "reason", "message"),
-    [
-        (ALERTMANAGER_DOC_PAYLOAD, "wrong", 401, "bad_token", "missing or wrong bearer token"),
-        ({**ALERTMANAGER_DOC_PAYLOAD, "version": "3"}, None, 400, "invalid_payload",
-         "version: Input should be '4'"),
-        ({**ALERTMANAGER_DOC_PAYLOAD, "alerts": [{"status": "firing", "labels": {}}]}, None, 400,
-         "invalid_payload", "alerts.0.labels: no alertname"),
-    ],
-    ids=["wrong-token", "old-version", "no-alertname"],
-)  # fmt: skip
+class BadAlerts(NamedTuple):
+    payload: dict[str, Any]
+    token: str
+    status: int
+    reason: str
+    message: str
+
+
+BAD_ALERTS = {
+    "wrong-token": BadAlerts(ALERTMANAGER_DOC_PAYLOAD, "wrong", 401, "bad_token",
+                             "missing or wrong bearer token"),
+    "old-version": BadAlerts({**ALERTMANAGER_DOC_PAYLOAD, "version": "3"}, TOKEN, 400,
+                             "invalid_payload", "version: Input should be '4'"),
+    "no-alertname": BadAlerts({**ALERTMANAGER_DOC_PAYLOAD,
+                               "alerts": [{"status": "firing", "labels": {}}]}, TOKEN, 400,
+                              "invalid_payload", "alerts.0.labels: no alertname"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", BAD_ALERTS.values(), ids=BAD_ALERTS.keys())
 def test_bad_alertmanager_request_is_refused_and_counted(
-    orch_daemon: Daemon,
-    payload: dict[str, Any],
-    token: str | None,
-    status: int,
-    reason: str,
-    message: str,
+    orch_daemon: Daemon, bad: BadAlerts
 ) -> None:
-    client = orch_daemon.client
+    client, reason = orch_daemon.client, bad.reason
     before = client.sample("fluxora_events_rejected_total", source="alertmanager", reason=reason)
-    answer = client.post_alerts(payload, **({"token": token} if token else {}))
-    assert (answer.status, answer.body) == (status, {"error": message, "reason": reason})
+    answer = client.post_alerts(bad.payload, bad.token)
+    assert (answer.status, answer.body) == (bad.status, {"error": bad.message, "reason": reason})
     after = client.sample("fluxora_events_rejected_total", source="alertmanager", reason=reason)
     assert after == before + 1
 
