@@ -112,9 +112,10 @@ def compile_rules(
         if spec.name in seen:
             raise RuleError(source, spec.name, "name", "another rule has this name")
         seen.add(spec.name)
+        rule = CompiledRule(spec, source)
         if spec.run not in runbooks:
             raise RuleError(source, spec.name, "run", f"no runbook named {spec.run!r}")
-        rules.append(CompiledRule(spec, source))
+        rules.append(rule)
     return rules
 
 

@@ -136,4 +136,4 @@ class RunbookSpec(_Model):
             ("steady_state.after", self.steady_state.after),
             ("stop_conditions", self.stop_conditions),
         ]
-        return [(f"{key}[{i}]", call) for key, calls in groups for i, call in enumerate(calls)]
+        return [(f"{key}.{i}", call) for key, calls in groups for i, call in enumerate(calls)]
