@@ -552,8 +552,9 @@ class SqlStore(Store):
                     "event_id": run.event_id,
                     "recorded_at": ts(utcnow()),
                 }
+                # RETURNING, not rowcount: PostgreSQL reports the implicit RETURNING's rowcount.
                 insert = self._insert(table).values(row).on_conflict_do_nothing()
-                if conn.execute(insert).rowcount:
+                if conn.execute(insert.returning(table.c.id)).first() is not None:
                     new.append(run)
         return new
 
@@ -587,7 +588,7 @@ class SqlStore(Store):
             if row is None:
                 first = {"name": name, "holder": holder, "token": 1, "expires_at": expires}
                 insert = self._insert(leases).values(first).on_conflict_do_nothing()
-                if conn.execute(insert).rowcount == 0:
+                if conn.execute(insert.returning(leases.c.name)).first() is None:
                     return None  # another daemon created it in the meantime
                 token = 1
             elif row.holder == holder or row.expires_at <= now:

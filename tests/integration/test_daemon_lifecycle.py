@@ -108,9 +108,7 @@ def _expected(fixture: Path) -> str:
     return first.removeprefix("# expect: ")
 
 
-@pytest.mark.parametrize(
-    "fixture", sorted(INVALID_RULES.glob("*.yaml")), ids=lambda p: p.stem
-)
+@pytest.mark.parametrize("fixture", sorted(INVALID_RULES.glob("*.yaml")), ids=lambda p: p.stem)
 def test_invalid_rule_file_fails_validate_and_run_naming_file_rule_and_reason(
     fixture: Path, tmp_path: Path
 ) -> None:
