@@ -104,7 +104,9 @@ def check_call(source: str, key: str, call: ActionCall, actions: ActionRegistry)
     except TemplateCompileError as exc:
         raise RunbookError(source, f"{key}.params", str(exc)) from None
     model = actions.get(call.action).params
-    unknown = sorted(set(call.params) - set(model.model_fields))
+    fields = model.model_fields
+    accepted = set(fields) | {f.alias for f in fields.values() if f.alias}
+    unknown = sorted(set(call.params) - accepted)
     if unknown:
         raise RunbookError(
             source, f"{key}.params.{unknown[0]}", f"unknown parameter of {call.action}"
