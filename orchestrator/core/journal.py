@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -59,6 +59,20 @@ class StepRecord:
     def ok(self) -> bool:
         return self.status is StepStatus.OK
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "action": self.action,
+            "phase": self.phase.value,
+            "status": self.status.value,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat(),
+            "attempts": self.attempts,
+            "changed": self.changed,
+            "output": _jsonable(self.output),
+            "error": self.error,
+        }
+
 
 @dataclass(frozen=True, kw_only=True)
 class Journal:
@@ -99,8 +113,22 @@ class Journal:
         return replace(self, status=status, ended_at=utcnow(), error=error or self.error)
 
     def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = _jsonable(asdict(self))
-        return body
+        # By hand, not dataclasses.asdict: that deep-copies every output, on the hot path.
+        return {
+            "job_id": self.job_id,
+            "runbook": self.runbook,
+            "env": self.env,
+            "started_at": self.started_at.isoformat(),
+            "status": self.status.value if self.status else None,
+            "deviated": self.deviated,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "steps": [s.to_dict() for s in self.steps],
+            "rollbacks": [s.to_dict() for s in self.rollbacks],
+            "rollbacks_pending": self.rollbacks_pending,
+            "error": self.error,
+            "current": _jsonable(self.current),
+            "extensions": _jsonable(self.extensions),
+        }
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> Journal:

@@ -24,7 +24,7 @@ from typing import Any
 from orchestrator.core.actions import ActionContext, ActionRegistry
 from orchestrator.core.jobs import Job
 from orchestrator.core.journal import Journal, Phase, RunStatus, StepRecord
-from orchestrator.executor.steps import StepCall, run_step
+from orchestrator.executor.steps import ActionThreads, StepCall, run_step
 from orchestrator.logs import get_logger
 from orchestrator.runbooks.model import ActionCall, OnFailure, RunbookSpec
 
@@ -81,6 +81,7 @@ class RunHook:
 @dataclass(kw_only=True)
 class RunnerDeps:
     registry: ActionRegistry
+    threads: ActionThreads
     save: JournalSink
     stopping: Callable[[], bool]
     """True once the daemon is shutting down: the run stops before its next step."""
@@ -118,6 +119,7 @@ class RunbookRunner:
 
     async def rollbacks_after_interruption(self) -> Journal:
         """At start: run the rollbacks of a run the daemon's stop interrupted."""
+        self.run.journal = replace(self.run.journal, current=None)
         status = await self._rollbacks(RunStatus.INTERRUPTED)
         self.run.journal = replace(self.run.journal, status=status, rollbacks_pending=False)
         return self.run.journal
@@ -161,6 +163,7 @@ class RunbookRunner:
         await self._record(self.run.journal.starting(call.name, phase))
         how = StepCall(
             registry=self.deps.registry,
+            threads=self.deps.threads,
             context=self.run.context,
             template_context=self.run.template_context(),
             stop=lambda: self.run.abort_reason is not None or self.deps.stopping(),
@@ -168,7 +171,9 @@ class RunbookRunner:
         )
         record = await run_step(call, phase, how)
         self.run.outputs[call.name] = {"ok": record.ok, "output": dict(record.output)}
-        await self._record(self.run.journal.with_step(record))
+        # Kept in memory: the next step's start (or the end of the run) writes it, so each step
+        # costs one journal write, made before it acts.
+        self.run.journal = self.run.journal.with_step(record)
         return record
 
     def _track(self, cancelled: threading.Event) -> None:

@@ -18,6 +18,7 @@ from orchestrator.core.actions import ActionContext, ActionRegistry
 from orchestrator.core.jobs import Job, JobStatus
 from orchestrator.core.journal import Journal, RunStatus
 from orchestrator.executor.runner import Run, RunbookRunner, RunHook, RunnerDeps
+from orchestrator.executor.steps import ActionThreads
 from orchestrator.logs import get_logger
 from orchestrator.metrics import Metrics
 from orchestrator.runbooks.catalog import RunbookCatalog, RunbookError
@@ -69,6 +70,7 @@ class Executor:
         self._publisher = publisher
         self._settings = settings
         self._hooks = hooks
+        self._threads = ActionThreads()
         self._wake = asyncio.Event()
         self._stopping = False
         self._running: dict[str, tuple[asyncio.Task[None], RunbookRunner]] = {}
@@ -173,6 +175,7 @@ class Executor:
         run = Run(job=job, runbook=runbook, journal=journal, context=context)
         deps = RunnerDeps(
             registry=self._registry,
+            threads=self._threads,
             save=self._journals.submit,
             stopping=lambda: self._stopping,
             hooks=self._hooks,

@@ -1,7 +1,7 @@
 """Running one action call: rendered, validated, in a worker thread, with a timeout and retries.
 
-Actions are synchronous and may block, so each call runs in its own daemon thread: a call that
-outlives its timeout (or the shutdown grace) is abandoned, never joined, and told to stop
+Actions are synchronous and may block, so each call runs on a daemon worker thread: a call
+that outlives its timeout (or the shutdown grace) is abandoned, never joined, and told to stop
 through `ctx.cancelled`. An exception from an action is a bug: it becomes a failed Result and
 its traceback is logged.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -36,34 +37,62 @@ class Attempt:
     timed_out: bool
 
 
-def _in_thread(func: Callable[[], Result], name: str) -> asyncio.Future[Result]:
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[Result] = loop.create_future()
+class ActionThreads:
+    """Daemon worker threads for action calls: reused (starting a thread per call costs more
+    than the no-op action itself under load), never joined at exit, and a new one is started
+    whenever none is idle, so an action stuck past its timeout never delays another."""
 
-    def deliver(result: Result | None, error: BaseException | None) -> None:
-        if future.done():
-            return  # the caller gave up (timeout); the late outcome is only logged
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
+    def __init__(self) -> None:
+        self._work: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._idle = 0
+        self._lock = threading.Lock()
+        self._count = 0
 
-    def work() -> None:
-        try:
-            outcome = func()
-        except BaseException as exc:
-            loop.call_soon_threadsafe(deliver, None, exc)
-            return
-        # RuntimeError: the loop is closed, the daemon stopped while this action ran.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(deliver, outcome, None)
+    def submit(self, func: Callable[[], Result], name: str) -> asyncio.Future[Result]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
 
-    threading.Thread(target=work, name=f"action-{name}", daemon=True).start()
-    return future
+        def deliver(result: Result | None, error: BaseException | None) -> None:
+            if future.done():
+                return  # the caller gave up (timeout); the late outcome is dropped
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)  # type: ignore[arg-type]
+
+        def work() -> None:
+            try:
+                outcome, error = func(), None
+            except BaseException as exc:
+                outcome, error = None, exc
+            # RuntimeError: the loop is closed, the daemon stopped while this action ran.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(deliver, outcome, error)
+
+        with self._lock:
+            if self._idle == 0:
+                self._count += 1
+                thread = threading.Thread(target=self._serve, name=f"action-{self._count}")
+                thread.daemon = True
+                self._idle += 1
+                thread.start()
+            self._idle -= 1
+        self._work.put(work)
+        return future
+
+    def _serve(self) -> None:
+        while (work := self._work.get()) is not None:
+            work()
+            with self._lock:
+                self._idle += 1
 
 
 async def call_once(
-    registry: ActionRegistry, call: ActionCall, params: Mapping[str, Any], ctx: ActionContext
+    registry: ActionRegistry,
+    call: ActionCall,
+    params: Mapping[str, Any],
+    ctx: ActionContext,
+    threads: ActionThreads,
 ) -> Attempt:
     """One attempt: validate the rendered params, run the action with the call's timeout."""
     action = registry.get(call.action)
@@ -73,7 +102,7 @@ async def call_once(
         error = exc.errors()[0]
         where = ".".join(str(p) for p in error["loc"])
         return Attempt(Result.failure(f"params.{where}: {error['msg']}"), timed_out=False)
-    future = _in_thread(lambda: action(ctx, parsed), call.name)
+    future = threads.submit(lambda: action(ctx, parsed), call.name)
     try:
         result = await asyncio.wait_for(asyncio.shield(future), timeout=call.timeout)
     except TimeoutError:
@@ -92,6 +121,7 @@ class StepCall:
     registry: ActionRegistry
     context: ActionContext
     template_context: Mapping[str, Any]
+    threads: ActionThreads
     stop: Callable[[], bool]  # checked between attempts (abort or shutdown)
     on_attempt: Callable[[threading.Event], None] = lambda cancelled: None
     """Told each attempt's `cancelled` event, so a shutdown can signal the running action."""
@@ -121,7 +151,7 @@ async def _attempts(
             await asyncio.sleep(retry.wait_before(number))
         ctx = replace(how.context, cancelled=threading.Event())
         how.on_attempt(ctx.cancelled)
-        attempt = await call_once(how.registry, call, params, ctx)
+        attempt = await call_once(how.registry, call, params, ctx, how.threads)
         log.info(
             "step attempt",
             job_id=ctx.job_id,

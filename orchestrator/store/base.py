@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Connection, MetaData
 
@@ -152,6 +153,11 @@ class Store(ABC):
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Connection]:
         """A connection inside one transaction, for action families' own tables."""
+
+    def batch(self) -> AbstractContextManager[Any]:
+        """Group commit: every call made on this thread inside the block joins one
+        transaction, committed (once) at its end. Stores without it commit call by call."""
+        return nullcontext()
 
     # --- inbox --------------------------------------------------------------------------
     @abstractmethod

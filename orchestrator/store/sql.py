@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import threading
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -183,6 +184,7 @@ class SqlStore(Store):
         self.engine = engine
         self.metadata = metadata
         self.t = metadata.tables
+        self._local = threading.local()  # the connection of this thread's open batch, if any
 
     # --- dialect parts --------------------------------------------------------------------
     @abstractmethod
@@ -209,7 +211,30 @@ class SqlStore(Store):
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
+        """One transaction; inside `batch()`, the batch's (committed with it)."""
+        current: Connection | None = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
+            return
         with self.engine.begin() as conn:
+            self._local.conn = conn
+            try:
+                yield conn
+            finally:
+                self._local.conn = None
+
+    def batch(self) -> AbstractContextManager[Any]:
+        return self.transaction()
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        """Reads join the thread's open batch (they must see its writes, and SQLite would
+        otherwise wait for the batch's own write lock); else they use a connection of their own."""
+        current: Connection | None = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
+            return
+        with self.engine.connect() as conn:
             yield conn
 
     # --- inbox ----------------------------------------------------------------------------
@@ -262,7 +287,7 @@ class SqlStore(Store):
 
     def unprocessed_count(self) -> int:
         events = self.t["events"]
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             query = select(func.count()).where(events.c.processed_at.is_(None))
             return int(conn.execute(query).scalar_one())
 
@@ -298,7 +323,7 @@ class SqlStore(Store):
 
     def get_event(self, event_id: str) -> EventRecord | None:
         events = self.t["events"]
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(select(events).where(events.c.id == event_id)).first()
         if row is None:
             return None
@@ -310,7 +335,7 @@ class SqlStore(Store):
         if tag is not None:
             # Globs become LIKE patterns; fnmatch re-checks the page for `?` and `[...]`.
             query = query.where(events.c.tag.like(_like(tag), escape="\\"))
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(query.limit(limit)).all()
         records = [
             EventRecord(event=_event(r._mapping), processed_at=dt(r.processed_at)) for r in rows
@@ -322,7 +347,7 @@ class SqlStore(Store):
     def decisions_for(self, event_id: str) -> list[Decision]:
         decisions = self.t["decisions"]
         query = select(decisions).where(decisions.c.event_id == event_id)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(query.order_by(decisions.c.id)).all()
         return [_decision(r._mapping) for r in rows]
 
@@ -340,7 +365,7 @@ class SqlStore(Store):
 
     def get_job(self, job_id: str) -> Job | None:
         jobs = self.t["jobs"]
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
         return _job(row._mapping) if row else None
 
@@ -353,7 +378,7 @@ class SqlStore(Store):
             query = query.where(jobs.c.status == status.value)
         if runbook is not None:
             query = query.where(jobs.c.runbook == runbook)
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return [_job(r._mapping) for r in conn.execute(query)]
 
     def claim_jobs(self, owner: str, limit: int) -> list[tuple[Job, Journal]]:
@@ -417,7 +442,7 @@ class SqlStore(Store):
 
     def get_journal(self, job_id: str) -> Journal | None:
         table = self.t["journals"]
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(select(table.c.body).where(table.c.job_id == job_id)).first()
         return Journal.from_dict(row.body) if row else None
 
@@ -480,7 +505,7 @@ class SqlStore(Store):
             .where(journals.c.rollbacks_pending.is_(True))
             .order_by(jobs.c.created_at)
         )
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             rows = conn.execute(query).all()
         return [(_job(r._mapping), Journal.from_dict(r.body)) for r in rows]
 
@@ -517,7 +542,7 @@ class SqlStore(Store):
 
     def get_approval(self, job_id: str) -> Approval | None:
         table = self.t["approvals"]
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(select(table).where(table.c.job_id == job_id)).first()
         if row is None:
             return None
@@ -536,7 +561,7 @@ class SqlStore(Store):
             .where(jobs.c.status == status.value)
             .group_by(jobs.c.runbook, jobs.c.env)
         )
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             return {(r[0], r[1]): int(r[2]) for r in conn.execute(query)}
 
     # --- schedules and leadership -----------------------------------------------------------
@@ -566,7 +591,7 @@ class SqlStore(Store):
             .order_by(table.c.scheduled_at.desc())
             .limit(1)
         )
-        with self.engine.connect() as conn:
+        with self._reading() as conn:
             row = conn.execute(query).first()
         if row is None:
             return None

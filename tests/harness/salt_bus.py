@@ -29,11 +29,14 @@ class Listener:
         self._bus = bus
 
     def wait_for(self, glob: str, timeout: float = 20) -> dict[str, Any]:
-        """The first event whose tag matches `glob` (others are skipped)."""
+        """The first event whose tag matches `glob` (others are skipped). Polls without
+        blocking: a timed receive in Salt 3007 reconnects on timeout and can lose events."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            event = self._bus.get_event(wait=0.5, full=True)
-            if event and fnmatch.fnmatchcase(event["tag"], glob):
+            event = self._bus.get_event_noblock()
+            if event is None:
+                time.sleep(0.01)
+            elif fnmatch.fnmatchcase(event["tag"], glob):
                 return dict(event)
         raise AssertionError(f"no event matching {glob!r} on the master bus in {timeout}s")
 

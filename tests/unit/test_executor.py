@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from orchestrator.core.jobs import Job
 from orchestrator.core.journal import Journal, Phase, RunStatus, StepStatus
 from orchestrator.core.results import Result
 from orchestrator.executor.runner import Run, RunbookRunner, RunHook, RunnerDeps
+from orchestrator.executor.steps import ActionThreads
 from orchestrator.runbooks.catalog import RunbookError, load_runbook, parse_raw
 from orchestrator.runbooks.model import RunbookSpec
 
@@ -24,6 +24,7 @@ INVALID_RUNBOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "runbooks-
 
 
 class Outcome(ActionParams):
+    label: str
     ok: bool = True
     raise_: bool = Field(default=False, alias="raise")
     fail_times: int = 0  # fail this many calls first, then succeed
@@ -34,7 +35,7 @@ def registry(calls: list[str]) -> ActionRegistry:
     counts: dict[str, int] = {}
 
     def step(ctx: ActionContext, params: Outcome) -> Result:
-        name = threading.current_thread().name.removeprefix("action-")
+        name = params.label
         calls.append(name)
         counts[name] = counts.get(name, 0) + 1
         if params.raise_:
@@ -56,7 +57,7 @@ def runbook(steps: list[dict[str, Any]], rollback: list[dict[str, Any]] | None =
 
 def step(name: str, **params: Any) -> dict[str, Any]:
     extra = {k: params.pop(k) for k in ("on_failure", "retries", "timeout") if k in params}
-    return {"name": name, "action": "test.step", "params": params, **extra}
+    return {"name": name, "action": "test.step", "params": {"label": name, **params}, **extra}
 
 
 def execute(spec: RunbookSpec, reg: ActionRegistry, hooks: list[RunHook] | None = None,
@@ -69,7 +70,8 @@ def execute(spec: RunbookSpec, reg: ActionRegistry, hooks: list[RunHook] | None 
     job = Job(runbook=spec.name, env="dev", params=params or {})
     run = Run(job=job, runbook=spec, journal=Journal.start(job),
               context=ActionContext(env="dev", job_id=job.id))  # fmt: skip
-    deps = RunnerDeps(registry=reg, save=save, stopping=lambda: False, hooks=hooks or [])
+    deps = RunnerDeps(registry=reg, threads=ActionThreads(), save=save,
+                      stopping=lambda: False, hooks=hooks or [])  # fmt: skip
     return asyncio.run(RunbookRunner(run, deps).execute()), saved
 
 
