@@ -2,9 +2,10 @@
 
 The listener subscribes with Salt's own event API (`salt.utils.event.get_master_event`) on
 the master's socket directory, keeps tags matching `salt.tags` and not `salt.exclude_tags`,
-and hands each to the inbox. An event's id is its `data["event_id"]` when that is a string
-(so a sender can make a retry idempotent), otherwise a fresh one. At most `MAX_IN_FLIGHT`
-events wait for their commit; beyond that the listener stops reading and the master buffers.
+and hands them to the inbox in batches (what is readable at once). An event's id is its
+`data["event_id"]` when that is a string (so a sender can make a retry idempotent), otherwise
+a fresh one. While one batch commits the next is read; then the listener waits, and the
+master's publisher buffers (it drops a subscriber that falls 60 s behind).
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from orchestrator.store.base import Admission, Submission
 
 log = get_logger(__name__)
 
-MAX_IN_FLIGHT = 2000
-POLL_SECONDS = 0.5
+MAX_BATCH = 1000
 
 
 def master_opts(master_config: Path) -> dict[str, Any]:
@@ -81,7 +81,6 @@ class SaltListener:
         self._submit = submit
         self._reject = reject
         self._stop = threading.Event()
-        self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake_tag = f"fluxora/internal/listener-stop/{new_event_id()}"
@@ -109,38 +108,48 @@ class SaltListener:
         # get_event_block, not get_event(wait=...): Salt 3007's subscriber closes and reopens
         # its connection whenever a timed receive times out, and events published meanwhile
         # are lost (a burst lost ~8% that way here). A blocking receive never reconnects.
+        in_flight: Future[None] | None = None
         try:
             while not self._stop.is_set():
-                raw = bus.get_event_block()
-                if raw is not None and raw.get("tag") != self._wake_tag:
-                    self._one(raw.get("tag", ""), raw.get("data"))
+                batch = self._drain(bus, bus.get_event_block())
+                if in_flight is not None:
+                    in_flight.result()  # backpressure: one batch commits while one is read
+                in_flight = self._hand_over(batch) if batch else None
         except Exception:
             log.exception("the Salt event listener stopped")
         finally:
             bus.destroy()
 
-    def _one(self, tag: str, data: Any) -> None:
-        if not tag_selected(tag, self._include, self._exclude):
-            return
+    def _drain(self, bus: Any, first: Any) -> list[Submission]:
+        """The first event plus whatever else is already readable, as submissions."""
+        batch: list[Submission] = []
+        raw = first
+        while raw is not None and len(batch) < MAX_BATCH:
+            submission = self._one(raw.get("tag", ""), raw.get("data"))
+            if submission is not None:
+                batch.append(submission)
+            raw = bus.get_event_noblock()
+        return batch
+
+    def _one(self, tag: str, data: Any) -> Submission | None:
+        if tag == self._wake_tag or not tag_selected(tag, self._include, self._exclude):
+            return None
         try:
-            event = to_event(tag, data)
+            return Submission(event=to_event(tag, data))
         except (InvalidEventError, TypeError, ValueError) as exc:
             log.warning("salt event refused", tag=tag[:200], reason=str(exc))
             self._reject(EventSource.SALT, "invalid_event")
-            return
-        while not self._slots.acquire(timeout=POLL_SECONDS):
-            if self._stop.is_set():
-                return
-        assert self._loop is not None
-        future: Future[Admission] = asyncio.run_coroutine_threadsafe(
-            self._submit(Submission(event=event)), self._loop
-        )
-        future.add_done_callback(self._done)
+            return None
 
-    def _done(self, future: Future[Admission]) -> None:
-        self._slots.release()
-        if future.cancelled() or future.exception() is not None:
-            log.error("a salt event could not be committed", error=str(future.exception()))
+    def _hand_over(self, batch: list[Submission]) -> Future[None]:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(self._commit(batch), self._loop)
+
+    async def _commit(self, batch: list[Submission]) -> None:
+        results = await asyncio.gather(*(self._submit(s) for s in batch), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("a salt event could not be committed", error=str(result))
 
 
 class SaltPublisher:

@@ -117,7 +117,8 @@ def test_same_event_id_twice_runs_one_job(
     client.finished_job(job_id)
     mine = [j for j in client.get("/api/jobs?limit=200") if j["event_id"] == event_id]
     assert [j["id"] for j in mine] == [job_id]
-    assert len(client.explain(event_id)["decisions"]) == 5  # once per rule, not twice
+    rules = [d["rule"] for d in client.explain(event_id)["decisions"]]
+    assert len(rules) == len(set(rules))  # each rule decided once, not twice
 
 
 def test_two_events_inside_a_cooldown_run_one_job(
