@@ -26,6 +26,7 @@ from orchestrator.api.routes import ApiRoutes
 from orchestrator.config import Config
 from orchestrator.core.events import utcnow
 from orchestrator.definitions import Definitions, load_definitions, runbooks_dir
+from orchestrator.errors import FluxoraError
 from orchestrator.executor.service import Executor, ExecutorSettings
 from orchestrator.http.app import build_app
 from orchestrator.inbox import Inbox, Processor
@@ -155,7 +156,11 @@ class Daemon:
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.config.http.host, self.config.http.port)
-            await site.start()
+            try:
+                await site.start()
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise FluxoraError(f"cannot listen on {self.config.http.listen}: {reason}") from exc
             await self.schedules.start()
             if self.salt_listener is not None:
                 self.salt_listener.start()

@@ -10,6 +10,8 @@ steps finish for the grace period, then marks what is left `interrupted`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -113,12 +115,15 @@ class Executor:
 
     # --- claiming -----------------------------------------------------------------------------
     async def _loop(self) -> None:
+        refreshed = 0.0
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_seconds)
-            except TimeoutError:
-                await self._refresh_gauges()
             self._wake.clear()
+            if time.monotonic() - refreshed >= self._settings.poll_seconds:
+                refreshed = time.monotonic()
+                with contextlib.suppress(Exception):  # a gauge must not stop the executor
+                    await self._refresh_gauges()
             try:
                 await self._claim()
             except Exception:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -177,3 +178,15 @@ def test_cli_reads_the_store_when_no_daemon_runs(tmp_path: Path) -> None:
     unknown = cli("job", uuid.uuid4().hex, *daemon.settings())
     assert unknown.returncode == 1
     assert "fluxora-orch: error: no job" in unknown.stderr
+
+
+def test_a_taken_port_fails_run_with_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        result = cli("run", "--data-dir", str(tmp_path), "--listen", listen)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"fluxora-orch: error: cannot listen on {listen}: ")
+    assert last.endswith("address already in use")
