@@ -323,6 +323,7 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--rate", type=float, default=1000.0, help="offered events/s")
     parser.add_argument("--seconds", type=float, default=5.0, help="offered-load duration")
+    parser.add_argument("--salt-only", action="store_true", help="only our Salt-bus path")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="fxb-"))  # short: Salt's socket paths are limited
     master, master_config, opts = start_master(workdir / "master")
@@ -330,6 +331,10 @@ def main() -> int:
     try:
         daemon, db = start_daemon(workdir, master_config)
         wait_for_reactor(opts)
+        if args.salt_only:  # a quick check of the Salt-bus path alone (no baseline, no ratios)
+            for size in args.sizes:
+                print(row(ours_salt(opts, db, size)), flush=True)
+            return 0
         results = []
         for size in args.sizes:
             http = ours_http(daemon.url, db, size)

@@ -4,8 +4,8 @@ The listener subscribes with Salt's own event API (`salt.utils.event.get_master_
 the master's socket directory, keeps tags matching `salt.tags` and not `salt.exclude_tags`,
 and hands them to the inbox in batches (what is readable at once). An event's id is its
 `data["event_id"]` when that is a string (so a sender can make a retry idempotent), otherwise
-a fresh one. While one batch commits the next is read; then the listener waits, and the
-master's publisher buffers (it drops a subscriber that falls 60 s behind).
+a fresh one. The listener keeps reading while commits lag (up to MAX_PENDING events): the
+master's publisher drops a subscriber that has not drained for 60 s, and its events with it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import queue
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from concurrent.futures import Future
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from orchestrator.store.base import Admission, Submission
 log = get_logger(__name__)
 
 MAX_BATCH = 1000
+MAX_PENDING = 100_000  # events read but not yet committed (~100 MB at 1 KiB each)
 
 
 def master_opts(master_config: Path) -> dict[str, Any]:
@@ -84,6 +86,8 @@ class SaltListener:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake_tag = f"fluxora/internal/listener-stop/{new_event_id()}"
+        self._pending = 0  # events handed over, not yet committed
+        self._pending_changed = threading.Condition()
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -108,17 +112,29 @@ class SaltListener:
         # get_event_block, not get_event(wait=...): Salt 3007's subscriber closes and reopens
         # its connection whenever a timed receive times out, and events published meanwhile
         # are lost (a burst lost ~8% that way here). A blocking receive never reconnects.
-        in_flight: Future[None] | None = None
         try:
             while not self._stop.is_set():
                 batch = self._drain(bus, bus.get_event_block())
-                if in_flight is not None:
-                    in_flight.result()  # backpressure: one batch commits while one is read
-                in_flight = self._hand_over(batch) if batch else None
+                if batch:
+                    self._reserve(len(batch))
+                    self._hand_over(batch).add_done_callback(partial(self._release, len(batch)))
         except Exception:
             log.exception("the Salt event listener stopped")
         finally:
             bus.destroy()
+
+    def _reserve(self, count: int) -> None:
+        """Keep reading while commits lag (a subscriber that stops reading is dropped by the
+        master's publisher after 60 s, losing events); wait only past MAX_PENDING."""
+        with self._pending_changed:
+            while self._pending + count > MAX_PENDING and not self._stop.is_set():
+                self._pending_changed.wait(0.5)
+            self._pending += count
+
+    def _release(self, count: int, _: object = None) -> None:
+        with self._pending_changed:
+            self._pending -= count
+            self._pending_changed.notify_all()
 
     def _drain(self, bus: Any, first: Any) -> list[Submission]:
         """The first event plus whatever else is already readable, as submissions."""
