@@ -140,10 +140,12 @@ class SaltListener:
         """The first event plus whatever else is already readable, as submissions."""
         batch: list[Submission] = []
         raw = first
-        while raw is not None and len(batch) < MAX_BATCH:
+        while raw is not None:
             submission = self._one(raw.get("tag", ""), raw.get("data"))
             if submission is not None:
                 batch.append(submission)
+            if len(batch) >= MAX_BATCH:
+                break  # before reading another: an event read is an event kept
             raw = bus.get_event_noblock()
         return batch
 

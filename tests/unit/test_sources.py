@@ -129,3 +129,24 @@ def test_values_are_validated_at_the_edge() -> None:
     assert [settings.wait_before(n) for n in (1, 2, 3, 4)] == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="attempts must be >= 1"):
         RetrySettings(attempts=0)
+
+
+class FakeBus:
+    def __init__(self, count: int) -> None:
+        self.events = [{"tag": "fluxora/x", "data": {"event_id": f"e{n}"}} for n in range(count)]
+
+    def get_event_noblock(self) -> dict[str, object] | None:
+        return self.events.pop(0) if self.events else None
+
+
+def test_salt_listener_batches_keep_every_event_across_the_batch_limit() -> None:
+    from orchestrator.sources import salt
+
+    listener = salt.SaltListener({}, ["fluxora/*"], [], submit=None, reject=None)  # type: ignore[arg-type]
+    bus = FakeBus(salt.MAX_BATCH * 2 + 5)
+    seen: list[str] = []
+    while bus.events:
+        batch = listener._drain(bus, bus.get_event_noblock())
+        assert len(batch) <= salt.MAX_BATCH
+        seen.extend(s.event.id for s in batch)
+    assert seen == [f"e{n}" for n in range(salt.MAX_BATCH * 2 + 5)]
