@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from orchestrator.errors import ConfigError
 
@@ -20,6 +28,10 @@ DEFAULT_LISTEN = "127.0.0.1:8470"
 ENV_CONFIG = "FLUXORA_CONFIG"
 ENV_DATA_DIR = "FLUXORA_DATA_DIR"
 ENV_LISTEN = "FLUXORA_LISTEN"
+ENV_STORE_URL = "FLUXORA_STORE_URL"
+ENV_WEBHOOK_SECRET = "FLUXORA_WEBHOOK_SECRET"
+ENV_ALERTMANAGER_TOKEN = "FLUXORA_ALERTMANAGER_TOKEN"
+EMBEDDED_DEFAULTS = Path(__file__).parent / "defaults" / "dev.yaml"
 
 
 def default_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -60,11 +72,58 @@ class HttpConfig(Section):
         return parse_listen(self.listen)[1]
 
 
+class StoreConfig(Section):
+    """`url` None means SQLite (WAL) at `<data_dir>/fluxora.sqlite`; else a SQLAlchemy URL
+    (`postgresql://...` or `sqlite:///path`). The URL may hold a password: never log it."""
+
+    url: SecretStr | None = None
+
+
+class SaltConfig(Section):
+    """The Salt master event bus. With no `master_config` the Salt source is off (and job
+    completions are not published); the daemon says so at startup."""
+
+    master_config: Path | None = None
+    tags: list[str] = Field(default_factory=lambda: ["fluxora/*"])
+    exclude_tags: list[str] = Field(default_factory=lambda: ["fluxora/job/*"])
+
+
+class WebhookConfig(Section):
+    secret: SecretStr | None = None
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    replay_window_seconds: float = Field(default=300.0, gt=0)
+
+
+class AlertmanagerConfig(Section):
+    token: SecretStr | None = None
+
+
+class ExecutorConfig(Section):
+    max_jobs: int = Field(default=64, gt=0)
+    poll_seconds: float = Field(default=1.0, gt=0)
+    node_id: str | None = None  # default: the host name; names the daemon that claims a job
+
+
 class Config(Section):
     env: str = "dev"
     data_dir: Path
     http: HttpConfig = HttpConfig()
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    store: StoreConfig = StoreConfig()
+    salt: SaltConfig = SaltConfig()
+    webhook: WebhookConfig = WebhookConfig()
+    alertmanager: AlertmanagerConfig = AlertmanagerConfig()
+    executor: ExecutorConfig = ExecutorConfig()
+    runbooks_dir: Path | None = None  # default: dr_runbooks/ beside the package
+    # Rules and schedules are validated by their own loaders, which name the rule and key.
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+    schedules: list[dict[str, Any]] = Field(default_factory=list)
+    _rules_source: str = PrivateAttr(default=str(EMBEDDED_DEFAULTS))
+
+    @property
+    def rules_source(self) -> str:
+        """Where `rules` and `schedules` came from (a file path): for error messages."""
+        return self._rules_source
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -100,6 +159,18 @@ def _validate(data: dict[str, Any], sources: Mapping[str, str]) -> Config:
         raise ConfigError(source, key, error["msg"]) from exc
 
 
+def _apply_embedded_defaults(data: dict[str, Any], file_label: str) -> str:
+    """The embedded defaults carry the dev environment's rules and schedules; any other
+    environment gets its own from the config file (which the Salt state writes from pillar).
+    Return where the rules come from."""
+    if "rules" in data or "schedules" in data or data.get("env", "dev") != "dev":
+        return file_label
+    embedded = _read_file(EMBEDDED_DEFAULTS)
+    for key in ("rules", "schedules"):
+        data[key] = embedded.get(key) or []
+    return str(EMBEDDED_DEFAULTS)
+
+
 def load_config(
     *,
     config_file: Path | None = None,
@@ -115,6 +186,9 @@ def load_config(
     overrides = [
         ("data_dir", environ.get(ENV_DATA_DIR), ENV_DATA_DIR),
         ("http.listen", environ.get(ENV_LISTEN), ENV_LISTEN),
+        ("store.url", environ.get(ENV_STORE_URL), ENV_STORE_URL),
+        ("webhook.secret", environ.get(ENV_WEBHOOK_SECRET), ENV_WEBHOOK_SECRET),
+        ("alertmanager.token", environ.get(ENV_ALERTMANAGER_TOKEN), ENV_ALERTMANAGER_TOKEN),
         ("data_dir", data_dir, "--data-dir"),
         ("http.listen", listen, "--listen"),
     ]
@@ -123,5 +197,8 @@ def load_config(
             _set(data, dotted, value)
             sources[dotted] = source
     data.setdefault("data_dir", str(default_data_dir(environ)))
+    rules_source = _apply_embedded_defaults(data, file_label)
     sources.setdefault("", file_label)
-    return _validate(data, dict(sorted(sources.items(), key=lambda kv: -len(kv[0]))))
+    config = _validate(data, dict(sorted(sources.items(), key=lambda kv: -len(kv[0]))))
+    config._rules_source = rules_source
+    return config

@@ -1,35 +1,212 @@
-"""Composition root: config -> metrics -> HTTP server, run until SIGTERM or SIGINT."""
+"""Composition root: config -> store -> sources -> rules -> executor -> HTTP, run until
+SIGTERM or SIGINT. Components get what they need passed in; nothing reaches for globals.
+
+Start order: store (migrated), executor (recovers interrupted jobs), processor (decides what
+the inbox still holds), HTTP, schedules, Salt listener. Stop order: intake off (HTTP answers
+503 on /events and /alertmanager, the Salt listener and schedules stop), commits in flight
+finish, the processor finishes its batch, running steps get `shutdown_grace_seconds`, then
+what is still running is marked `interrupted`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from orchestrator.actions import builtin_registry, family_tables, resource_builders
+from orchestrator.api.routes import ApiRoutes
 from orchestrator.config import Config
+from orchestrator.core.events import utcnow
+from orchestrator.definitions import Definitions, load_definitions, runbooks_dir
+from orchestrator.errors import FluxoraError
+from orchestrator.executor.service import Executor, ExecutorSettings
 from orchestrator.http.app import build_app
+from orchestrator.inbox import Inbox, Processor
 from orchestrator.logs import get_logger
 from orchestrator.metrics import Metrics
+from orchestrator.resources import ResourceProvider
+from orchestrator.rules.engine import RuleEngine
+from orchestrator.sources.alertmanager import AlertmanagerSource
+from orchestrator.sources.salt import NullPublisher, SaltListener, SaltPublisher, master_opts
+from orchestrator.sources.schedules import ScheduleDeps, ScheduleSource, jobstore_url
+from orchestrator.sources.webhook import WebhookSource
+from orchestrator.store import open_store
+from orchestrator.store.runner import StoreRunner
 
 log = get_logger(__name__)
+
+MAINTENANCE_SECONDS = 60.0
+
+
+@dataclass
+class _State:
+    ready: bool = False
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def node_id(config: Config) -> str:
+    return config.executor.node_id or socket.gethostname()
+
+
+class Daemon:
+    """The wired daemon; `serve` runs it until `stop` is set."""
+
+    def __init__(self, config: Config, definitions: Definitions) -> None:
+        self.config = config
+        self.state = _State()
+        self.metrics = Metrics(CollectorRegistry())
+        store = open_store(config, family_tables())
+        store.migrate()
+        self.runner = StoreRunner(store)
+        self.salt_opts = (
+            master_opts(config.salt.master_config) if config.salt.master_config else None
+        )
+        self.publisher = SaltPublisher(self.salt_opts) if self.salt_opts else NullPublisher()
+        self.executor = self._executor(definitions)
+        engine = RuleEngine(definitions.rules, definitions.runbooks, config.env)
+        self.processor = Processor(self.runner, engine.decide, self.metrics, self.executor.wake)
+        self.inbox = Inbox(self.runner, self.metrics, self.processor.wake)
+        self.schedules = ScheduleSource(
+            definitions.schedules,
+            ScheduleDeps(
+                runner=self.runner,
+                intake=self.inbox,
+                metrics=self.metrics,
+                jobstore_url=self._jobstore_url(),
+                node_id=node_id(config),
+            ),
+        )
+        self.salt_listener = self._salt_listener()
+        self._announce(definitions)
+
+    def _executor(self, definitions: Definitions) -> Executor:
+        return Executor(
+            runner=self.runner,
+            catalog=definitions.runbooks,
+            registry=builtin_registry(),
+            resources=ResourceProvider(self.config, resource_builders()),
+            metrics=self.metrics,
+            publisher=self.publisher,
+            settings=ExecutorSettings(
+                node_id=node_id(self.config),
+                max_jobs=self.config.executor.max_jobs,
+                poll_seconds=self.config.executor.poll_seconds,
+            ),
+        )
+
+    def _jobstore_url(self) -> str:
+        url = self.config.store.url
+        return jobstore_url(url.get_secret_value() if url else None, self.config.data_dir)
+
+    def _salt_listener(self) -> SaltListener | None:
+        if self.salt_opts is None:
+            return None
+        salt = self.config.salt
+        return SaltListener(
+            self.salt_opts, salt.tags, salt.exclude_tags, self.inbox.submit, self.inbox.reject
+        )
+
+    def _announce(self, definitions: Definitions) -> None:
+        config = self.config
+        log.info(
+            "configured",
+            env=config.env,
+            node_id=node_id(config),
+            store=self.runner.store.describe(),
+            runbooks=len(definitions.runbooks),
+            runbooks_dir=str(runbooks_dir(config)),
+            rules=len(definitions.rules),
+            schedules=len(definitions.schedules),
+        )
+        if self.salt_opts is None:
+            log.warning("salt source off: no salt.master_config; job completions not published")
+        if config.webhook.secret is None:
+            log.warning("POST /events off: no webhook secret (FLUXORA_WEBHOOK_SECRET)")
+        if config.alertmanager.token is None:
+            log.warning("POST /alertmanager off: no token (FLUXORA_ALERTMANAGER_TOKEN)")
+
+    def app(self) -> web.Application:
+        routes = [
+            *WebhookSource(self.inbox, self.config.webhook).routes(),
+            *AlertmanagerSource(
+                self.inbox, self.config.alertmanager, self.config.webhook.max_body_bytes
+            ).routes(),
+            *ApiRoutes(self.runner).routes(),
+        ]
+        return build_app(
+            self.metrics,
+            routes,
+            ready=lambda: self.state.ready,
+            client_max_size=self.config.webhook.max_body_bytes,
+        )
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        await self.executor.start()
+        await self.processor.start()
+        runner = web.AppRunner(self.app(), access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.config.http.host, self.config.http.port)
+            try:
+                await site.start()
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                raise FluxoraError(f"cannot listen on {self.config.http.listen}: {reason}") from exc
+            await self.schedules.start()
+            if self.salt_listener is not None:
+                self.salt_listener.start()
+            self.state.tasks.append(asyncio.create_task(self._maintenance()))
+            self.state.ready = True
+            log.info(
+                "listening", listen=self.config.http.listen, data_dir=str(self.config.data_dir)
+            )
+            yield
+        finally:
+            await self._shutdown()
+            await runner.cleanup()
+            self.runner.close()
+
+    async def _shutdown(self) -> None:
+        log.info("stopping: intake off")
+        self.state.ready = False
+        self.inbox.accepting = False
+        for task in self.state.tasks:
+            task.cancel()
+        if self.salt_listener is not None:
+            await asyncio.to_thread(self.salt_listener.stop)
+        await self.schedules.stop()
+        await self.inbox.drain()
+        await self.processor.stop()
+        await self.executor.stop(self.config.shutdown_grace_seconds)
+        self.publisher.close()
+
+    async def _maintenance(self) -> None:
+        window = timedelta(seconds=self.config.webhook.replay_window_seconds)
+        while True:
+            await asyncio.sleep(MAINTENANCE_SECONDS)
+            try:
+                store = self.runner.store
+                await self.runner.call(store.forget_signatures, utcnow() - window)
+            except Exception:
+                log.exception("maintenance failed")
 
 
 async def serve(config: Config, stop: asyncio.Event) -> None:
     """Serve until `stop` is set; the HTTP port is bound before this returns control."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    metrics = Metrics(CollectorRegistry())
-    runner = web.AppRunner(build_app(metrics), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, config.http.host, config.http.port)
-    await site.start()
-    log.info("listening", listen=config.http.listen, data_dir=str(config.data_dir))
-    try:
+    definitions = load_definitions(config, builtin_registry())
+    daemon = Daemon(config, definitions)
+    async with daemon.running():
         await stop.wait()
-    finally:
-        log.info("stopping")
-        await runner.cleanup()
 
 
 def run(config: Config) -> int:

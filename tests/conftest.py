@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import exporters, monitoring, moto, postgres, prometheus, salt
+from tests.harness import exporters, fluxora, monitoring, moto, postgres, prometheus, salt
 from tests.harness.processes import ServerProcess
 
 # --- run identity and environment -------------------------------------------------------------
@@ -216,6 +216,31 @@ def monitoring_stack(
         return stack
 
     return start
+
+
+# --- the orchestrator daemon and its PostgreSQL store ---------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def orch_daemon(
+    tmp_path_factory: pytest.TempPathFactory, salt_master: Any
+) -> Iterator[fluxora.Daemon]:
+    """A real `fluxora-orch run` on the fixture rules and runbooks, on the test salt-master's
+    event bus, with throwaway webhook and Alertmanager secrets."""
+    daemon = fluxora.start_daemon(
+        tmp_path_factory.mktemp("orch"),
+        salt={"master_config": str(salt_master.config_file)},
+        shutdown_grace_seconds=1,
+    )
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_store_url(run_id: str) -> Iterator[str]:
+    """A uniquely named database on the machine's PostgreSQL (port 5432), dropped at the end."""
+    with postgres.scratch_database(f"fxt_{run_id}_{os.getpid()}_store") as url:
+        yield url
 
 
 # --- pytest hooks --------------------------------------------------------------------------------

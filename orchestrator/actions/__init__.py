@@ -1,10 +1,18 @@
 """Built-in action families. Each module has `register(registry)`, exactly as an extension would;
-add a family by adding its module to FAMILIES."""
+add a family by adding its module to FAMILIES.
+
+A family module may also define:
+- `build_resources(config, env) -> dict[str, Any]`: services its actions use through
+  `ctx.resource(name)` (see `orchestrator.resources`);
+- `define_tables(metadata)`: its own store tables (see `orchestrator.store.schema`).
+"""
 
 from __future__ import annotations
 
 from orchestrator.actions import basic
 from orchestrator.core.actions import ActionRegistry
+from orchestrator.resources import ResourceBuilder
+from orchestrator.store.schema import TableDefiner
 
 FAMILIES = (basic,)
 
@@ -14,3 +22,11 @@ def builtin_registry() -> ActionRegistry:
     for family in FAMILIES:
         family.register(registry)
     return registry
+
+
+def family_tables() -> list[TableDefiner]:
+    return [f.define_tables for f in FAMILIES if hasattr(f, "define_tables")]
+
+
+def resource_builders() -> list[tuple[str, ResourceBuilder]]:
+    return [(f.__name__, f.build_resources) for f in FAMILIES if hasattr(f, "build_resources")]

@@ -1,4 +1,5 @@
-"""`noop` and `log`: actions with no side effect beyond the journal, for wiring and drills."""
+"""`noop`, `log` and `wait`: actions with no side effect beyond the journal, for wiring,
+drills (let replication settle) and tests."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from pydantic import Field
 
 from orchestrator.core.actions import ActionContext, ActionParams, ActionRegistry, NoParams
 from orchestrator.core.results import Result
+
+
+class WaitParams(ActionParams):
+    seconds: float = Field(ge=0, le=86400)
 
 
 class LogParams(ActionParams):
@@ -24,8 +29,16 @@ def log_message(ctx: ActionContext, params: LogParams) -> Result:
     return Result.success(message=params.message)
 
 
+def wait(ctx: ActionContext, params: WaitParams) -> Result:
+    """Sleep, waking early (and failing) when the run is cancelled."""
+    if ctx.cancelled.wait(params.seconds):
+        return Result.failure(f"cancelled before {params.seconds:g}s had passed")
+    return Result.success(seconds=params.seconds)
+
+
 def register(registry: ActionRegistry) -> None:
     registry.register("noop", NoParams, "Do nothing and succeed.")(noop)
     registry.register("log", LogParams, "Write a message (and fields) to the daemon log.")(
         log_message
     )
+    registry.register("wait", WaitParams, "Wait some seconds (cancellable).")(wait)

@@ -6,11 +6,13 @@ and `sweep_orphans` drops clusters whose creating pytest process is gone (a kill
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,3 +169,19 @@ def sweep_orphans() -> list[str]:
             PgCluster(version, name, 0).drop()
             dropped.append(name)
     return dropped
+
+
+MAIN_PORT = 5432
+
+
+@contextlib.contextmanager
+def scratch_database(name: str) -> Iterator[str]:
+    """CREATE DATABASE `name` on the machine's main cluster (socket, trust auth); yield its
+    SQLAlchemy URL; DROP it afterwards (with its connections)."""
+    main = PgCluster(pg_version(), "main", MAIN_PORT)
+    main.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    main.psql(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@/{name}?host={SOCKET_DIR}&port={MAIN_PORT}"
+    finally:
+        main.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

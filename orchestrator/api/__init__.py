@@ -1,0 +1,1 @@
+"""Read-only JSON views of the store: served under /api/ and printed by the CLI."""

@@ -1,0 +1,100 @@
+"""How commands reach the daemon (its /api/ and /events) or, when it is not running, its store:
+both found from the same settings as `run`."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from orchestrator.actions import family_tables
+from orchestrator.api import queries
+from orchestrator.config import Config
+from orchestrator.core.events import new_event_id
+from orchestrator.errors import FluxoraError
+from orchestrator.sources.signing import signed_headers
+from orchestrator.store import open_store
+from orchestrator.store.base import Store
+
+T = TypeVar("T")
+TIMEOUT = 10.0
+
+
+class DaemonError(FluxoraError):
+    pass
+
+
+def base_url(config: Config) -> str:
+    host = config.http.host
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{config.http.port}"
+
+
+def _request(request: urllib.request.Request) -> Any:
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as exc:
+        raise DaemonError(_error_text(exc)) from None
+
+
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    """The daemon's own message; a 404's is the whole story ("no job 'x'")."""
+    try:
+        body = json.loads(exc.read())
+        message = body.get("error", body) if isinstance(body, dict) else body
+    except (ValueError, OSError):
+        message = exc.reason
+    return str(message) if exc.code == 404 else f"the daemon answered {exc.code}: {message}"
+
+
+def with_store(config: Config, work: Callable[[Store], T]) -> T:
+    store = open_store(config, family_tables())
+    try:
+        store.migrate()
+        return work(store)
+    finally:
+        store.close()
+
+
+def read(config: Config, path: str, offline: Callable[[Store], T], **query: Any) -> Any:
+    """GET /api/<path> from the daemon; if no daemon answers, the same query on its store."""
+    params = {k: v for k, v in query.items() if v is not None}
+    url = f"{base_url(config)}/api/{path}"
+    if params:
+        url += "?" + urllib.parse.urlencode(params)
+    try:
+        return _request(urllib.request.Request(url))
+    except (urllib.error.URLError, OSError):
+        print(f"note: no daemon at {base_url(config)}; reading its store", file=sys.stderr)
+        try:
+            return with_store(config, offline)
+        except queries.NotFoundError as exc:
+            raise DaemonError(str(exc)) from None
+
+
+def post_event(config: Config, tag: str, data: dict[str, Any], event_id: str | None) -> Any:
+    """Send a signed event to POST /events; the daemon's answer (202: id and status)."""
+    if config.webhook.secret is None:
+        raise DaemonError(
+            "no webhook secret: set FLUXORA_WEBHOOK_SECRET or webhook.secret in the config file"
+        )
+    # Always an id: a retry of this command with --id runs once, and two fires of the same
+    # tag and data in one second are two bodies, not one replayed signature.
+    payload: dict[str, Any] = {"tag": tag, "data": data, "id": event_id or new_event_id()}
+    body = json.dumps(payload).encode()
+    headers = signed_headers(config.webhook.secret.get_secret_value(), body)
+    request = urllib.request.Request(
+        f"{base_url(config)}/events", data=body, headers=headers, method="POST"
+    )
+    try:
+        return _request(request)
+    except (urllib.error.URLError, OSError) as exc:
+        raise DaemonError(f"no daemon at {base_url(config)}: {exc}") from None

@@ -1,0 +1,130 @@
+"""`fluxora-orch jobs`, `job ID`, `approve ID`, `reject ID`."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from typing import Any
+
+from orchestrator.api import queries
+from orchestrator.api.views import job_view
+from orchestrator.cli.client import read, with_store
+from orchestrator.cli.common import config_from_args
+from orchestrator.cli.output import print_json, short_time, table
+from orchestrator.core.jobs import Approval, JobStatus
+
+
+def register(commands: Any, parent: argparse.ArgumentParser) -> None:
+    jobs = commands.add_parser(
+        "jobs",
+        parents=[parent],
+        help="list recent jobs, newest first",
+        description="List recent jobs (newest first) from the daemon, or its store.",
+    )
+    jobs.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    jobs.add_argument("--status", choices=[s.value for s in JobStatus])
+    jobs.add_argument("--runbook", metavar="NAME")
+    jobs.set_defaults(func=_jobs)
+    job = commands.add_parser(
+        "job",
+        parents=[parent],
+        help="one job with its journal",
+        description="Show one job: status, parameters, approval, and its journal step by step.",
+    )
+    job.add_argument("job_id", metavar="JOB_ID")
+    job.set_defaults(func=_job)
+    for name, verb in (("approve", "approve"), ("reject", "reject")):
+        gate = commands.add_parser(
+            name,
+            parents=[parent],
+            help=f"{verb} a job that awaits approval",
+            description=f"{verb.capitalize()} a job that awaits approval (writes to the store; "
+            "the daemon picks an approved job up within its poll interval).",
+        )
+        gate.add_argument("job_id", metavar="JOB_ID")
+        gate.add_argument("--by", default=getpass.getuser(), help="who decides (default: you)")
+        gate.add_argument("--comment", default="", help="why")
+        gate.set_defaults(func=_decide, approved=name == "approve")
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    found = read(
+        config,
+        "jobs",
+        lambda s: queries.list_jobs(s, args.limit, args.status, args.runbook),
+        limit=args.limit,
+        status=args.status,
+        runbook=args.runbook,
+    )
+    if args.json:
+        print_json(found)
+        return 0
+    rows = [
+        [
+            short_time(j["created_at"]),
+            j["id"],
+            j["runbook"],
+            j["env"],
+            j["status"],
+            j["rule"] or "-",
+        ]
+        for j in found
+    ]
+    print(table(["CREATED", "ID", "RUNBOOK", "ENV", "STATUS", "RULE"], rows) if rows else "no jobs")
+    return 0
+
+
+def _job(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    found = read(config, f"jobs/{args.job_id}", lambda s: queries.job_detail(s, args.job_id))
+    if args.json:
+        print_json(found)
+        return 0
+    print(f"job {found['id']}: runbook {found['runbook']} in {found['env']}: {found['status']}")
+    print(
+        f"  rule {found['rule'] or '-'}, event {found['event_id'] or '-'}, "
+        f"created {short_time(found['created_at'])}"
+    )
+    if found["approval"]:
+        approval = found["approval"]
+        verdict = "approved" if approval["approved"] else "rejected"
+        print(
+            f"  {verdict} by {approval['by']} at {short_time(approval['at'])} {approval['comment']}"
+        )
+    _print_journal(found["journal"])
+    return 0
+
+
+def _print_journal(journal: dict[str, Any] | None) -> None:
+    if journal is None:
+        print("  not run yet")
+        return
+    deviated = " (deviated)" if journal["deviated"] else ""
+    print(f"  run: {journal['status'] or 'running'}{deviated}")
+    if journal.get("error"):
+        print(f"  error: {journal['error']}")
+    for step in [*journal["steps"], *journal["rollbacks"]]:
+        line = (
+            f"    {step['phase']:<8} {step['name']:<24} {step['status']:<9} "
+            f"attempts {step['attempts']}  {short_time(step['started_at'])}"
+        )
+        print(line + (f"  {step['error']}" if step["error"] else ""))
+    if journal.get("rollbacks_pending"):
+        print("  rollbacks pending: they run at the next daemon start")
+
+
+def _decide(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    approval = Approval(
+        job_id=args.job_id, approved=args.approved, by=args.by, comment=args.comment
+    )
+    job = with_store(config, lambda store: store.decide_approval(approval))
+    if args.json:
+        print_json(job_view(job))
+        return 0
+    if args.approved:
+        print(f"job {job.id} approved by {args.by}: pending, the daemon runs it next")
+    else:
+        print(f"job {job.id} rejected by {args.by}: it will not run")
+    return 0

@@ -1,0 +1,49 @@
+"""Decisions: what each rule decided about each event, and why (`fluxora-orch explain`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """The outcome of one rule for one event (the `decision` label of
+    `fluxora_rule_decisions_total`)."""
+
+    FIRED = "fired"
+    """The rule matched and a job was created (pending, or running soon)."""
+    NO_MATCH = "no-match"
+    """The tag did not match the rule's glob, or its `when` expression was false."""
+    SUPPRESSED_DEDUP = "suppressed:dedup"
+    """A job of this rule with the same dedup key was created inside the dedup window."""
+    SUPPRESSED_COOLDOWN = "suppressed:cooldown"
+    """The rule fired less than its cooldown ago (per cooldown key when the rule has one)."""
+    BLOCKED_LOCK = "blocked:lock"
+    """A job holding the same lock key is still pending, awaiting approval or running."""
+    AWAITING_APPROVAL = "awaiting-approval"
+    """A job was created but waits for `fluxora-orch approve` in this environment."""
+    REJECTED = "rejected"
+    """The rule matched but its runbook may not run in the target environment."""
+    ERROR = "error"
+    """Evaluating the rule failed (a `when` or template raised); the reason holds the error.
+    Other rules still decide: one bad rule cannot stop the bus."""
+
+    @property
+    def created_job(self) -> bool:
+        return self in (Outcome.FIRED, Outcome.AWAITING_APPROVAL)
+
+
+NO_RULES = "(no rules)"
+"""The rule name of the single decision recorded for an event when no rule is configured, so
+that every processed event has at least one decision to explain."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    event_id: str
+    rule: str
+    outcome: Outcome
+    reason: str
+    decided_at: datetime
+    job_id: str | None = None

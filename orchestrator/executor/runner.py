@@ -1,0 +1,203 @@
+"""Running one job's runbook: steps in order, the on-failure policy, rollbacks, the journal.
+
+Outcomes (each written to the journal, every step with its start, end and output):
+- every step ok (or failed with `on_failure: continue`, which sets `deviated`) -> completed;
+- a step fails with `on_failure: rollback` -> the rollback steps run in order -> failed;
+- a hook requests an abort (a stop condition, issue 6) -> rollbacks run -> aborted;
+- a step fails with `on_failure: abort` -> no rollbacks -> aborted;
+- the daemon stops -> the run stops before its next step -> interrupted, rollbacks pending
+  (the next start runs them);
+- any rollback fails -> failed, whatever the status would have been.
+
+Extension points for the DR issue are `RunHook`s: steady-state checks (before/after the
+steps), stop conditions (a watcher started in `before_steps` calling `run.request_abort`),
+RTO/RPO measurement (`on_finish` returns the data stored under `journal.extensions`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from orchestrator.core.actions import ActionContext, ActionRegistry
+from orchestrator.core.jobs import Job
+from orchestrator.core.journal import Journal, Phase, RunStatus, StepRecord
+from orchestrator.executor.steps import ActionThreads, StepCall, run_step
+from orchestrator.logs import get_logger
+from orchestrator.runbooks.model import ActionCall, OnFailure, RunbookSpec
+
+log = get_logger(__name__)
+
+JournalSink = Callable[[Journal], Awaitable[None]]
+
+
+@dataclass(kw_only=True)
+class Run:
+    """One run in progress, as hooks see it."""
+
+    job: Job
+    runbook: RunbookSpec
+    journal: Journal
+    context: ActionContext
+    abort_reason: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def request_abort(self, reason: str) -> None:
+        """Stop before the next step (and signal the running one); rollbacks run; aborted."""
+        if self.abort_reason is None:
+            self.abort_reason = reason
+            self.context.cancelled.set()
+
+    def template_context(self) -> dict[str, Any]:
+        job = {"id": self.job.id, "runbook": self.job.runbook, "env": self.job.env}
+        return {
+            "params": dict(self.job.params),
+            "env": self.job.env,
+            "job": job,
+            "steps": self.outputs,
+        }
+
+
+class RunHook:
+    """Base of executor hooks; every method is optional. `name` keys the hook's data in
+    `journal.extensions`. Hooks run inside the job's task: a hook that raises fails the run
+    with the error in the journal (it cannot stop other jobs)."""
+
+    name = "hook"
+
+    async def before_steps(self, run: Run, record: JournalSink) -> None:
+        """Before the first step (steady state before; start stop-condition watchers)."""
+
+    async def after_steps(self, run: Run, record: JournalSink) -> None:
+        """After the steps and any rollbacks (steady state after; may set deviated)."""
+
+    async def on_finish(self, run: Run) -> Mapping[str, Any] | None:
+        """Last: data for `journal.extensions[name]` (RTO/RPO against targets)."""
+        return None
+
+
+@dataclass(kw_only=True)
+class RunnerDeps:
+    registry: ActionRegistry
+    threads: ActionThreads
+    save: JournalSink
+    stopping: Callable[[], bool]
+    """True once the daemon is shutting down: the run stops before its next step."""
+    hooks: Sequence[RunHook] = ()
+
+
+class RunbookRunner:
+    """Runs one job to its end (or to the daemon's stop) and returns the final journal."""
+
+    def __init__(self, run: Run, deps: RunnerDeps) -> None:
+        self.run = run
+        self.deps = deps
+        self._current_cancel = threading.Event()
+
+    def cancel_current_step(self) -> None:
+        """Signal the running action (`ctx.cancelled`) at the end of the shutdown grace."""
+        self._current_cancel.set()
+        self.run.context.cancelled.set()
+
+    async def execute(self) -> Journal:
+        try:
+            for hook in self.deps.hooks:
+                await hook.before_steps(self.run, self._record)
+            status = await self._steps()
+            if status in (RunStatus.FAILED, RunStatus.ABORTED) and self._rolls_back(status):
+                status = await self._rollbacks(status)
+            for hook in self.deps.hooks:
+                await hook.after_steps(self.run, self._record)
+            await self._extensions()
+        except Exception as exc:
+            log.exception("run failed in the executor", job_id=self.run.job.id)
+            self.run.journal = self.run.journal.finish(RunStatus.FAILED, f"executor error: {exc}")
+            return self.run.journal
+        return self._finish(status)
+
+    async def rollbacks_after_interruption(self) -> Journal:
+        """At start: run the rollbacks of a run the daemon's stop interrupted."""
+        self.run.journal = replace(self.run.journal, current=None)
+        status = await self._rollbacks(RunStatus.INTERRUPTED)
+        self.run.journal = replace(self.run.journal, status=status, rollbacks_pending=False)
+        return self.run.journal
+
+    def _rolls_back(self, status: RunStatus) -> bool:
+        # An abort requested by a hook rolls back; a step's `on_failure: abort` does not.
+        return status is RunStatus.FAILED or self.run.abort_reason is not None
+
+    async def _steps(self) -> RunStatus:
+        for step in self.run.runbook.steps:
+            if self.run.abort_reason is not None:
+                return RunStatus.ABORTED
+            if self.deps.stopping():
+                return RunStatus.INTERRUPTED
+            record = await self._call(step, Phase.STEP)
+            if record.ok:
+                continue
+            if step.on_failure is OnFailure.CONTINUE:
+                self.run.journal = replace(self.run.journal, deviated=True)
+                continue
+            self.run.journal = replace(
+                self.run.journal, error=f"step {step.name!r}: {record.error}"
+            )
+            return RunStatus.ABORTED if step.on_failure is OnFailure.ABORT else RunStatus.FAILED
+        return RunStatus.ABORTED if self.run.abort_reason is not None else RunStatus.COMPLETED
+
+    async def _rollbacks(self, status: RunStatus) -> RunStatus:
+        """Every rollback step in order, even after one fails; any failure fails the run."""
+        failed = []
+        for step in self.run.runbook.rollback:
+            record = await self._call(step, Phase.ROLLBACK)
+            if not record.ok:
+                failed.append(f"rollback {step.name!r}: {record.error}")
+        if not failed:
+            return status
+        error = "; ".join(filter(None, [self.run.journal.error, *failed]))
+        self.run.journal = replace(self.run.journal, error=error)
+        return RunStatus.FAILED
+
+    async def _call(self, call: ActionCall, phase: Phase) -> StepRecord:
+        await self._record(self.run.journal.starting(call.name, phase))
+        how = StepCall(
+            registry=self.deps.registry,
+            threads=self.deps.threads,
+            context=self.run.context,
+            template_context=self.run.template_context(),
+            stop=lambda: self.run.abort_reason is not None or self.deps.stopping(),
+            on_attempt=self._track,
+        )
+        record = await run_step(call, phase, how)
+        self.run.outputs[call.name] = {"ok": record.ok, "output": dict(record.output)}
+        # Kept in memory: the next step's start (or the end of the run) writes it, so each step
+        # costs one journal write, made before it acts.
+        self.run.journal = self.run.journal.with_step(record)
+        return record
+
+    def _track(self, cancelled: threading.Event) -> None:
+        self._current_cancel = cancelled
+
+    async def _record(self, journal: Journal) -> None:
+        self.run.journal = journal
+        await self.deps.save(journal)
+
+    async def _extensions(self) -> None:
+        extensions = dict(self.run.journal.extensions)
+        for hook in self.deps.hooks:
+            data = await hook.on_finish(self.run)
+            if data is not None:
+                extensions[hook.name] = dict(data)
+        if extensions:
+            self.run.journal = replace(self.run.journal, extensions=extensions)
+
+    def _finish(self, status: RunStatus) -> Journal:
+        journal = self.run.journal
+        if status is RunStatus.INTERRUPTED:
+            journal = replace(journal, rollbacks_pending=bool(self.run.runbook.rollback))
+            error: str | None = "the daemon stopped during the run"
+        else:
+            error = f"aborted: {self.run.abort_reason}" if self.run.abort_reason else None
+        self.run.journal = journal.finish(status, error)
+        return self.run.journal

@@ -1,0 +1,281 @@
+"""The executor: claims pending jobs, runs their runbooks, records and announces the outcome.
+
+At start it marks this daemon's jobs that were running when it stopped (or crashed) as
+`interrupted` and runs their rollbacks. It claims jobs when woken (a rule fired) and every
+`poll_seconds` (an approval from the CLI, another daemon's job). Each finished job fires
+`fluxora/job/<id>/<status>` on the Salt bus. On stop it claims nothing more, lets running
+steps finish for the grace period, then marks what is left `interrupted`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from orchestrator.core.actions import ActionContext, ActionRegistry
+from orchestrator.core.jobs import Job, JobStatus
+from orchestrator.core.journal import Journal, RunStatus
+from orchestrator.executor.runner import Run, RunbookRunner, RunHook, RunnerDeps
+from orchestrator.executor.steps import ActionThreads
+from orchestrator.logs import get_logger
+from orchestrator.metrics import Metrics
+from orchestrator.runbooks.catalog import RunbookCatalog, RunbookError
+from orchestrator.store.base import Completion
+from orchestrator.store.runner import Batcher, StoreRunner
+
+log = get_logger(__name__)
+
+
+class EventPublisher(Protocol):
+    """Where job completions are announced (the Salt master event bus)."""
+
+    def publish(self, tag: str, data: Mapping[str, Any]) -> None: ...
+
+
+class Resources(Protocol):
+    def for_env(self, env: str) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutorSettings:
+    node_id: str
+    max_jobs: int
+    poll_seconds: float
+
+
+def job_tag(job_id: str, status: JobStatus) -> str:
+    return f"fluxora/job/{job_id}/{status.value}"
+
+
+class Executor:
+    def __init__(
+        self,
+        *,
+        runner: StoreRunner,
+        catalog: RunbookCatalog,
+        registry: ActionRegistry,
+        resources: Resources,
+        metrics: Metrics,
+        publisher: EventPublisher,
+        settings: ExecutorSettings,
+        hooks: Sequence[RunHook] = (),
+    ) -> None:
+        self._store = runner
+        self._catalog = catalog
+        self._registry = registry
+        self._resources = resources
+        self._metrics = metrics
+        self._publisher = publisher
+        self._settings = settings
+        self._hooks = hooks
+        self._threads = ActionThreads()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._running: dict[str, tuple[asyncio.Task[None], RunbookRunner]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._journals: Batcher[Journal, None] = Batcher(self._save_journals)
+        self._finishes: Batcher[Completion, Job | None] = Batcher(self._finish_jobs)
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self._recover()
+        self._loop_task = asyncio.create_task(self._loop(), name="executor")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self, grace_seconds: float) -> None:
+        self._stopping = True
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+        tasks = [task for task, _ in self._running.values()]
+        if tasks:
+            log.info("waiting for running steps", jobs=len(tasks), grace_seconds=grace_seconds)
+            await asyncio.wait(tasks, timeout=grace_seconds)
+        await self._abandon()
+
+    async def _abandon(self) -> None:
+        """The grace is over: signal the actions still running, mark their jobs interrupted."""
+        left = list(self._running.values())
+        for task, runner in left:
+            runner.cancel_current_step()
+            task.cancel()
+        await asyncio.gather(*(task for task, _ in left), return_exceptions=True)
+        store = self._store.store
+        interrupted = await self._store.call(store.interrupt_running, self._settings.node_id)
+        for job, _ in interrupted:
+            log.warning("job interrupted by shutdown", job_id=job.id, runbook=job.runbook)
+            self._account(job, JobStatus.INTERRUPTED)
+            self._publish(job, JobStatus.INTERRUPTED)
+
+    # --- claiming -----------------------------------------------------------------------------
+    async def _loop(self) -> None:
+        refreshed = 0.0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_seconds)
+            self._wake.clear()
+            if time.monotonic() - refreshed >= self._settings.poll_seconds:
+                refreshed = time.monotonic()
+                with contextlib.suppress(Exception):  # a gauge must not stop the executor
+                    await self._refresh_gauges()
+            try:
+                await self._claim()
+            except Exception:
+                log.exception("claiming jobs failed; retrying")
+
+    async def _claim(self) -> None:
+        while not self._stopping:
+            free = self._settings.max_jobs - len(self._running)
+            if free <= 0:
+                return
+            store = self._store.store
+            claimed = await self._store.call(store.claim_jobs, self._settings.node_id, free)
+            for job, journal in claimed:
+                await self._start(job, journal)
+            if len(claimed) < free:
+                return
+
+    async def _refresh_gauges(self) -> None:
+        counts = await self._store.call(self._store.store.count_jobs, JobStatus.AWAITING_APPROVAL)
+        gauge = self._metrics.jobs_awaiting_approval
+        gauge.clear()
+        for (_, env), count in counts.items():
+            gauge.labels(env).inc(count)
+
+    # --- running ------------------------------------------------------------------------------
+    async def _start(self, job: Job, journal: Journal) -> None:
+        try:
+            runner = self._runner(job, journal)
+        except RunbookError as exc:
+            await self._complete(job, journal.finish(RunStatus.FAILED, f"runbook gone: {exc}"))
+            return
+        self._metrics.jobs_running.labels(job.runbook, job.env).inc()
+        task = asyncio.create_task(self._run(job, runner), name=f"job-{job.id}")
+        self._running[job.id] = (task, runner)
+
+    def _runner(self, job: Job, journal: Journal) -> RunbookRunner:
+        """RunbookError when the job's runbook is no longer in the catalog."""
+        runbook = self._catalog.get(job.runbook)
+        if not self._hooks and (
+            runbook.steady_state.before or runbook.steady_state.after or runbook.stop_conditions
+        ):
+            log.warning(
+                "steady-state checks and stop conditions are not evaluated yet",
+                job_id=job.id,
+                runbook=runbook.name,
+            )
+            journal = replace(journal, extensions={"unevaluated": _unevaluated(runbook)})
+        context = ActionContext(
+            env=job.env,
+            dry_run=job.dry_run,
+            job_id=job.id,
+            resources=self._resources.for_env(job.env),
+        )
+        run = Run(job=job, runbook=runbook, journal=journal, context=context)
+        deps = RunnerDeps(
+            registry=self._registry,
+            threads=self._threads,
+            save=self._journals.submit,
+            stopping=lambda: self._stopping,
+            hooks=self._hooks,
+        )
+        return RunbookRunner(run, deps)
+
+    async def _run(self, job: Job, runner: RunbookRunner) -> None:
+        try:
+            journal = await runner.execute()
+            if journal.status is RunStatus.INTERRUPTED:
+                journal = replace(journal, rollbacks_pending=bool(runner.run.runbook.rollback))
+            await self._complete(job, journal)
+        finally:
+            self._running.pop(job.id, None)
+            self._metrics.jobs_running.labels(job.runbook, job.env).dec()
+            self.wake()
+
+    async def _complete(self, job: Job, journal: Journal) -> None:
+        status = (journal.status or RunStatus.FAILED).job_status
+        done = await self._finishes.submit(
+            Completion(job_id=job.id, status=status, journal=journal)
+        )
+        finished = done or job
+        self._account(finished, status)
+        self._publish(finished, status)
+        log.info(
+            "job finished",
+            job_id=job.id,
+            runbook=job.runbook,
+            env=job.env,
+            status=status.value,
+            deviated=journal.deviated,
+        )
+
+    def _account(self, job: Job, status: JobStatus) -> None:
+        self._metrics.jobs.labels(job.runbook, job.env, status.value).inc()
+        if job.started_at is not None and job.finished_at is not None:
+            seconds = (job.finished_at - job.started_at).total_seconds()
+            self._metrics.job_duration_seconds.labels(job.runbook, job.env).observe(seconds)
+
+    def _publish(self, job: Job, status: JobStatus) -> None:
+        data = {
+            "job_id": job.id,
+            "runbook": job.runbook,
+            "env": job.env,
+            "status": status.value,
+            "event_id": job.event_id,
+            "rule": job.rule,
+        }
+        try:
+            self._publisher.publish(job_tag(job.id, status), data)
+        except Exception:
+            log.exception("publishing the job's completion failed", job_id=job.id)
+
+    # --- recovery ----------------------------------------------------------------------------
+    async def _recover(self) -> None:
+        store = self._store.store
+        interrupted = await self._store.call(store.interrupt_running, self._settings.node_id)
+        for job, _ in interrupted:
+            log.warning("job was running when the daemon stopped", job_id=job.id)
+            self._account(job, JobStatus.INTERRUPTED)
+            self._publish(job, JobStatus.INTERRUPTED)
+        for job, journal in await self._store.call(store.pending_rollbacks):
+            await self._roll_back(job, journal)
+
+    async def _roll_back(self, job: Job, journal: Journal) -> None:
+        try:
+            runner = self._runner(job, journal)
+        except RunbookError as exc:
+            error = f"cannot run the rollbacks, runbook gone: {exc}"
+            final = replace(journal, status=RunStatus.FAILED, rollbacks_pending=False, error=error)
+        else:
+            log.info("running the rollbacks of an interrupted job", job_id=job.id)
+            final = await runner.rollbacks_after_interruption()
+        status = (final.status or RunStatus.FAILED).job_status
+        await self._finishes.submit(Completion(job_id=job.id, status=status, journal=final))
+        if status is not JobStatus.INTERRUPTED:
+            self._publish(job, status)
+
+    # --- group commit ---------------------------------------------------------------------------
+    async def _save_journals(self, journals: list[Journal]) -> list[None]:
+        latest = {j.job_id: j for j in journals}  # only the newest of each job matters
+        await self._store.call(self._store.store.save_journals, list(latest.values()))
+        return [None] * len(journals)
+
+    async def _finish_jobs(self, completions: list[Completion]) -> list[Job | None]:
+        jobs = await self._store.call(self._store.store.finish_jobs, completions)
+        by_id = {job.id: job for job in jobs}
+        return [by_id.get(c.job_id) for c in completions]
+
+
+def _unevaluated(runbook: Any) -> list[str]:
+    parts = []
+    if runbook.steady_state.before or runbook.steady_state.after:
+        parts.append("steady_state")
+    if runbook.stop_conditions:
+        parts.append("stop_conditions")
+    return parts

@@ -1,0 +1,32 @@
+"""The production store: PostgreSQL, shared by every daemon of an environment."""
+
+from __future__ import annotations
+
+import zlib
+
+from sqlalchemy import Connection, MetaData, Table, create_engine, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import make_url
+
+from orchestrator.store.sql import SqlStore, UpsertInsert, dumps
+
+# pg_advisory_xact_lock key that serialises rule decisions across daemons.
+DECISIONS_LOCK = zlib.crc32(b"fluxora.decisions")
+
+
+class PostgresStore(SqlStore):
+    def __init__(self, url: str, metadata: MetaData) -> None:
+        engine = create_engine(
+            make_url(url).set(drivername="postgresql+psycopg"),
+            json_serializer=dumps,
+            pool_pre_ping=True,
+        )
+        super().__init__(engine, metadata)
+
+    def _insert(self, table: Table) -> UpsertInsert:
+        return pg_insert(table)
+
+    def _serialize_decisions(self, conn: Connection) -> None:
+        # Cooldown, dedup and lock checks need one consistent view; deciding is cheap, so
+        # one daemon decides at a time and the others wait (job execution stays parallel).
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DECISIONS_LOCK})

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+import pytest
+
+from orchestrator.core.decisions import NO_RULES, Outcome
+from orchestrator.core.events import Event, EventSource, utcnow
+from orchestrator.core.jobs import Job, JobStatus
+from orchestrator.rules.engine import RuleEngine, compile_rules
+from orchestrator.rules.model import RuleError
+from orchestrator.store.base import DecisionView
+
+
+class Runbooks:
+    """A RunbookPolicy: `noop` runs in dev and prod (prod gated), `drill` only in staging."""
+
+    envs: ClassVar[dict[str, list[str]]] = {"noop": ["dev", "prod"], "drill": ["staging"]}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.envs
+
+    def allows(self, runbook: str, env: str) -> bool:
+        return env in self.envs[runbook]
+
+    def environments(self, runbook: str) -> list[str]:
+        return self.envs[runbook]
+
+    def requires_approval(self, runbook: str, env: str) -> bool:
+        return env == "prod"
+
+
+class View(DecisionView):
+    def __init__(self, jobs: list[Job] | None = None) -> None:
+        self.jobs = jobs or []
+
+    def last_job(self, *, rule: str, since: datetime, dedup_key: str | None = None,
+                 cooldown_key: str | None = None) -> Job | None:  # fmt: skip
+        found = [j for j in self.jobs if j.rule == rule and j.created_at >= since
+                 and dedup_key in (None, j.dedup_key)
+                 and cooldown_key in (None, j.cooldown_key)]  # fmt: skip
+        return found[-1] if found else None
+
+    def lock_holder(self, lock_key: str) -> Job | None:
+        return next((j for j in self.jobs if j.lock_key == lock_key), None)
+
+
+def engine(*rules: dict[str, Any], env: str = "dev") -> RuleEngine:
+    return RuleEngine(compile_rules(list(rules), "rules.yaml", Runbooks()), Runbooks(), env)
+
+
+def ev(tag: str = "fluxora/alert/PgDown/firing", **data: Any) -> Event:
+    return Event(tag=tag, source=EventSource.ALERTMANAGER, data=data)
+
+
+RULE = {"name": "restore", "match": "fluxora/alert/*/firing", "run": "noop"}
+
+
+def test_fired_rule_creates_a_job_with_templated_parameters() -> None:
+    rule = {**RULE, "with": {"db": "{{ event.data.labels.db }}", "n": "{{ event.data.n }}",
+                             "label": "db-{{ event.data.labels.db }}"}}  # fmt: skip
+    (proposal,) = engine(rule).decide(ev(labels={"db": "forecasts"}, n=3), View())
+    assert proposal.outcome is Outcome.FIRED
+    assert proposal.job is not None
+    assert proposal.job.params == {"db": "forecasts", "n": 3, "label": "db-forecasts"}
+    assert proposal.job.status is JobStatus.PENDING
+    assert proposal.reason == f"job {proposal.job.id} created for runbook 'noop' in env 'dev'"
+
+
+def test_glob_and_when_decide_no_match_with_the_reason() -> None:
+    rules = engine({**RULE, "when": "event.data.severity == 'critical'"})
+    (other_tag,) = rules.decide(ev("fluxora/schedule/x"), View())
+    assert other_tag.outcome is Outcome.NO_MATCH
+    assert other_tag.reason == "tag 'fluxora/schedule/x' does not match 'fluxora/alert/*/firing'"
+    (falsy,) = rules.decide(ev(severity="warning"), View())
+    assert (falsy.outcome, falsy.reason) == (
+        Outcome.NO_MATCH,
+        "when is false: event.data.severity == 'critical'",
+    )
+    (missing,) = rules.decide(ev(), View())  # a missing field in `when` is just false
+    assert missing.outcome is Outcome.NO_MATCH
+
+
+def test_a_failing_template_is_that_rules_error_and_other_rules_still_decide() -> None:
+    bad = {**RULE, "name": "bad", "with": {"db": "{{ event.data.labels.db }}"}}
+    good = {**RULE, "name": "good"}
+    first, second = engine(bad, good).decide(ev(), View())
+    assert first.outcome is Outcome.ERROR
+    assert first.reason.startswith("with: UndefinedError: ")
+    assert second.outcome is Outcome.FIRED
+
+
+def test_sandbox_refuses_unsafe_expressions() -> None:
+    rule = {**RULE, "when": "event.__class__.__mro__[1].__subclasses__()"}
+    (proposal,) = engine(rule).decide(ev(), View())
+    assert proposal.outcome is Outcome.ERROR
+    assert "SecurityError" in proposal.reason or "UndefinedError" in proposal.reason
+
+
+def test_dedup_window_suppresses_a_job_with_the_same_key() -> None:
+    rule = {**RULE, "dedup": {"key": "{{ event.data.fingerprint }}", "window": "10m"}}
+    earlier = Job(runbook="noop", env="dev", rule="restore", dedup_key="fp1")
+    (same,) = engine(rule).decide(ev(fingerprint="fp1"), View([earlier]))
+    assert same.outcome is Outcome.SUPPRESSED_DEDUP
+    assert f"job {earlier.id} has the same dedup key 'fp1'" in same.reason
+    (other,) = engine(rule).decide(ev(fingerprint="fp2"), View([earlier]))
+    assert other.outcome is Outcome.FIRED
+    old = Job(runbook="noop", env="dev", rule="restore", dedup_key="fp1",
+              created_at=utcnow() - timedelta(minutes=11))  # fmt: skip
+    (expired,) = engine(rule).decide(ev(fingerprint="fp1"), View([old]))
+    assert expired.outcome is Outcome.FIRED
+
+
+def test_cooldown_and_lock() -> None:
+    earlier = Job(runbook="noop", env="dev", rule="restore", lock_key="pg")
+    (cool,) = engine({**RULE, "cooldown": "1h"}).decide(ev(), View([earlier]))
+    assert cool.outcome is Outcome.SUPPRESSED_COOLDOWN
+    assert "inside its 3600s cooldown" in cool.reason
+    holder = Job(runbook="noop", env="dev", rule="elsewhere", lock_key="pg",
+                 status=JobStatus.RUNNING)  # fmt: skip
+    (locked,) = engine({**RULE, "lock": "pg"}).decide(ev(), View([holder]))
+    assert locked.outcome is Outcome.BLOCKED_LOCK
+    assert locked.reason == f"lock 'pg' is held by job {holder.id} (running)"
+
+
+def test_approval_per_environment_and_runbook_environments() -> None:
+    (gated,) = engine(RULE, env="prod").decide(ev(), View())
+    assert gated.outcome is Outcome.AWAITING_APPROVAL
+    assert gated.job is not None
+    assert gated.job.status is JobStatus.AWAITING_APPROVAL
+    (stricter,) = engine({**RULE, "approval": {"dev": True}}).decide(ev(), View())
+    assert stricter.outcome is Outcome.AWAITING_APPROVAL
+    (wrong_env,) = engine({**RULE, "run": "drill"}).decide(ev(), View())
+    assert wrong_env.outcome is Outcome.REJECTED
+    assert wrong_env.reason == "runbook 'drill' does not run in env 'dev' (runs in: staging)"
+    (targeted,) = engine({**RULE, "run": "drill", "env": "staging"}).decide(ev(), View())
+    assert targeted.outcome is Outcome.FIRED
+
+
+def test_no_rules_still_records_a_decision() -> None:
+    (proposal,) = RuleEngine([], Runbooks(), "dev").decide(ev(), View())
+    assert (proposal.rule, proposal.outcome) == (NO_RULES, Outcome.NO_MATCH)
+
+
+INVALID = {
+    "unknown key": ({**RULE, "colour": "red"}, "rule 'restore': colour: unknown key"),
+    "bad glob": ({**RULE, "match": "a/[b"}, "rule 'restore': match: bad glob 'a/[b': unclosed '['"),
+    "empty segment": ({**RULE, "match": "a//b"},
+                      "rule 'restore': match: bad glob 'a//b': empty tag segment"),
+    "when": ({**RULE, "when": "x ==="}, "rule 'restore': when: does not compile: unexpected '='"),
+    "with": ({**RULE, "with": {"a": "{{ x"}},
+             "rule 'restore': with: does not compile: unexpected end of template, expected 'end of print statement'."),  # noqa: E501
+    "no runbook": ({**RULE, "run": "nope"}, "rule 'restore': run: no runbook named 'nope'"),
+    "bad duration": ({**RULE, "cooldown": "5 fortnights"},
+                     "rule 'restore': cooldown.window: not a duration: '5 fortnights' (use seconds or e.g. 90s, 5m, 1h30m)"),  # noqa: E501
+    "no name": ({"match": "a", "run": "noop"}, "rule '#1': name: Field required"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("raw", "message"), INVALID.values(), ids=INVALID.keys())
+def test_invalid_rule_names_file_rule_and_key(raw: dict[str, Any], message: str) -> None:
+    with pytest.raises(RuleError) as error:
+        compile_rules([raw], "rules.yaml", Runbooks())
+    assert str(error.value) == f"rules.yaml: {message}"
+
+
+def test_duplicate_rule_names_are_an_error() -> None:
+    with pytest.raises(RuleError, match="rule 'restore': name: another rule has this name"):
+        compile_rules([RULE, RULE], "rules.yaml", Runbooks())
