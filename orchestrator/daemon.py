@@ -21,12 +21,13 @@ from datetime import timedelta
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from orchestrator.actions import builtin_registry, family_tables, resource_builders
+from orchestrator.actions import builtin_registry, family_tables, hook_builders, resource_builders
 from orchestrator.api.routes import ApiRoutes
 from orchestrator.config import Config
 from orchestrator.core.events import utcnow
 from orchestrator.definitions import Definitions, load_definitions, runbooks_dir
 from orchestrator.errors import FluxoraError
+from orchestrator.executor.runner import HookDeps
 from orchestrator.executor.service import Executor, ExecutorSettings
 from orchestrator.http.app import build_app
 from orchestrator.inbox import Inbox, Processor
@@ -88,6 +89,7 @@ class Daemon:
         self._announce(definitions)
 
     def _executor(self, definitions: Definitions) -> Executor:
+        deps = HookDeps(config=self.config, registry=self.metrics.registry, runner=self.runner)
         return Executor(
             runner=self.runner,
             catalog=definitions.runbooks,
@@ -100,6 +102,7 @@ class Daemon:
                 max_jobs=self.config.executor.max_jobs,
                 poll_seconds=self.config.executor.poll_seconds,
             ),
+            hooks=[hook for build in hook_builders() for hook in build(deps)],
         )
 
     def _jobstore_url(self) -> str:

@@ -4,13 +4,16 @@ add a family by adding its module to FAMILIES.
 A family module may also define:
 - `build_resources(config, env) -> dict[str, Any]`: services its actions use through
   `ctx.resource(name)` (see `orchestrator.resources`);
-- `define_tables(metadata)`: its own store tables (see `orchestrator.store.schema`).
+- `define_tables(metadata)`: its own store tables (see `orchestrator.store.schema`);
+- `build_hooks(deps: HookDeps) -> Sequence[RunHook]`: executor hooks, e.g. metrics updated from
+  step outputs and journals (see `orchestrator.executor.runner`).
 """
 
 from __future__ import annotations
 
 from orchestrator.actions import basic
 from orchestrator.core.actions import ActionRegistry
+from orchestrator.executor.runner import HookBuilder
 from orchestrator.resources import ResourceBuilder
 from orchestrator.store.schema import TableDefiner
 
@@ -30,3 +33,7 @@ def family_tables() -> list[TableDefiner]:
 
 def resource_builders() -> list[tuple[str, ResourceBuilder]]:
     return [(f.__name__, f.build_resources) for f in FAMILIES if hasattr(f, "build_resources")]
+
+
+def hook_builders() -> list[HookBuilder]:
+    return [f.build_hooks for f in FAMILIES if hasattr(f, "build_hooks")]

@@ -21,12 +21,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
+from orchestrator.config import Config
 from orchestrator.core.actions import ActionContext, ActionRegistry
 from orchestrator.core.jobs import Job
 from orchestrator.core.journal import Journal, Phase, RunStatus, StepRecord
 from orchestrator.executor.steps import ActionThreads, StepCall, run_step
 from orchestrator.logs import get_logger
 from orchestrator.runbooks.model import ActionCall, OnFailure, RunbookSpec
+from orchestrator.store.runner import StoreRunner
 
 log = get_logger(__name__)
 
@@ -76,6 +80,19 @@ class RunHook:
     async def on_finish(self, run: Run) -> Mapping[str, Any] | None:
         """Last: data for `journal.extensions[name]` (RTO/RPO against targets)."""
         return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HookDeps:
+    """What a family's hook builder gets: the config, the daemon's metrics registry (declare the
+    family's metrics on it once) and the store (e.g. to restore last-success gauges at start)."""
+
+    config: Config
+    registry: CollectorRegistry
+    runner: StoreRunner
+
+
+HookBuilder = Callable[[HookDeps], Sequence[RunHook]]
 
 
 @dataclass(kw_only=True)
