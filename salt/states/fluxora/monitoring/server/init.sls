@@ -1,0 +1,5 @@
+# Prometheus and Alertmanager with the repository's monitoring/ files, targets from pillar.
+include:
+  - .package
+  - .config
+  - .service
