@@ -6,7 +6,7 @@ fluxora-orchestrator-install-pkg-installed:
 
 fluxora-orchestrator-install-venv-cmd-run:
   cmd.run:
-    - name: python3 -m venv {{ orchestrator.venv }}
+    - name: {{ orchestrator.python }} -m venv {{ orchestrator.venv }}
     - creates: {{ orchestrator.venv }}/bin/python
     - require:
       - pkg: fluxora-orchestrator-install-pkg-installed

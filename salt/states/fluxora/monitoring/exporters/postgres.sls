@@ -1,5 +1,7 @@
-{#- One postgres exporter for the clusters on this host; it connects over the socket as the
-    monitoring role (peer authentication: the OS user is the role, no password). #}
+{#- One postgres exporter per host, for the primary if this host has one, else the replica
+    (postgres_exporter 0.11 answers HTTP 500 when one exporter scrapes two clusters: their
+    metrics collide; the primary's pg_stat_replication already shows the replica's lag). It
+    connects over the socket as the monitoring role: peer authentication, no password. #}
 {%- from 'fluxora/monitoring/map.jinja' import monitoring, roles %}
 {%- from 'fluxora/postgres/map.jinja' import postgres %}
 {%- from 'fluxora/libs/service.jinja' import daemon %}
@@ -10,11 +12,8 @@
 {%- if role in roles %}{% do ports.append(cluster.port) %}{% endif %}
 {%- endfor %}
 {%- if ports %}
-{%- set dsn = [] %}
-{%- for port in ports %}
-{%- do dsn.append('host=%s port=%s user=%s dbname=postgres sslmode=disable'
-                  | format(postgres.socket_dir, port, postgres.monitor.user)) %}
-{%- endfor %}
+{%- set dsn = 'host=%s port=%s user=%s dbname=postgres sslmode=disable'
+              | format(postgres.socket_dir, ports[0], postgres.monitor.user) %}
 
 fluxora-monitoring-exporters-postgres-pkg-installed:
   pkg.installed:
@@ -23,7 +22,7 @@ fluxora-monitoring-exporters-postgres-pkg-installed:
      'name': exporter.service, 'description': 'Prometheus postgres exporter on ' ~ exporter.listen,
      'user': monitoring.user, 'group': monitoring.group, 'workdir': '/',
      'log': monitoring.log_dir ~ '/' ~ exporter.service ~ '.log', 'exec': exporter.exec,
-     'env': {'DATA_SOURCE_NAME': dsn | join(',')},
+     'env': {'DATA_SOURCE_NAME': dsn},
      'args': ['--web.listen-address=' ~ exporter.listen]},
    require=[{'pkg': 'fluxora-monitoring-exporters-postgres-pkg-installed'}]) }}
 {%- else %}
