@@ -17,7 +17,7 @@ import pytest
 
 from tests.harness import moto, postgres, prometheus, salt
 from tests.harness.devenv import DevEnvironment
-from tests.harness.pillar import TestPillar, stop_gpg_agent
+from tests.harness.pillar import SecretPillar, stop_gpg_agent
 from tests.harness.processes import ServerProcess
 
 # --- run identity and environment -------------------------------------------------------------
@@ -90,10 +90,10 @@ def dev_environment_spec(run_id: str) -> DevEnvironment:
 @pytest.fixture(scope="session")
 def test_pillar(
     tmp_path_factory: pytest.TempPathFactory, dev_environment_spec: DevEnvironment
-) -> Iterator[TestPillar]:
+) -> Iterator[SecretPillar]:
     """Secrets for every environment encrypted to a throwaway key, and the dev overrides."""
     root = tmp_path_factory.mktemp("pillar")
-    pillar = TestPillar(root / "pillar", root / "gnupg")
+    pillar = SecretPillar(root / "pillar", root / "pillar-local", root / "gnupg")
     try:
         pillar.write_secrets()
         pillar.write_local(dev_environment_spec.overrides())
@@ -104,9 +104,11 @@ def test_pillar(
 
 @pytest.fixture(scope="session")
 def salt_master(
-    salt_factories: Any, session_env: pytest.MonkeyPatch, test_pillar: TestPillar
+    salt_factories: Any, session_env: pytest.MonkeyPatch, test_pillar: SecretPillar
 ) -> Iterator[Any]:
-    overrides = salt.master_overrides(test_pillar.root, test_pillar.gnupghome)
+    overrides = salt.master_overrides(
+        [test_pillar.root, test_pillar.local_root], test_pillar.gnupghome
+    )
     factory = salt_factories.salt_master_daemon("fluxora-master", overrides=overrides)
     session_env.setenv("SALT_MASTER_CONFIG", str(factory.config_file))  # testinfra salt://
     try:

@@ -9,7 +9,6 @@ missing key fails rendering with a sentence naming the key and the environment (
 from __future__ import annotations
 
 import copy
-import json
 import socket
 import subprocess
 import time
@@ -136,33 +135,49 @@ def _sql_probe(port: int, sql: str, expect: str, socket_dir: str) -> Any:
     return probe
 
 
+def _common_checks(fluxora: dict[str, Any]) -> list[tuple[str, Any]]:
+    def grains_match() -> tuple[bool, str]:
+        grains = __grains__.get("fluxora", {})  # noqa: F821
+        want = fluxora.get("topology", {}).get("hosts", {}).get(__grains__["id"], {})  # noqa: F821
+        ok = grains.get("env") == fluxora.get("env") and sorted(grains.get("roles", [])) == sorted(
+            want.get("roles", [])
+        )
+        return ok, f"grains fluxora={grains}, pillar env={fluxora.get('env')} roles={want.get('roles', [])}"
+
+    return [("grains", grains_match)]
+
+
+def _postgres_checks(fluxora: dict[str, Any], role: str) -> list[tuple[str, Any]]:
+    pg = fluxora.get("postgres", {})
+    sock = pg.get("socket_dir", "/var/run/postgresql")
+    if role == "primary":
+        port = pg["primary"]["port"]
+        return [(f"postgres primary :{port}", _sql_probe(port, "SELECT pg_is_in_recovery()", "f", sock))]
+    port = pg["replica"]["port"]
+    sql = "SELECT status FROM pg_stat_wal_receiver"
+    return [(f"postgres replica :{port}", _sql_probe(port, sql, "streaming", sock))]
+
+
 def _checks(component: str) -> list[tuple[str, Any]]:
     """The probes that say `component` works on this minion, from this minion's pillar."""
-    roles = set(__grains__.get("fluxora", {}).get("roles", []))  # noqa: F821
     fluxora = __pillar__.get("fluxora", {})  # noqa: F821
-    checks: list[tuple[str, Any]] = []
-    if component == "postgres":
-        pg = fluxora.get("postgres", {})
-        sock = pg.get("socket_dir", "/var/run/postgresql")
-        if "postgres-primary" in roles:
-            port = pg["primary"]["port"]
-            checks.append((f"postgres primary :{port}", _sql_probe(port, "SELECT pg_is_in_recovery()", "f", sock)))
-        if "postgres-replica" in roles:
-            port = pg["replica"]["port"]
-            sql = "SELECT status FROM pg_stat_wal_receiver"
-            checks.append((f"postgres replica :{port}", _sql_probe(port, sql, "streaming", sock)))
-    elif component == "redis" and "redis" in roles:
+    if component == "common":
+        return _common_checks(fluxora)
+    if component in ("postgres-primary", "postgres-replica"):
+        return _postgres_checks(fluxora, component.split("-")[1])
+    if component == "redis":
         redis = fluxora.get("redis", {})
-        checks.append(("redis", _tcp_probe(redis.get("bind", "127.0.0.1"), redis["port"])))
-    elif component == "monitoring" and "monitoring" in roles:
+        return [("redis", _tcp_probe(redis.get("bind", "127.0.0.1"), redis["port"]))]
+    if component == "monitoring":
         mon = fluxora.get("monitoring", {})
-        for name in ("prometheus", "alertmanager"):
-            listen = mon[name]["listen"]
-            checks.append((name, _http_probe(f"http://{listen}/-/ready")))
-    elif component == "orchestrator" and "orchestrator" in roles:
+        return [(name, _http_probe(f"http://{mon[name]['listen']}/-/ready"))
+                for name in ("prometheus", "alertmanager")]  # fmt: skip
+    if component == "orchestrator":
         listen = fluxora["orchestrator"]["config"]["http"]["listen"]
-        checks.append(("fluxora-orch", _http_probe(f"http://{listen}/healthz")))
-    return checks
+        return [("fluxora-orch", _http_probe(f"http://{listen}/healthz"))]
+    if component == "cloud":
+        return []  # the aws states' own results are the check: every resource is read back
+    raise CommandExecutionError(f"no health check for component {component!r}")
 
 
 def health(component: str, timeout: float = 60) -> dict[str, str]:
@@ -170,6 +185,32 @@ def health(component: str, timeout: float = 60) -> dict[str, str]:
     return {what: _deadline_loop(probe, timeout, what) for what, probe in _checks(component)}
 
 
-def mapdata_json(data: dict[str, Any]) -> str:
-    """Stable JSON of merged parameters for the golden files (sorted keys)."""
-    return json.dumps(data, sort_keys=True, indent=2)
+_SECRET_WORDS = ("password", "token", "secret")
+
+
+def redact(data: Any) -> Any:
+    """`data` with the value of every key ending in password/token/secret replaced."""
+    if isinstance(data, dict):
+        return {
+            key: "<redacted>" if str(key).lower().endswith(_SECRET_WORDS) and value
+            else redact(value)
+            for key, value in data.items()
+        }
+    if isinstance(data, list):
+        return [redact(item) for item in data]
+    return data
+
+
+def cli(args: list[str]) -> str:
+    """Run `fluxora-orch ARGS --config <this host's config>`; raise with its output on failure."""
+    orchestrator = __pillar__.get("fluxora", {}).get("orchestrator", {})  # noqa: F821
+    venv = orchestrator.get("venv", "/opt/fluxora/venv")
+    config_file = orchestrator.get("config_file", "/etc/fluxora/orchestrator.yml")
+    argv = [f"{venv}/bin/fluxora-orch", *[str(arg) for arg in args], "--config", config_file]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    output = (result.stdout + result.stderr).strip()
+    if result.returncode != 0:
+        raise CommandExecutionError(
+            f"{' '.join(argv)} exited {result.returncode}: {output}"
+        )
+    return output

@@ -76,10 +76,13 @@ def secrets_sls(gnupghome: Path, values: dict[tuple[str, ...], str]) -> str:
 
 
 @dataclass
-class TestPillar:
-    """The pillar root the tests add in front of salt/pillar, and what they put in it."""
+class SecretPillar:
+    """Pillar roots the tests add in front of salt/pillar: `root` holds every environment's
+    encrypted secrets, `local_root` the dev machine's overrides (only the test master reads it:
+    masterless renders see the committed pillar plus secrets)."""
 
     root: Path
+    local_root: Path
     gnupghome: Path
     values: dict[str, dict[tuple[str, ...], str]] = field(default_factory=dict)
 
@@ -94,6 +97,6 @@ class TestPillar:
 
     def write_local(self, overrides: dict[str, Any]) -> None:
         """The dev machine's own overrides (salt/pillar/fluxora/local.sls in a checkout)."""
-        path = self.root / "fluxora" / "local.sls"
+        path = self.local_root / "fluxora" / "local.sls"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump({"fluxora": overrides}, sort_keys=True))

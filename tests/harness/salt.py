@@ -19,13 +19,13 @@ MINIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def master_overrides(test_pillar: Path, gpg_keydir: Path) -> dict[str, Any]:
-    """`test_pillar` (secrets encrypted to the throwaway key in `gpg_keydir`, dev overrides)
-    comes before salt/pillar."""
+def master_overrides(test_pillar: list[Path], gpg_keydir: Path) -> dict[str, Any]:
+    """The `test_pillar` roots (secrets encrypted to the throwaway key in `gpg_keydir`, dev
+    overrides) come before salt/pillar."""
     return {
         # salt/states holds the states; salt/ itself serves salt://_modules, _states, _runners.
         "file_roots": {"base": [str(SALT_DIR / "states"), str(SALT_DIR), str(FIXTURE_STATES)]},
-        "pillar_roots": {"base": [str(test_pillar), str(SALT_DIR / "pillar")]},
+        "pillar_roots": {"base": [*map(str, test_pillar), str(SALT_DIR / "pillar")]},
         "gpg_keydir": str(gpg_keydir),
         "runner_dirs": [str(SALT_DIR / "_runners")],
         "fileserver_backend": ["roots"],

@@ -28,8 +28,9 @@ class LocalMinion:
     @classmethod
     def create(
         cls, root: Path, minion_id: str, grains: dict[str, Any], pillar_roots: list[Path],
-        gpg_keydir: Path,
+        gpg_keydir: Path, extension_modules: Path,
     ) -> LocalMinion:  # fmt: skip
+        """A masterless minion config; minions sharing `extension_modules` share one sync."""
         config_dir = root / minion_id
         config_dir.mkdir(parents=True, exist_ok=True)
         config = {
@@ -43,6 +44,7 @@ class LocalMinion:
             "pki_dir": str(config_dir / "pki"),
             "log_file": str(config_dir / "minion.log"),
             "disable_modules": ["systemd_service"],
+            "extension_modules": str(extension_modules),
         }
         (config_dir / "minion").write_text(yaml.safe_dump(config))
         return cls(config_dir)
