@@ -23,7 +23,10 @@ aws-autoscaling-{{ key }}-fluxora_ec2-launch_template_present:
         mkdir -p /etc/salt/minion.d
         cat > /etc/salt/minion.d/fluxora.conf <<'EOF'
         master: {{ aws.salt_master }}
-        grains: {fluxora: {env: {{ fluxora.env }}, roles: [{{ key }}]}}
+        grains:
+          fluxora:
+            env: {{ fluxora.env }}
+            roles: [{{ key }}]
         EOF
     - tags: {{ tags | json }}
     - require:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +53,11 @@ def local_minion_factory(
 @pytest.fixture(scope="session")
 def highstates(local_minion_factory: Callable[..., LocalMinion]) -> dict[tuple[str, str], Any]:
     """`state.show_highstate` of every host of every environment (a list means errors)."""
-    return {
-        (env, host): local_minion_factory(env, host, topology(env)[host]).call(
-            "state.show_highstate", check=False
-        )
-        for env, host in HOSTS
-    }
+    minions = {(env, host): local_minion_factory(env, host, topology(env)[host]) for env, host in HOSTS}
+    # Each salt-call mostly waits on its own start-up: three at a time halves the wall time.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        renders = pool.map(lambda m: m.call("state.show_highstate", check=False), minions.values())
+        return dict(zip(minions, renders, strict=True))
 
 
 def states_of(highstate: dict[str, Any], module: str) -> dict[str, dict[str, Any]]:
