@@ -31,11 +31,11 @@ def __virtual__() -> str:
 
 def env() -> str:
     """The environment this minion's pillar was compiled for (pillar ``fluxora:env``)."""
-    value = __pillar__.get("fluxora", {}).get("env")  # noqa: F821 - injected by the loader
+    value = __pillar__.get("fluxora", {}).get("env")
     if value not in ENVIRONMENTS:
-        grain = __grains__.get("fluxora", {}).get("env")  # noqa: F821
+        grain = __grains__.get("fluxora", {}).get("env")
         raise CommandExecutionError(
-            f"pillar key 'fluxora:env' is {value!r} on minion {__grains__.get('id')!r} "  # noqa: F821
+            f"pillar key 'fluxora:env' is {value!r} on minion {__grains__.get('id')!r} "
             f"(grain fluxora:env is {grain!r}); expected one of {', '.join(ENVIRONMENTS)}: "
             "set the grain fluxora:env in the minion config"
         )
@@ -69,7 +69,7 @@ def params(
     component: str, defaults: dict[str, Any], required: list[str] | None = None
 ) -> dict[str, Any]:
     """``defaults`` merged with pillar ``fluxora:<component>``, required keys checked."""
-    pillar_part = __pillar__.get("fluxora", {}).get(component) or {}  # noqa: F821
+    pillar_part = __pillar__.get("fluxora", {}).get(component) or {}
     if not isinstance(pillar_part, dict):
         raise CommandExecutionError(
             f"pillar key 'fluxora:{component}' must be a mapping in environment '{env()}', "
@@ -81,7 +81,7 @@ def params(
 
 def shared(required: list[str] | None = None) -> dict[str, Any]:
     """The environment-wide settings (env, tags, topology) with required keys checked."""
-    data = {key: value for key, value in __pillar__.get("fluxora", {}).items()}  # noqa: F821
+    data = dict(__pillar__.get("fluxora", {}))
     data["env"] = env()
     return require(data, list(required or []), "fluxora")
 
@@ -124,8 +124,23 @@ def _tcp_probe(host: str, port: int) -> Any:
 
 
 def _sql_probe(port: int, sql: str, expect: str, socket_dir: str) -> Any:
-    argv = ["runuser", "-u", "postgres", "--", "psql", "-X", "-At", "-h", socket_dir,
-            "-p", str(port), "-d", "postgres", "-c", sql]  # fmt: skip
+    argv = [
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        "psql",
+        "-X",
+        "-At",
+        "-h",
+        socket_dir,
+        "-p",
+        str(port),
+        "-d",
+        "postgres",
+        "-c",
+        sql,
+    ]
 
     def probe() -> tuple[bool, str]:
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -137,12 +152,13 @@ def _sql_probe(port: int, sql: str, expect: str, socket_dir: str) -> Any:
 
 def _common_checks(fluxora: dict[str, Any]) -> list[tuple[str, Any]]:
     def grains_match() -> tuple[bool, str]:
-        grains = __grains__.get("fluxora", {})  # noqa: F821
-        want = fluxora.get("topology", {}).get("hosts", {}).get(__grains__["id"], {})  # noqa: F821
+        grains = __grains__.get("fluxora", {})
+        want = fluxora.get("topology", {}).get("hosts", {}).get(__grains__["id"], {})
         ok = grains.get("env") == fluxora.get("env") and sorted(grains.get("roles", [])) == sorted(
             want.get("roles", [])
         )
-        return ok, f"grains fluxora={grains}, pillar env={fluxora.get('env')} roles={want.get('roles', [])}"
+        wanted = f"pillar env={fluxora.get('env')} roles={want.get('roles', [])}"
+        return ok, f"grains fluxora={grains}, {wanted}"
 
     return [("grains", grains_match)]
 
@@ -152,7 +168,9 @@ def _postgres_checks(fluxora: dict[str, Any], role: str) -> list[tuple[str, Any]
     sock = pg.get("socket_dir", "/var/run/postgresql")
     if role == "primary":
         port = pg["primary"]["port"]
-        return [(f"postgres primary :{port}", _sql_probe(port, "SELECT pg_is_in_recovery()", "f", sock))]
+        return [
+            (f"postgres primary :{port}", _sql_probe(port, "SELECT pg_is_in_recovery()", "f", sock))
+        ]
     port = pg["replica"]["port"]
     sql = "SELECT status FROM pg_stat_wal_receiver"
     return [(f"postgres replica :{port}", _sql_probe(port, sql, "streaming", sock))]
@@ -160,7 +178,7 @@ def _postgres_checks(fluxora: dict[str, Any], role: str) -> list[tuple[str, Any]
 
 def _checks(component: str) -> list[tuple[str, Any]]:
     """The probes that say `component` works on this minion, from this minion's pillar."""
-    fluxora = __pillar__.get("fluxora", {})  # noqa: F821
+    fluxora = __pillar__.get("fluxora", {})
     if component == "common":
         return _common_checks(fluxora)
     if component in ("postgres-primary", "postgres-replica"):
@@ -170,8 +188,10 @@ def _checks(component: str) -> list[tuple[str, Any]]:
         return [("redis", _tcp_probe(redis.get("bind", "127.0.0.1"), redis["port"]))]
     if component == "monitoring":
         mon = fluxora.get("monitoring", {})
-        return [(name, _http_probe(f"http://{mon[name]['listen']}/-/ready"))
-                for name in ("prometheus", "alertmanager")]  # fmt: skip
+        return [
+            (name, _http_probe(f"http://{mon[name]['listen']}/-/ready"))
+            for name in ("prometheus", "alertmanager")
+        ]
     if component == "orchestrator":
         listen = fluxora["orchestrator"]["config"]["http"]["listen"]
         return [("fluxora-orch", _http_probe(f"http://{listen}/healthz"))]
@@ -192,7 +212,8 @@ def redact(data: Any) -> Any:
     """`data` with the value of every key ending in password/token/secret replaced."""
     if isinstance(data, dict):
         return {
-            key: "<redacted>" if str(key).lower().endswith(_SECRET_WORDS) and value
+            key: "<redacted>"
+            if str(key).lower().endswith(_SECRET_WORDS) and value
             else redact(value)
             for key, value in data.items()
         }
@@ -203,14 +224,12 @@ def redact(data: Any) -> Any:
 
 def cli(args: list[str]) -> str:
     """Run `fluxora-orch ARGS --config <this host's config>`; raise with its output on failure."""
-    orchestrator = __pillar__.get("fluxora", {}).get("orchestrator", {})  # noqa: F821
+    orchestrator = __pillar__.get("fluxora", {}).get("orchestrator", {})
     venv = orchestrator.get("venv", "/opt/fluxora/venv")
     config_file = orchestrator.get("config_file", "/etc/fluxora/orchestrator.yml")
     argv = [f"{venv}/bin/fluxora-orch", *[str(arg) for arg in args], "--config", config_file]
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     output = (result.stdout + result.stderr).strip()
     if result.returncode != 0:
-        raise CommandExecutionError(
-            f"{' '.join(argv)} exited {result.returncode}: {output}"
-        )
+        raise CommandExecutionError(f"{' '.join(argv)} exited {result.returncode}: {output}")
     return output

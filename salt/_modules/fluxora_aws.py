@@ -142,8 +142,12 @@ def health_check_id(r53: Any, name: str) -> str | None:
     ids = [check["Id"] for check in checks]
     for start in range(0, len(ids), 10):
         batch = ids[start : start + 10]
-        answer = call("health check tags", r53.list_tags_for_resources,
-                      ResourceType="healthcheck", ResourceIds=batch)  # fmt: skip
+        answer = call(
+            "health check tags",
+            r53.list_tags_for_resources,
+            ResourceType="healthcheck",
+            ResourceIds=batch,
+        )
         for item in answer.get("ResourceTagSets", []):
             if tag_dict(item.get("Tags")).get("Name") == name:
                 return str(item["ResourceId"])
@@ -156,8 +160,11 @@ def resolver(region: str) -> Callable[[str, str], str]:
     def resolve_one(kind: str, name: str) -> str:
         if kind == "asg":
             asg = client("autoscaling", region)
-            groups = call(f"Auto Scaling group {name}", asg.describe_auto_scaling_groups,
-                          AutoScalingGroupNames=[name])["AutoScalingGroups"]  # fmt: skip
+            groups = call(
+                f"Auto Scaling group {name}",
+                asg.describe_auto_scaling_groups,
+                AutoScalingGroupNames=[name],
+            )["AutoScalingGroups"]
             if groups:
                 return str(groups[0]["AutoScalingGroupARN"])
         elif kind == "route53-zone":

@@ -16,13 +16,13 @@ __virtualname__ = "fluxora_iam"
 
 
 def __virtual__() -> Any:
-    if "fluxora_aws.client" not in __salt__:  # noqa: F821
+    if "fluxora_aws.client" not in __salt__:
         return (False, "fluxora_iam needs the fluxora_aws module (saltutil.sync_all) and boto3")
     return __virtualname__
 
 
 def _u(name: str) -> Any:
-    return __salt__[f"fluxora_aws.{name}"]  # noqa: F821
+    return __salt__[f"fluxora_aws.{name}"]
 
 
 def _doc(value: Any) -> Any:
@@ -42,10 +42,13 @@ def _read(iam: Any, name: str, instance_profile: bool) -> dict[str, Any] | None:
         raise
     names = call("inline policies", iam.list_role_policies, RoleName=name)["PolicyNames"]
     policies = {
-        policy: _doc(call(f"policy {policy}", iam.get_role_policy, RoleName=name,
-                          PolicyName=policy)["PolicyDocument"])
+        policy: _doc(
+            call(f"policy {policy}", iam.get_role_policy, RoleName=name, PolicyName=policy)[
+                "PolicyDocument"
+            ]
+        )
         for policy in names
-    }  # fmt: skip
+    }
     tags = call("role tags", iam.list_role_tags, RoleName=name)["Tags"]
     view = {
         "assume_role_policy": _doc(role["AssumeRolePolicyDocument"]),
@@ -58,12 +61,19 @@ def _read(iam: Any, name: str, instance_profile: bool) -> dict[str, Any] | None:
     return view
 
 
-def _write_policies(iam: Any, name: str, current: dict[str, Any] | None, wanted: dict[str, Any]) -> None:
+def _write_policies(
+    iam: Any, name: str, current: dict[str, Any] | None, wanted: dict[str, Any]
+) -> None:
     call = _u("call")
     for policy, document in sorted(wanted.items()):
         if (current or {}).get("policies", {}).get(policy) != document:
-            call(f"put policy {policy}", iam.put_role_policy, RoleName=name, PolicyName=policy,
-                 PolicyDocument=json.dumps(document))  # fmt: skip
+            call(
+                f"put policy {policy}",
+                iam.put_role_policy,
+                RoleName=name,
+                PolicyName=policy,
+                PolicyDocument=json.dumps(document),
+            )
     for policy in sorted(set((current or {}).get("policies", {})) - set(wanted)):
         call(f"delete policy {policy}", iam.delete_role_policy, RoleName=name, PolicyName=policy)
 
@@ -74,8 +84,13 @@ def _writer(iam: Any, name: str, desired: dict[str, Any]) -> Any:
     def write(current: dict[str, Any] | None, keys: list[str]) -> None:
         trust = json.dumps(desired["assume_role_policy"])
         if current is None:
-            call(f"create role {name}", iam.create_role, RoleName=name,
-                 AssumeRolePolicyDocument=trust, Tags=_u("tag_list")(desired["tags"]))  # fmt: skip
+            call(
+                f"create role {name}",
+                iam.create_role,
+                RoleName=name,
+                AssumeRolePolicyDocument=trust,
+                Tags=_u("tag_list")(desired["tags"]),
+            )
         elif "assume_role_policy" in keys:
             call("trust policy", iam.update_assume_role_policy, RoleName=name, PolicyDocument=trust)
         if "policies" in keys:
@@ -99,12 +114,20 @@ def _ensure_profile(iam: Any, name: str, tags: dict[str, str]) -> None:
     except CommandExecutionError as exc:
         if _u("error_code")(exc) != "NoSuchEntity":
             raise
-        call("create instance profile", iam.create_instance_profile, InstanceProfileName=name,
-             Tags=_u("tag_list")(tags))  # fmt: skip
+        call(
+            "create instance profile",
+            iam.create_instance_profile,
+            InstanceProfileName=name,
+            Tags=_u("tag_list")(tags),
+        )
         roles = []
     if name not in roles:
-        call("profile role", iam.add_role_to_instance_profile, InstanceProfileName=name,
-             RoleName=name)  # fmt: skip
+        call(
+            "profile role",
+            iam.add_role_to_instance_profile,
+            InstanceProfileName=name,
+            RoleName=name,
+        )
 
 
 def role_present(
@@ -134,6 +157,10 @@ def role_present(
         ret["comment"] = f"role {name}: {exc}"
         return ret
     return _u("converge")(
-        name, "role", lambda: _read(iam, name, instance_profile), desired,
-        _writer(iam, name, desired), bool(__opts__.get("test")),  # noqa: F821
-    )  # fmt: skip
+        name,
+        "role",
+        lambda: _read(iam, name, instance_profile),
+        desired,
+        _writer(iam, name, desired),
+        bool(__opts__.get("test")),
+    )

@@ -22,13 +22,13 @@ PUBLIC_ACCESS_BLOCK = {
 
 
 def __virtual__() -> Any:
-    if "fluxora_aws.client" not in __salt__:  # noqa: F821 - injected by the loader
+    if "fluxora_aws.client" not in __salt__:
         return (False, "fluxora_s3 needs the fluxora_aws module (saltutil.sync_all) and boto3")
     return __virtualname__
 
 
 def _u(name: str) -> Any:
-    return __salt__[f"fluxora_aws.{name}"]  # noqa: F821
+    return __salt__[f"fluxora_aws.{name}"]
 
 
 def _lifecycle_rules(lifecycle: dict[str, Any]) -> list[dict[str, Any]]:
@@ -40,9 +40,11 @@ def _lifecycle_rules(lifecycle: dict[str, Any]) -> list[dict[str, Any]]:
     }
     if lifecycle.get("transition_days"):
         rule["Transitions"] = [
-            {"Days": int(lifecycle["transition_days"]),
-             "StorageClass": lifecycle.get("storage_class", "STANDARD_IA")}
-        ]  # fmt: skip
+            {
+                "Days": int(lifecycle["transition_days"]),
+                "StorageClass": lifecycle.get("storage_class", "STANDARD_IA"),
+            }
+        ]
     if lifecycle.get("expire_days"):
         rule["Expiration"] = {"Days": int(lifecycle["expire_days"])}
     if lifecycle.get("noncurrent_expire_days"):
@@ -54,8 +56,15 @@ def _lifecycle_rules(lifecycle: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _view_lifecycle(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Only the fields we set, so that defaults a server adds do not read as drift."""
-    keep = ("ID", "Status", "Filter", "AbortIncompleteMultipartUpload", "Transitions",
-            "Expiration", "NoncurrentVersionExpiration")  # fmt: skip
+    keep = (
+        "ID",
+        "Status",
+        "Filter",
+        "AbortIncompleteMultipartUpload",
+        "Transitions",
+        "Expiration",
+        "NoncurrentVersionExpiration",
+    )
     view = []
     for rule in rules:
         item = {key: rule[key] for key in keep if key in rule}
@@ -67,29 +76,37 @@ def _view_lifecycle(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _replication(replication: dict[str, Any], s3_region: str) -> dict[str, Any]:
     iam = _u("client")("iam", s3_region)
-    role = _u("call")(f"IAM role {replication['role']}", iam.get_role,
-                      RoleName=replication["role"])["Role"]["Arn"]  # fmt: skip
+    role = _u("call")(
+        f"IAM role {replication['role']}", iam.get_role, RoleName=replication["role"]
+    )["Role"]["Arn"]
     return {
         "Role": role,
-        "Rules": [{
-            "ID": "fluxora-dr-copy",
-            "Priority": 1,
-            "Status": "Enabled",
-            "Filter": {"Prefix": ""},
-            # A delete in the primary region must not delete the DR copy.
-            "DeleteMarkerReplication": {"Status": "Disabled"},
-            "Destination": {"Bucket": f"arn:aws:s3:::{replication['destination']}",
-                            "StorageClass": replication.get("storage_class", "STANDARD")},
-        }],
-    }  # fmt: skip
+        "Rules": [
+            {
+                "ID": "fluxora-dr-copy",
+                "Priority": 1,
+                "Status": "Enabled",
+                "Filter": {"Prefix": ""},
+                # A delete in the primary region must not delete the DR copy.
+                "DeleteMarkerReplication": {"Status": "Disabled"},
+                "Destination": {
+                    "Bucket": f"arn:aws:s3:::{replication['destination']}",
+                    "StorageClass": replication.get("storage_class", "STANDARD"),
+                },
+            }
+        ],
+    }
 
 
 def _view_replication(config: dict[str, Any]) -> dict[str, Any]:
     keep = ("ID", "Priority", "Status", "Filter", "DeleteMarkerReplication", "Destination")
     rules = [{key: rule[key] for key in keep if key in rule} for rule in config.get("Rules", [])]
     for rule in rules:
-        rule["Destination"] = {key: rule["Destination"][key]
-                               for key in ("Bucket", "StorageClass") if key in rule["Destination"]}  # fmt: skip
+        rule["Destination"] = {
+            key: rule["Destination"][key]
+            for key in ("Bucket", "StorageClass")
+            if key in rule["Destination"]
+        }
     return {"Role": config.get("Role"), "Rules": rules}
 
 
@@ -108,24 +125,42 @@ def _read(s3: Any, name: str, want_replication: bool) -> dict[str, Any] | None:
     if exists is None:
         return None
     versioning = call("versioning", s3.get_bucket_versioning, Bucket=name).get("Status", "Off")
-    enc = _read_optional("encryption", s3.get_bucket_encryption,
-                         ("ServerSideEncryptionConfigurationNotFoundError",), Bucket=name)  # fmt: skip
-    pab = _read_optional("public access block", s3.get_public_access_block,
-                         ("NoSuchPublicAccessBlockConfiguration",), Bucket=name)  # fmt: skip
-    life = _read_optional("lifecycle", s3.get_bucket_lifecycle_configuration,
-                          ("NoSuchLifecycleConfiguration",), Bucket=name)  # fmt: skip
+    enc = _read_optional(
+        "encryption",
+        s3.get_bucket_encryption,
+        ("ServerSideEncryptionConfigurationNotFoundError",),
+        Bucket=name,
+    )
+    pab = _read_optional(
+        "public access block",
+        s3.get_public_access_block,
+        ("NoSuchPublicAccessBlockConfiguration",),
+        Bucket=name,
+    )
+    life = _read_optional(
+        "lifecycle",
+        s3.get_bucket_lifecycle_configuration,
+        ("NoSuchLifecycleConfiguration",),
+        Bucket=name,
+    )
     tags = _read_optional("tags", s3.get_bucket_tagging, ("NoSuchTagSet",), Bucket=name)
     view = {
         "versioning": versioning,
-        "encryption": (enc or {}).get("ServerSideEncryptionConfiguration", {}).get("Rules", [{}])[0]
+        "encryption": (enc or {})
+        .get("ServerSideEncryptionConfiguration", {})
+        .get("Rules", [{}])[0]
         .get("ApplyServerSideEncryptionByDefault"),
         "public_access_block": (pab or {}).get("PublicAccessBlockConfiguration"),
         "lifecycle": _view_lifecycle((life or {}).get("Rules", [])),
         "tags": _u("tag_dict")((tags or {}).get("TagSet")),
     }
     if want_replication:
-        repl = _read_optional("replication", s3.get_bucket_replication,
-                              ("ReplicationConfigurationNotFoundError",), Bucket=name)  # fmt: skip
+        repl = _read_optional(
+            "replication",
+            s3.get_bucket_replication,
+            ("ReplicationConfigurationNotFoundError",),
+            Bucket=name,
+        )
         view["replication"] = _view_replication((repl or {}).get("ReplicationConfiguration", {}))
     return view
 
@@ -135,12 +170,21 @@ def _writer(s3: Any, name: str, region: str, desired: dict[str, Any]) -> Any:
 
     def write(current: dict[str, Any] | None, keys: list[str]) -> None:
         if current is None:
-            location = {} if region == "us-east-1" else {
-                "CreateBucketConfiguration": {"LocationConstraint": region}}  # fmt: skip
+            location = (
+                {}
+                if region == "us-east-1"
+                else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            )
             call(f"create bucket {name}", s3.create_bucket, Bucket=name, **location)
         # Order matters: replication needs versioning first.
-        for key in ("versioning", "encryption", "public_access_block", "lifecycle", "tags",
-                    "replication"):  # fmt: skip
+        for key in (
+            "versioning",
+            "encryption",
+            "public_access_block",
+            "lifecycle",
+            "tags",
+            "replication",
+        ):
             if key in keys:
                 _put(s3, name, key, desired[key], call)
 
@@ -149,23 +193,39 @@ def _writer(s3: Any, name: str, region: str, desired: dict[str, Any]) -> Any:
 
 def _put(s3: Any, name: str, key: str, value: Any, call: Any) -> None:
     if key == "versioning":
-        call("versioning", s3.put_bucket_versioning, Bucket=name,
-             VersioningConfiguration={"Status": value})  # fmt: skip
+        call(
+            "versioning",
+            s3.put_bucket_versioning,
+            Bucket=name,
+            VersioningConfiguration={"Status": value},
+        )
     elif key == "encryption":
-        call("encryption", s3.put_bucket_encryption, Bucket=name,
-             ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": value}]})  # fmt: skip
+        call(
+            "encryption",
+            s3.put_bucket_encryption,
+            Bucket=name,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": value}]
+            },
+        )
     elif key == "public_access_block":
-        call("public access block", s3.put_public_access_block, Bucket=name,
-             PublicAccessBlockConfiguration=value)  # fmt: skip
+        call(
+            "public access block",
+            s3.put_public_access_block,
+            Bucket=name,
+            PublicAccessBlockConfiguration=value,
+        )
     elif key == "lifecycle":
-        call("lifecycle", s3.put_bucket_lifecycle_configuration, Bucket=name,
-             LifecycleConfiguration={"Rules": value})  # fmt: skip
+        call(
+            "lifecycle",
+            s3.put_bucket_lifecycle_configuration,
+            Bucket=name,
+            LifecycleConfiguration={"Rules": value},
+        )
     elif key == "tags":
-        call("tags", s3.put_bucket_tagging, Bucket=name,
-             Tagging={"TagSet": _u("tag_list")(value)})  # fmt: skip
+        call("tags", s3.put_bucket_tagging, Bucket=name, Tagging={"TagSet": _u("tag_list")(value)})
     elif key == "replication":
-        call("replication", s3.put_bucket_replication, Bucket=name,
-             ReplicationConfiguration=value)  # fmt: skip
+        call("replication", s3.put_bucket_replication, Bucket=name, ReplicationConfiguration=value)
 
 
 def bucket_present(
@@ -186,8 +246,11 @@ def bucket_present(
     try:
         tags = _u("check_tags")(tags)
         s3 = _u("client")("s3", region)
-        encryption = ({"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_id}
-                      if kms_key_id else {"SSEAlgorithm": "AES256"})  # fmt: skip
+        encryption = (
+            {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_id}
+            if kms_key_id
+            else {"SSEAlgorithm": "AES256"}
+        )
         desired: dict[str, Any] = {
             "versioning": "Enabled",
             "encryption": encryption,
@@ -201,6 +264,10 @@ def bucket_present(
         ret["comment"] = f"bucket {name}: {exc}"
         return ret
     return _u("converge")(
-        name, "bucket", lambda: _read(s3, name, bool(replication)), desired,
-        _writer(s3, name, region, desired), bool(__opts__.get("test")),  # noqa: F821
-    )  # fmt: skip
+        name,
+        "bucket",
+        lambda: _read(s3, name, bool(replication)),
+        desired,
+        _writer(s3, name, region, desired),
+        bool(__opts__.get("test")),
+    )

@@ -31,7 +31,16 @@ class DevEnvironment:
 
     @classmethod
     def create(cls, run_id: str) -> DevEnvironment:
-        names = ["primary", "replica", "redis", "prometheus", "alertmanager", "node", "pgexp", "orch"]
+        names = [
+            "primary",
+            "replica",
+            "redis",
+            "prometheus",
+            "alertmanager",
+            "node",
+            "pgexp",
+            "orch",
+        ]
         base = Path(f"/var/tmp/fxt_{run_id}_{os.getpid()}_salt")
         return cls(run_id, base, {name: free_port() for name in names})
 
@@ -83,15 +92,23 @@ class DevEnvironment:
                 "config_dir": f"{base}/prometheus",
                 "data_dir": f"{base}/prometheus-data",
                 "log_dir": f"{base}/log/prometheus",
-                "prometheus": {"service": self.service("prometheus"),
-                               "listen": self.listen("prometheus")},
-                "alertmanager": {"service": self.service("alertmanager"),
-                                 "listen": self.listen("alertmanager"),
-                                 "orchestrator_url": f"http://{self.listen('orch')}/alertmanager"},
-                "node_exporter": {"service": self.service("node-exporter"),
-                                  "listen": self.listen("node")},
-                "postgres_exporter": {"service": self.service("pg-exporter"),
-                                      "listen": self.listen("pgexp")},
+                "prometheus": {
+                    "service": self.service("prometheus"),
+                    "listen": self.listen("prometheus"),
+                },
+                "alertmanager": {
+                    "service": self.service("alertmanager"),
+                    "listen": self.listen("alertmanager"),
+                    "orchestrator_url": f"http://{self.listen('orch')}/alertmanager",
+                },
+                "node_exporter": {
+                    "service": self.service("node-exporter"),
+                    "listen": self.listen("node"),
+                },
+                "postgres_exporter": {
+                    "service": self.service("pg-exporter"),
+                    "listen": self.listen("pgexp"),
+                },
                 "targets": {
                     "fluxora-orchestrator": [self.listen("orch")],
                     "node": [self.listen("node")],
@@ -108,10 +125,12 @@ class DevEnvironment:
                 "config_file": f"{base}/etc/fluxora/orchestrator.yml",
                 "service": self.service("orch"),
                 "log": f"{base}/log/fluxora/orchestrator.log",
-                "config": {"data_dir": f"{base}/orchestrator",
-                           "http": {"listen": self.listen("orch")}},
+                "config": {
+                    "data_dir": f"{base}/orchestrator",
+                    "http": {"listen": self.listen("orch")},
+                },
             },
-        }  # fmt: skip
+        }
 
     def teardown(self) -> None:
         """Stop and remove every service, cluster and file this run's dev apply created."""
@@ -119,8 +138,9 @@ class DevEnvironment:
             script = Path("/etc/init.d") / name
             if script.exists():
                 subprocess.run([str(script), "stop"], capture_output=True, check=False)
-                subprocess.run(["update-rc.d", "-f", name, "remove"], capture_output=True,
-                               check=False)  # fmt: skip
+                subprocess.run(
+                    ["update-rc.d", "-f", name, "remove"], capture_output=True, check=False
+                )
                 script.unlink()
             Path(f"/run/{name}.pid").unlink(missing_ok=True)
         for cluster in reversed(self.clusters):

@@ -29,8 +29,17 @@ SECRET_KEYS = (
 
 
 def _gpg(gnupghome: Path, *args: str) -> None:
-    argv = ["gpg", "--homedir", str(gnupghome), "--batch", "--pinentry-mode", "loopback",
-            "--passphrase", "", *args]  # fmt: skip
+    argv = [
+        "gpg",
+        "--homedir",
+        str(gnupghome),
+        "--batch",
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase",
+        "",
+        *args,
+    ]
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise HarnessError(f"gpg {' '.join(args)} failed: {result.stderr}")
@@ -49,9 +58,12 @@ def stop_gpg_agent(gnupghome: Path) -> None:
 def encrypt(gnupghome: Path, value: str, indent: int) -> str:
     result = subprocess.run(
         [str(REPO / "scripts" / "pillar-secret"), RECIPIENT, str(indent)],
-        input=value, capture_output=True, text=True, check=False,
+        input=value,
+        capture_output=True,
+        text=True,
+        check=False,
         env={"GNUPGHOME": str(gnupghome), "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+    )
     if result.returncode != 0:
         raise HarnessError(f"scripts/pillar-secret failed: {result.stderr}")
     return result.stdout

@@ -27,9 +27,15 @@ class LocalMinion:
 
     @classmethod
     def create(
-        cls, root: Path, minion_id: str, grains: dict[str, Any], pillar_roots: list[Path],
-        gpg_keydir: Path, extension_modules: Path,
-    ) -> LocalMinion:  # fmt: skip
+        cls,
+        root: Path,
+        *,
+        minion_id: str,
+        grains: dict[str, Any],
+        pillar_roots: list[Path],
+        gpg_keydir: Path,
+        extension_modules: Path,
+    ) -> LocalMinion:
         """A masterless minion config; minions sharing `extension_modules` share one sync."""
         config_dir = root / minion_id
         config_dir.mkdir(parents=True, exist_ok=True)
@@ -51,10 +57,16 @@ class LocalMinion:
 
     def call(self, *args: str, check: bool = True, timeout: float = 300) -> Any:
         """Run salt-call and return the `local` value of its JSON output."""
-        argv = [SALT_CALL, "--local", "-c", str(self.config_dir), "--out=json",
-                "--log-level=quiet", *args]  # fmt: skip
-        result = subprocess.run(argv, capture_output=True, text=True, check=False,
-                                timeout=timeout)  # fmt: skip
+        argv = [
+            SALT_CALL,
+            "--local",
+            "-c",
+            str(self.config_dir),
+            "--out=json",
+            "--log-level=quiet",
+            *args,
+        ]
+        result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
         try:
             data = json.loads(result.stdout)["local"]
         except (ValueError, KeyError) as exc:

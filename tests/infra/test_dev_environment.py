@@ -17,8 +17,15 @@ from tests.infra.conftest import AppliedDev, highstate, state_failures
 
 pytestmark = pytest.mark.integration
 
-PACKAGES = ["postgresql-15", "redis-server", "prometheus", "prometheus-alertmanager",
-            "prometheus-node-exporter", "prometheus-postgres-exporter", "python3-venv"]  # fmt: skip
+PACKAGES = [
+    "postgresql-15",
+    "redis-server",
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-node-exporter",
+    "prometheus-postgres-exporter",
+    "python3-venv",
+]
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +36,9 @@ def host(dev_applied: AppliedDev) -> Any:
 def psql(host: Any, port: int, sql: str) -> str:
     cmd = host.run(
         "runuser -u postgres -- psql -X -At -h /var/run/postgresql -p %s -d postgres -c %s",
-        str(port), sql,
-    )  # fmt: skip
+        str(port),
+        sql,
+    )
     assert cmd.rc == 0, cmd.stderr
     return str(cmd.stdout).strip()
 
@@ -38,10 +46,12 @@ def psql(host: Any, port: int, sql: str) -> str:
 def test_highstate_applies_every_dev_role(dev_applied: AppliedDev) -> None:
     assert not state_failures(dev_applied.first)
     ids = {value["__id__"] for value in dev_applied.first.values()}
-    for expected in ("fluxora-postgres-replica-clone-cmd-run",
-                     "fluxora-orchestrator-service-running-service-running",
-                     "fluxora-monitoring-server-prometheus-service-running-service-running"):
-        assert expected in ids  # fmt: skip
+    for expected in (
+        "fluxora-postgres-replica-clone-cmd-run",
+        "fluxora-orchestrator-service-running-service-running",
+        "fluxora-monitoring-server-prometheus-service-running-service-running",
+    ):
+        assert expected in ids
 
 
 def test_second_apply_changes_nothing(dev_applied: AppliedDev, salt_cli: Any) -> None:
@@ -68,11 +78,18 @@ def test_replica_streams_from_primary(host: Any, dev_applied: AppliedDev) -> Non
     slot = psql(host, primary.port, "SELECT slot_name, active FROM pg_replication_slots")
     assert slot == f"{dev_applied.spec.prefix}_slot|t"
     marker = uuid.uuid4().hex
-    psql(host, primary.port, f"CREATE TABLE IF NOT EXISTS probe(v text); INSERT INTO probe VALUES ('{marker}')")
+    psql(
+        host,
+        primary.port,
+        f"CREATE TABLE IF NOT EXISTS probe(v text); INSERT INTO probe VALUES ('{marker}')",
+    )
 
     def replicated() -> bool:
-        cmd = host.run("runuser -u postgres -- psql -X -At -h /var/run/postgresql -p %s -d postgres "
-                       "-c %s", str(replica.port), f"SELECT count(*) FROM probe WHERE v = '{marker}'")  # fmt: skip
+        cmd = host.run(
+            "runuser -u postgres -- psql -X -At -h /var/run/postgresql -p %s -d postgres -c %s",
+            str(replica.port),
+            f"SELECT count(*) FROM probe WHERE v = '{marker}'",
+        )
         return cmd.rc == 0 and cmd.stdout.strip() == "1"
 
     wait_until(replicated, 20, "the row to reach the replica")
@@ -80,10 +97,16 @@ def test_replica_streams_from_primary(host: Any, dev_applied: AppliedDev) -> Non
 
 def test_postgres_roles_and_hba(host: Any, dev_applied: AppliedDev) -> None:
     primary, _ = dev_applied.spec.clusters
-    roles = psql(host, primary.port, "SELECT rolname || ':' || rolreplication FROM pg_roles "
-                 "WHERE rolname IN ('replicator', 'fluxora_backup', 'prometheus') ORDER BY 1")  # fmt: skip
+    roles = psql(
+        host,
+        primary.port,
+        "SELECT rolname || ':' || rolreplication FROM pg_roles "
+        "WHERE rolname IN ('replicator', 'fluxora_backup', 'prometheus') ORDER BY 1",
+    )
     assert roles.split() == ["fluxora_backup:true", "prometheus:false", "replicator:true"]
-    members = psql(host, primary.port, "SELECT pg_has_role('fluxora_backup', 'pg_read_all_data', 'member')")
+    members = psql(
+        host, primary.port, "SELECT pg_has_role('fluxora_backup', 'pg_read_all_data', 'member')"
+    )
     assert members == "t"
     hba = host.file(f"/etc/postgresql/15/{primary.name}/pg_hba.conf")
     assert hba.contains("host    replication  replicator  127.0.0.1/32  scram-sha-256")
@@ -127,7 +150,9 @@ def test_monitoring_files_from_the_repository_and_pillar(
     repo_prometheus = Path(__file__).resolve().parents[2] / "monitoring/prometheus/prometheus.yml"
     deployed = host.file(f"{config_dir}/prometheus.yml").content_string
     assert deployed.strip() == repo_prometheus.read_text().strip()
-    targets = json.loads(host.file(f"{config_dir}/targets/fluxora-orchestrator.json").content_string)
+    targets = json.loads(
+        host.file(f"{config_dir}/targets/fluxora-orchestrator.json").content_string
+    )
     assert targets == [{"targets": [dev_applied.spec.listen("orch")], "labels": {"env": "dev"}}]
     token = host.file(f"{config_dir}/secrets/orchestrator-token")
     assert (token.group, token.mode) == ("prometheus", 0o640)

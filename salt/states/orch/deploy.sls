@@ -1,6 +1,7 @@
 {#- Deploy one environment, component by component in dependency order:
       salt-run state.orchestrate orch.deploy pillar='{"env": "staging"}'
-    Optional pillar: batch (hosts at a time, default "1"), health_timeout (seconds, default 60).
+    Optional pillar: batch (hosts at a time, default "1"), health_timeout (seconds, default 60),
+    only (a list of step names, e.g. ["orchestrator"], to redeploy just those, still in order).
     Each component is applied in batches, then health-checked on the same hosts
     (fluxora.health); the first failure stops the run (failhard) and salt-run exits non-zero. #}
 {%- set env = pillar.get('env') %}
@@ -27,6 +28,7 @@ orch-deploy-env-test-fail_without_changes:
 {%- if env != 'dev' %}
 {%- do steps.append(('cloud', in_env ~ ' and G@fluxora:roles:cloud', ['aws'])) %}
 {%- endif %}
+{%- set only = pillar.get('only') or steps | map(attribute=0) | list %}
 
 orch-deploy-sync-salt-function:
   salt.function:
@@ -35,7 +37,7 @@ orch-deploy-sync-salt-function:
     - tgt_type: compound
     - failhard: true
 {%- set previous = 'orch-deploy-sync-salt-function' %}
-{%- for name, tgt, sls in steps %}
+{%- for name, tgt, sls in steps if name in only %}
 
 orch-deploy-{{ name }}-salt-state:
   salt.state:

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from tests.harness.pillar import SecretPillar
-from tests.harness.saltlocal import LocalMinion
 from tests.harness.salt import SALT_DIR
+from tests.harness.saltlocal import LocalMinion
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
@@ -36,12 +36,18 @@ def local_minion_factory(
     extmods = root / "extmods"
     synced: list[bool] = []
 
-    def make(env: str, host: str, roles: list[str], pillar_roots: list[Path] | None = None) -> LocalMinion:
+    def make(
+        env: str, host: str, roles: list[str], pillar_roots: list[Path] | None = None
+    ) -> LocalMinion:
         roots = pillar_roots or [test_pillar.root, SALT_DIR / "pillar"]
         minion = LocalMinion.create(
-            root / f"{env}-{host}-{len(list(root.iterdir()))}", host,
-            {"fluxora": {"env": env, "roles": roles}}, roots, test_pillar.gnupghome, extmods,
-        )  # fmt: skip
+            root / f"{env}-{host}-{len(list(root.iterdir()))}",
+            minion_id=host,
+            grains={"fluxora": {"env": env, "roles": roles}},
+            pillar_roots=roots,
+            gpg_keydir=test_pillar.gnupghome,
+            extension_modules=extmods,
+        )
         if not synced:
             minion.call("saltutil.sync_all")
             synced.append(True)
@@ -53,7 +59,9 @@ def local_minion_factory(
 @pytest.fixture(scope="session")
 def highstates(local_minion_factory: Callable[..., LocalMinion]) -> dict[tuple[str, str], Any]:
     """`state.show_highstate` of every host of every environment (a list means errors)."""
-    minions = {(env, host): local_minion_factory(env, host, topology(env)[host]) for env, host in HOSTS}
+    minions = {
+        (env, host): local_minion_factory(env, host, topology(env)[host]) for env, host in HOSTS
+    }
     # Each salt-call mostly waits on its own start-up: three at a time halves the wall time.
     with ThreadPoolExecutor(max_workers=3) as pool:
         renders = pool.map(lambda m: m.call("state.show_highstate", check=False), minions.values())

@@ -18,8 +18,12 @@ pytestmark = pytest.mark.integration
 
 
 def pillar(env: str) -> dict[str, Any]:
-    defaults = yaml.safe_load((SALT_DIR / "pillar/fluxora/defaults.sls").read_text()
-                              .replace("{%- raw %}", "").replace("{%- endraw %}", ""))  # fmt: skip
+    defaults = yaml.safe_load(
+        (SALT_DIR / "pillar/fluxora/defaults.sls")
+        .read_text()
+        .replace("{%- raw %}", "")
+        .replace("{%- endraw %}", "")
+    )
     data = yaml.safe_load((SALT_DIR / "pillar" / "fluxora" / f"{env}.sls").read_text())["fluxora"]
     data["tags"] = {**defaults["fluxora"]["tags"], **data["tags"]}
     return dict(data)
@@ -43,7 +47,10 @@ def failures(result: dict[str, Any]) -> dict[str, str]:
 def check_buckets(env: str, data: dict[str, Any]) -> None:
     aws = data["aws"]
     for bucket in aws["buckets"].values():
-        for name, region in ((bucket["name"], aws["region"]), (bucket["dr_name"], aws["dr_region"])):
+        for name, region in (
+            (bucket["name"], aws["region"]),
+            (bucket["dr_name"], aws["dr_region"]),
+        ):
             s3 = boto3.client("s3", region_name=region)
             assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == region
             assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
@@ -67,17 +74,26 @@ def check_groups(env: str, data: dict[str, Any]) -> None:
     ec2 = boto3.client("ec2", region_name=data["aws"]["region"])
     for key, policy in data["scaling"]["groups"].items():
         name = f"fluxora-{env}-{key}"
-        (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+        (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"
+        ]
         assert group["LaunchTemplate"]["LaunchTemplateName"] == name
         assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (
-            policy["min"], policy["max"], policy["desired"])  # fmt: skip
+            policy["min"],
+            policy["max"],
+            policy["desired"],
+        )
         assert group["DefaultCooldown"] == policy["cooldown_seconds"]
         assert group["NewInstancesProtectedFromScaleIn"] == policy["scale_in_protection"]
         assert {t["Key"]: t["Value"] for t in group["Tags"]} == data["tags"]
         assert all(t["PropagateAtLaunch"] for t in group["Tags"])
         (version,) = ec2.describe_launch_template_versions(
-            LaunchTemplateName=name, Versions=["$Default"])["LaunchTemplateVersions"]  # fmt: skip
-        assert version["LaunchTemplateData"]["InstanceType"] == data["aws"]["groups"][key]["instance_type"]
+            LaunchTemplateName=name, Versions=["$Default"]
+        )["LaunchTemplateVersions"]
+        assert (
+            version["LaunchTemplateData"]["InstanceType"]
+            == data["aws"]["groups"][key]["instance_type"]
+        )
         assert version["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"] == "required"
 
 
@@ -85,8 +101,9 @@ def check_security_groups(env: str, data: dict[str, Any]) -> None:
     ec2 = boto3.client("ec2", region_name=data["aws"]["region"])
     groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
     api, worker, db = (groups[f"fluxora-{env}-{k}"] for k in ("api", "worker", "db"))
-    assert [(p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in api["IpPermissions"]] == [
-        (443, ["0.0.0.0/0"])]  # fmt: skip
+    assert [
+        (p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in api["IpPermissions"]
+    ] == [(443, ["0.0.0.0/0"])]
     assert worker["IpPermissions"] == []
     sources = sorted(pair["GroupId"] for p in db["IpPermissions"] for pair in p["UserIdGroupPairs"])
     assert sources == sorted([api["GroupId"], worker["GroupId"]])
@@ -101,8 +118,11 @@ def check_dns(env: str, data: dict[str, Any]) -> None:
     zone_id = hosted["Id"].rsplit("/", 1)[-1]
     zone_tags = r53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)
     assert tags_of(zone_tags["ResourceTagSet"]["Tags"]) == data["tags"]
-    records = [r for r in r53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
-               if r.get("Failover")]  # fmt: skip
+    records = [
+        r
+        for r in r53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+        if r.get("Failover")
+    ]
     api = data["aws"]["dns"]["records"]["api"]
     by_role = {r["Failover"]: r for r in records}
     assert set(by_role) == {"PRIMARY", "SECONDARY"}
@@ -117,14 +137,22 @@ def check_orchestrator_role(env: str, data: dict[str, Any]) -> None:
     iam = boto3.client("iam")
     name = f"fluxora-{env}-orchestrator"
     assert tags_of(iam.list_role_tags(RoleName=name)["Tags"]) == data["tags"]
-    documents = [iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"]
-                 for p in iam.list_role_policies(RoleName=name)["PolicyNames"]]  # fmt: skip
+    documents = [
+        iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"]
+        for p in iam.list_role_policies(RoleName=name)["PolicyNames"]
+    ]
     text = json.dumps(documents)
     assert "ref:" not in text, "every reference was resolved to a real ARN"
-    asg_arns = [g["AutoScalingGroupARN"] for g in boto3.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]]
-    assert asg_arns and all(arn in text for arn in asg_arns)
+    asg_arns = [
+        g["AutoScalingGroupARN"]
+        for g in boto3.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    ]
+    assert asg_arns
+    assert all(arn in text for arn in asg_arns)
     zone = data["aws"]["dns"]["zone"]
-    (hosted,) = [z for z in boto3.client("route53").list_hosted_zones()["HostedZones"] if z["Name"] == zone]
+    (hosted,) = [
+        z for z in boto3.client("route53").list_hosted_zones()["HostedZones"] if z["Name"] == zone
+    ]
     assert f"arn:aws:route53:::{hosted['Id'].lstrip('/')}" in text
     profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
     assert [r["RoleName"] for r in profile["Roles"]] == [name]

@@ -18,17 +18,22 @@ AWS_MODULES = ("fluxora_s3", "fluxora_iam", "fluxora_ec2", "fluxora_asg", "fluxo
 UNTAGGABLE = {("fluxora_route53", "failover_record_present")}
 FAKE_ARNS = {
     "asg": "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:"
-           "0e0e0e0e-0000-4000-8000-000000000000:autoScalingGroupName/{name}",
+    "0e0e0e0e-0000-4000-8000-000000000000:autoScalingGroupName/{name}",
     "route53-zone": "arn:aws:route53:::hostedzone/Z0000000000000000000",
     "route53-healthcheck": "arn:aws:route53:::healthcheck/0e0e0e0e-0000-4000-8000-000000000000",
-}  # fmt: skip
+}
 
 
-def cloud_states(highstates: dict[tuple[str, str], Any], env: str) -> list[tuple[str, str, dict[str, Any]]]:
+def cloud_states(
+    highstates: dict[tuple[str, str], Any], env: str
+) -> list[tuple[str, str, dict[str, Any]]]:
     """(module, state id, args) of every AWS state of `env`'s cloud host."""
     (host,) = [h for h, roles in topology(env).items() if "cloud" in roles]
-    return [(module, state_id, args) for module in AWS_MODULES
-            for state_id, args in states_of(highstates[(env, host)], module).items()]  # fmt: skip
+    return [
+        (module, state_id, args)
+        for module in AWS_MODULES
+        for state_id, args in states_of(highstates[(env, host)], module).items()
+    ]
 
 
 def tag_problems(env: str, module: str, args: dict[str, Any]) -> list[str]:
@@ -70,7 +75,9 @@ def policy_problems(document: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
-def test_every_aws_resource_carries_the_cost_tags(highstates: dict[tuple[str, str], Any], env: str) -> None:
+def test_every_aws_resource_carries_the_cost_tags(
+    highstates: dict[tuple[str, str], Any], env: str
+) -> None:
     states = cloud_states(highstates, env)
     assert len(states) >= 20, "expected buckets, roles, groups, templates, zone, checks, records"
     problems = {state_id: tag_problems(env, module, args) for module, state_id, args in states}
@@ -78,17 +85,29 @@ def test_every_aws_resource_carries_the_cost_tags(highstates: dict[tuple[str, st
 
 
 def test_tag_check_catches_a_misspelled_tag() -> None:
-    tags = {"Project": "fluxora", "Environment": "prod", "Owner": "x", "Costcenter": "y",
-            "ManagedBy": "salt"}  # fmt: skip
+    tags = {
+        "Project": "fluxora",
+        "Environment": "prod",
+        "Owner": "x",
+        "Costcenter": "y",
+        "ManagedBy": "salt",
+    }
     args = {"__function__": "bucket_present", "tags": tags}
     assert tag_problems("prod", "fluxora_s3", args) == [
-        "missing tag CostCenter", "unexpected tag Costcenter (misspelled?)"]  # fmt: skip
+        "missing tag CostCenter",
+        "unexpected tag Costcenter (misspelled?)",
+    ]
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
-def test_every_iam_policy_is_least_privilege(highstates: dict[tuple[str, str], Any], env: str) -> None:
-    roles = [(state_id, args) for module, state_id, args in cloud_states(highstates, env)
-             if module == "fluxora_iam"]  # fmt: skip
+def test_every_iam_policy_is_least_privilege(
+    highstates: dict[tuple[str, str], Any], env: str
+) -> None:
+    roles = [
+        (state_id, args)
+        for module, state_id, args in cloud_states(highstates, env)
+        if module == "fluxora_iam"
+    ]
     assert len(roles) == 4  # replication, api, worker, orchestrator
     problems = {}
     for state_id, args in roles:
@@ -98,15 +117,28 @@ def test_every_iam_policy_is_least_privilege(highstates: dict[tuple[str, str], A
     assert problems == {}
 
 
-def test_orchestrator_role_touches_only_its_own_resources(highstates: dict[tuple[str, str], Any]) -> None:
-    ((_, _, args),) = [s for s in cloud_states(highstates, "prod")
-                       if s[1] == "aws-orchestrator_role-fluxora_iam-role_present"]  # fmt: skip
-    resources = [resource for policy in args["policies"].values()
-                 for statement in policy["Statement"]
-                 for resource in ([statement["Resource"]] if isinstance(statement["Resource"], str)
-                                  else statement["Resource"])]  # fmt: skip
+def test_orchestrator_role_touches_only_its_own_resources(
+    highstates: dict[tuple[str, str], Any],
+) -> None:
+    ((_, _, args),) = [
+        s
+        for s in cloud_states(highstates, "prod")
+        if s[1] == "aws-orchestrator_role-fluxora_iam-role_present"
+    ]
+    resources = [
+        resource
+        for policy in args["policies"].values()
+        for statement in policy["Statement"]
+        for resource in (
+            [statement["Resource"]]
+            if isinstance(statement["Resource"], str)
+            else statement["Resource"]
+        )
+    ]
     named = [r for r in resources if r != "*"]
-    assert all("fluxora-prod-" in r or r == "ref:route53-zone:fluxora.example." for r in named), named
+    assert all("fluxora-prod-" in r or r == "ref:route53-zone:fluxora.example." for r in named), (
+        named
+    )
 
 
 @pytest.mark.parametrize(

@@ -38,8 +38,13 @@ def test_yamllint_passes_on_salt() -> None:
 
 def _detect_secrets(path: Path) -> dict[str, list[dict[str, object]]]:
     # Scanned from its parent: detect-secrets silently skips a path outside its working tree.
-    result = subprocess.run([str(BIN / "detect-secrets"), "scan", "--all-files", path.name],
-                            capture_output=True, text=True, check=False, cwd=path.parent)  # fmt: skip
+    result = subprocess.run(
+        [str(BIN / "detect-secrets"), "scan", "--all-files", path.name],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=path.parent,
+    )
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout)["results"])
 
@@ -50,7 +55,9 @@ def test_detect_secrets_finds_nothing_in_salt() -> None:
 
 def test_detect_secrets_would_catch_a_clear_text_secret(tmp_path: Path) -> None:
     leaked = tmp_path / "leak.sls"
-    leaked.write_text("fluxora:\n  postgres:\n    replication:\n      password: 'k9#Lq2!vR8zT4wXp'\n")
+    leaked.write_text(
+        "fluxora:\n  postgres:\n    replication:\n      password: 'k9#Lq2!vR8zT4wXp'\n"
+    )
     assert _detect_secrets(tmp_path)
 
 

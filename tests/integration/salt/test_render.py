@@ -62,8 +62,9 @@ def test_rendered_orchestrator_config_loads_with_the_daemon_schema(
 # --- bad input: a pillar missing a required key ---------------------------------------------------
 
 
-def _pillar_without(tmp_path: Path, test_pillar: SecretPillar, env: str, drop: list[str],
-                    secrets: bool = True) -> list[Path]:  # fmt: skip
+def _pillar_without(
+    tmp_path: Path, test_pillar: SecretPillar, env: str, drop: list[str], secrets: bool = True
+) -> list[Path]:
     """Pillar roots where `env`'s file lacks the dotted key `drop` (and maybe its secrets)."""
     root = tmp_path / "pillar"
     data = yaml.safe_load((SALT_DIR / "pillar" / "fluxora" / f"{env}.sls").read_text())
@@ -79,21 +80,39 @@ def _pillar_without(tmp_path: Path, test_pillar: SecretPillar, env: str, drop: l
 
 
 @pytest.mark.parametrize(
-    ("env", "host", "drop", "secrets", "message"),
+    "case",
     [
-        ("staging", "stg-ops-1", ["fluxora", "aws", "dns"], True,
-         "pillar key 'fluxora:aws:dns:zone' is required for environment 'staging'"),
-        ("prod", "prd-ops-1", ["fluxora", "scaling"], True,
-         "pillar key 'fluxora:scaling:groups' is required for environment 'prod'"),
-        ("prod", "prd-db-2", ["fluxora", "tags"], False,
-         "pillar key 'fluxora:postgres:replication:password' is required for environment 'prod'"),
+        (
+            "staging",
+            "stg-ops-1",
+            ["fluxora", "aws", "dns"],
+            True,
+            "pillar key 'fluxora:aws:dns:zone' is required for environment 'staging'",
+        ),
+        (
+            "prod",
+            "prd-ops-1",
+            ["fluxora", "scaling"],
+            True,
+            "pillar key 'fluxora:scaling:groups' is required for environment 'prod'",
+        ),
+        (
+            "prod",
+            "prd-db-2",
+            ["fluxora", "tags"],
+            False,
+            "pillar key 'fluxora:postgres:replication:password' is required for environment 'prod'",
+        ),
     ],
     ids=["staging-dns-zone", "prod-scaling", "prod-secrets-file-missing"],
-)  # fmt: skip
+)
 def test_missing_required_key_names_key_and_environment(
-    local_minion_factory: Callable[..., LocalMinion], test_pillar: SecretPillar, tmp_path: Path,
-    env: str, host: str, drop: list[str], secrets: bool, message: str,
-) -> None:  # fmt: skip
+    local_minion_factory: Callable[..., LocalMinion],
+    test_pillar: SecretPillar,
+    tmp_path: Path,
+    case: tuple[str, str, list[str], bool, str],
+) -> None:
+    env, host, drop, secrets, message = case
     roots = _pillar_without(tmp_path, test_pillar, env, drop, secrets)
     minion = local_minion_factory(env, host, topology(env)[host], pillar_roots=roots)
     errors = minion.call("state.show_highstate", check=False)
