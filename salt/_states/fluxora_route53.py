@@ -34,6 +34,16 @@ def _fail(kind: str, name: str, exc: Exception) -> dict[str, Any]:
     return {"name": name, "result": False, "comment": f"{kind} {name}: {exc}", "changes": {}}
 
 
+def _tag(r53: Any, kind: str, resource_id: str | None, tags: dict[str, str]) -> None:
+    _u("call")(
+        f"{kind} tags",
+        r53.change_tags_for_resource,
+        ResourceType=kind,
+        ResourceId=resource_id,
+        AddTags=_u("tag_list")(tags),
+    )
+
+
 def _existing(found: str | None, what: str) -> str:
     if found is None:
         raise CommandExecutionError(f"{what} does not exist")
@@ -68,14 +78,7 @@ def zone_present(name: str, tags: dict[str, str], comment: str = "") -> dict[str
                 CallerReference=name,
                 HostedZoneConfig={"Comment": comment, "PrivateZone": False},
             )
-        found = _u("zone_id")(r53, name)
-        call(
-            "zone tags",
-            r53.change_tags_for_resource,
-            ResourceType="hostedzone",
-            ResourceId=found,
-            AddTags=_u("tag_list")(tags),
-        )
+        _tag(r53, "hostedzone", _u("zone_id")(r53, name), tags)
 
     return _u("converge")(name, "hosted zone", read, desired, write, _test())
 
@@ -156,13 +159,7 @@ def health_check_present(
                     if key not in ("Type", "RequestInterval")
                 }
                 call("update health check", r53.update_health_check, HealthCheckId=found, **update)
-        call(
-            "tags",
-            r53.change_tags_for_resource,
-            ResourceType="healthcheck",
-            ResourceId=found,
-            AddTags=_u("tag_list")(tags),
-        )
+        _tag(r53, "healthcheck", found, tags)
 
     return _u("converge")(name, "health check", read, desired, write, _test())
 

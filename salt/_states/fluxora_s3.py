@@ -191,41 +191,33 @@ def _writer(s3: Any, name: str, region: str, desired: dict[str, Any]) -> Any:
     return write
 
 
+# setting -> (the S3 call that writes it, its arguments besides Bucket)
+_PUT: dict[str, tuple[str, Any]] = {
+    "versioning": ("put_bucket_versioning", lambda v: {"VersioningConfiguration": {"Status": v}}),
+    "encryption": (
+        "put_bucket_encryption",
+        lambda v: {
+            "ServerSideEncryptionConfiguration": {
+                "Rules": [{"ApplyServerSideEncryptionByDefault": v}]
+            }
+        },
+    ),
+    "public_access_block": (
+        "put_public_access_block",
+        lambda v: {"PublicAccessBlockConfiguration": v},
+    ),
+    "lifecycle": (
+        "put_bucket_lifecycle_configuration",
+        lambda v: {"LifecycleConfiguration": {"Rules": v}},
+    ),
+    "tags": ("put_bucket_tagging", lambda v: {"Tagging": {"TagSet": _u("tag_list")(v)}}),
+    "replication": ("put_bucket_replication", lambda v: {"ReplicationConfiguration": v}),
+}
+
+
 def _put(s3: Any, name: str, key: str, value: Any, call: Any) -> None:
-    if key == "versioning":
-        call(
-            "versioning",
-            s3.put_bucket_versioning,
-            Bucket=name,
-            VersioningConfiguration={"Status": value},
-        )
-    elif key == "encryption":
-        call(
-            "encryption",
-            s3.put_bucket_encryption,
-            Bucket=name,
-            ServerSideEncryptionConfiguration={
-                "Rules": [{"ApplyServerSideEncryptionByDefault": value}]
-            },
-        )
-    elif key == "public_access_block":
-        call(
-            "public access block",
-            s3.put_public_access_block,
-            Bucket=name,
-            PublicAccessBlockConfiguration=value,
-        )
-    elif key == "lifecycle":
-        call(
-            "lifecycle",
-            s3.put_bucket_lifecycle_configuration,
-            Bucket=name,
-            LifecycleConfiguration={"Rules": value},
-        )
-    elif key == "tags":
-        call("tags", s3.put_bucket_tagging, Bucket=name, Tagging={"TagSet": _u("tag_list")(value)})
-    elif key == "replication":
-        call("replication", s3.put_bucket_replication, Bucket=name, ReplicationConfiguration=value)
+    method, arguments = _PUT[key]
+    call(key, getattr(s3, method), Bucket=name, **arguments(value))
 
 
 def bucket_present(
