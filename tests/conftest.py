@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import moto, postgres, prometheus, salt
-from tests.harness.devenv import DevEnvironment
+from tests.harness import devenv, moto, postgres, prometheus, salt
 from tests.harness.pillar import SecretPillar, stop_gpg_agent
 from tests.harness.processes import ServerProcess
 
@@ -82,14 +81,15 @@ def salt_factories_config(
 
 
 @pytest.fixture(scope="session")
-def dev_environment_spec(run_id: str) -> DevEnvironment:
+def dev_environment_spec(run_id: str) -> devenv.DevEnvironment:
     """Names, ports and paths of this run's dev environment (applied by tests/infra)."""
-    return DevEnvironment.create(run_id)
+    devenv.sweep_orphans()
+    return devenv.DevEnvironment.create(run_id)
 
 
 @pytest.fixture(scope="session")
 def test_pillar(
-    tmp_path_factory: pytest.TempPathFactory, dev_environment_spec: DevEnvironment
+    tmp_path_factory: pytest.TempPathFactory, dev_environment_spec: devenv.DevEnvironment
 ) -> Iterator[SecretPillar]:
     """Secrets for every environment encrypted to a throwaway key, and the dev overrides."""
     root = tmp_path_factory.mktemp("pillar")

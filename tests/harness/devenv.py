@@ -3,13 +3,14 @@
 Every name, port and path that could collide with the machine's own services or another test
 run is overridden (salt/pillar/fluxora/local.sls, a dev machine's git-ignored overrides):
 PostgreSQL clusters are `fxt_<run>_<pid>_salt_*` (so scripts/leak-check and the orphan sweep
-know them), services are `fxt-<run>-*`, files live under /var/tmp/fxt_<run>_<pid>_salt.
+know them), services are `fxt-<run>-<pid>-*`, files live under /var/tmp/fxt_<run>_<pid>_salt.
 `teardown` removes all of it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from tests.harness.postgres import PgCluster, pg_version
 from tests.harness.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
+_ORPHAN_SERVICE = re.compile(r"^fxt-([0-9a-z]+)-(\d+)-")
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class DevEnvironment:
         return f"fxt_{self.run_id}_{os.getpid()}_salt"
 
     def service(self, name: str) -> str:
-        return f"fxt-{self.run_id}-{name}"
+        return f"fxt-{self.run_id}-{os.getpid()}-{name}"
 
     @property
     def services(self) -> list[str]:
@@ -135,14 +137,30 @@ class DevEnvironment:
     def teardown(self) -> None:
         """Stop and remove every service, cluster and file this run's dev apply created."""
         for name in self.services:
-            script = Path("/etc/init.d") / name
-            if script.exists():
-                subprocess.run([str(script), "stop"], capture_output=True, check=False)
-                subprocess.run(
-                    ["update-rc.d", "-f", name, "remove"], capture_output=True, check=False
-                )
-                script.unlink()
-            Path(f"/run/{name}.pid").unlink(missing_ok=True)
+            _remove_service(name)
         for cluster in reversed(self.clusters):
             cluster.drop()
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _remove_service(name: str) -> None:
+    script = Path("/etc/init.d") / name
+    if script.exists():
+        subprocess.run([str(script), "stop"], capture_output=True, check=False)
+        subprocess.run(["update-rc.d", "-f", name, "remove"], capture_output=True, check=False)
+        script.unlink()
+    Path(f"/run/{name}.pid").unlink(missing_ok=True)
+
+
+def sweep_orphans() -> list[str]:
+    """Remove the services and files of dev applies whose pytest process is gone (a killed
+    run); their clusters are dropped by tests.harness.postgres.sweep_orphans."""
+    swept = []
+    for script in sorted(Path("/etc/init.d").glob("fxt-*")):
+        match = _ORPHAN_SERVICE.match(script.name)
+        if match and not Path(f"/proc/{match.group(2)}").exists():
+            _remove_service(script.name)
+            base = Path(f"/var/tmp/fxt_{match.group(1)}_{match.group(2)}_salt")
+            shutil.rmtree(base, ignore_errors=True)
+            swept.append(script.name)
+    return swept
