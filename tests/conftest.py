@@ -84,6 +84,7 @@ def salt_factories_config(
 def dev_environment_spec(run_id: str) -> devenv.DevEnvironment:
     """Names, ports and paths of this run's dev environment (applied by tests/infra)."""
     devenv.sweep_orphans()
+    postgres.sweep_orphans()
     return devenv.DevEnvironment.create(run_id)
 
 

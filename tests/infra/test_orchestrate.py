@@ -79,6 +79,8 @@ def test_deploy_stops_at_the_first_failing_step_and_exits_non_zero(
 def test_deploy_to_an_environment_without_hosts_fails(salt_run_cli: Any, salt_minions: Any) -> None:
     result = orchestrate(salt_run_cli, "orch.deploy", {"env": "staging"})
     assert result.returncode != 0, result.stdout
+    steps = step_results(result)
+    assert steps == {"orch-deploy-sync-salt-function": False}, steps  # failhard: nothing after
 
 
 def test_deploy_rejects_an_unknown_environment(salt_run_cli: Any, salt_minions: Any) -> None:
