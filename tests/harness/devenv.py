@@ -103,6 +103,11 @@ class DevEnvironment:
                     "listen": self.listen("alertmanager"),
                     "orchestrator_url": f"http://{self.listen('orch')}/alertmanager",
                 },
+                "grafana": {
+                    "enabled": True,
+                    "dashboards_dir": f"{base}/grafana/dashboards",
+                    "provisioning_dir": f"{base}/grafana/provisioning",
+                },
                 "node_exporter": {
                     "service": self.service("node-exporter"),
                     "listen": self.listen("node"),

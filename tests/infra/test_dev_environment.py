@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 import testinfra
+import yaml
 
 from orchestrator.config import load_config
 from tests.harness.processes import HarnessError, wait_until
 from tests.infra.conftest import AppliedDev, highstate, state_failures
 
 pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
 
 PACKAGES = [
     "postgresql-15",
@@ -147,7 +150,7 @@ def test_monitoring_files_from_the_repository_and_pillar(
     host: Any, dev_applied: AppliedDev
 ) -> None:
     config_dir = dev_applied.spec.overrides()["monitoring"]["config_dir"]
-    repo_prometheus = Path(__file__).resolve().parents[2] / "monitoring/prometheus/prometheus.yml"
+    repo_prometheus = REPO / "monitoring/prometheus/prometheus.yml"
     deployed = host.file(f"{config_dir}/prometheus.yml").content_string
     assert deployed.strip() == repo_prometheus.read_text().strip()
     targets = json.loads(
@@ -155,7 +158,27 @@ def test_monitoring_files_from_the_repository_and_pillar(
     )
     assert targets == [{"targets": [dev_applied.spec.listen("orch")], "labels": {"env": "dev"}}]
     token = host.file(f"{config_dir}/secrets/orchestrator-token")
-    assert (token.group, token.mode) == ("prometheus", 0o640)
+    assert (token.user, token.mode) == ("prometheus", 0o400)
+
+
+def test_every_file_sd_job_of_prometheus_yml_has_a_target_file(
+    host: Any, dev_applied: AppliedDev
+) -> None:
+    config_dir = dev_applied.spec.overrides()["monitoring"]["config_dir"]
+    prometheus = yaml.safe_load((REPO / "monitoring/prometheus/prometheus.yml").read_text())
+    sections = prometheus["scrape_configs"] + prometheus["alerting"]["alertmanagers"]
+    files = {f for s in sections for sd in s.get("file_sd_configs", []) for f in sd["files"]}
+    for file in sorted(files):
+        groups = json.loads(host.file(f"{config_dir}/{file}").content_string)
+        assert all(group["labels"] == {"env": "dev"} for group in groups), file
+
+
+def test_grafana_files_from_the_repository(host: Any, dev_applied: AppliedDev) -> None:
+    grafana = dev_applied.spec.overrides()["monitoring"]["grafana"]
+    assert host.file(grafana["dashboards_dir"]).is_directory
+    for source in sorted((REPO / "monitoring/grafana/dashboards").glob("*.json")):
+        deployed = host.file(f"{grafana['dashboards_dir']}/{source.name}").content_string
+        assert deployed.strip() == source.read_text().strip()
 
 
 def test_prometheus_scrapes_the_orchestrator_and_exporters(dev_applied: AppliedDev) -> None:

@@ -13,6 +13,13 @@
 {%- endfor %}
 {%- set rules = salt['cp.list_master'](prefix=monitoring.source[7:] ~ '/prometheus/rules/')
       | select('match', '.*\\.rules\\.yml$') | sort %}
+{#- One file_sd target file per file prometheus.yml reads (scrape jobs and alerting), each from
+    pillar targets:<name>, or [] for a job with no host in this environment. #}
+{%- set prom = salt['cp.get_file_str'](monitoring.source ~ '/prometheus/prometheus.yml') | load_yaml %}
+{%- set sd_files = [] %}
+{%- for section in prom.get('scrape_configs', []) + prom.get('alerting', {}).get('alertmanagers', []) %}
+{%- for sd in section.get('file_sd_configs', []) %}{% do sd_files.extend(sd.files) %}{% endfor %}
+{%- endfor %}
 {%- set secret = salt['fluxora.require'](monitoring, ['orchestrator_token'], 'fluxora:monitoring') %}
 include:
   - .package
@@ -61,15 +68,16 @@ fluxora-monitoring-server-config-rules-file-directory:
 {%- else %}
       - file: fluxora-monitoring-server-config-dirs-file-directory
 {%- endfor %}
-{%- for job, targets in monitoring.targets | dictsort %}
+{%- for file in sd_files | unique | sort %}
+{%- set job = file.split('/')[-1][:-5] %}
+{%- set targets = monitoring.targets.get(job, []) | sort %}
+{%- set groups = [dict(targets=targets, labels=dict(env=env))] if targets else [] %}
 
 fluxora-monitoring-server-config-target-{{ job }}-file-serialize:
   file.serialize:
-    - name: {{ dir }}/targets/{{ job }}.json
+    - name: {{ dir }}/{{ file }}
     - serializer: json
-    - dataset:
-      - targets: {{ targets | sort | json }}
-        labels: {env: {{ env }}}
+    - dataset: {{ groups | json }}
     - mode: '0644'
     - require:
       - file: fluxora-monitoring-server-config-dirs-file-directory
@@ -81,9 +89,9 @@ fluxora-monitoring-server-config-token-file-managed:
     - contents: {{ monitoring.orchestrator_token | json }}
     - show_changes: false
     - makedirs: true
-    - user: root
+    - user: {{ monitoring.user }}
     - group: {{ monitoring.group }}
-    - mode: '0640'
+    - mode: '0400'
     - require:
       - pkg: fluxora-monitoring-server-package-pkg-installed
 

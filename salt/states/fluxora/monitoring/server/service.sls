@@ -5,9 +5,7 @@
 {%- set am = monitoring.alertmanager %}
 {%- set prom_watch = [{'file': 'fluxora-monitoring-server-config-prometheus-file-managed'},
                       {'file': 'fluxora-monitoring-server-config-rules-file-directory'}] %}
-{%- for job in monitoring.targets | sort %}
-{%- do prom_watch.append({'file': 'fluxora-monitoring-server-config-target-' ~ job ~ '-file-serialize'}) %}
-{%- endfor %}
+{#- Target files are not watched: Prometheus re-reads file_sd files by itself. #}
 include:
   - .config
 {{ daemon('fluxora-monitoring-server-prometheus', {
