@@ -28,7 +28,7 @@ def step_results(result: Any) -> dict[str, bool]:
 def test_deploy_dev_succeeds_in_dependency_order(
     salt_run_cli: Any, dev_applied: AppliedDev
 ) -> None:
-    result = orchestrate(salt_run_cli, "orch.deploy", {"env": "dev", "health_timeout": 60})
+    result = orchestrate(salt_run_cli, "orch.deploy", {"env": "dev"})
     assert result.returncode == 0, result.stdout
     steps = step_results(result)
     assert all(steps.values()), steps
