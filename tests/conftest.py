@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness import exporters, fluxora, monitoring, moto, postgres, prometheus, salt
+from tests.harness import devenv, exporters, fluxora, monitoring, moto, postgres, prometheus, salt
+from tests.harness.pillar import SecretPillar, stop_gpg_agent
 from tests.harness.processes import ServerProcess
 
 # --- run identity and environment -------------------------------------------------------------
@@ -80,11 +81,42 @@ def salt_factories_config(
 
 
 @pytest.fixture(scope="session")
-def salt_master(salt_factories: Any, session_env: pytest.MonkeyPatch) -> Iterator[Any]:
-    factory = salt_factories.salt_master_daemon("fluxora-master", overrides=salt.master_overrides())
+def dev_environment_spec(run_id: str) -> devenv.DevEnvironment:
+    """Names, ports and paths of this run's dev environment (applied by tests/infra)."""
+    devenv.sweep_orphans()
+    postgres.sweep_orphans()
+    return devenv.DevEnvironment.create(run_id)
+
+
+@pytest.fixture(scope="session")
+def test_pillar(
+    tmp_path_factory: pytest.TempPathFactory, dev_environment_spec: devenv.DevEnvironment
+) -> Iterator[SecretPillar]:
+    """Secrets for every environment encrypted to a throwaway key, and the dev overrides."""
+    root = tmp_path_factory.mktemp("pillar")
+    pillar = SecretPillar(root / "pillar", root / "pillar-local", root / "gnupg")
+    try:
+        pillar.write_secrets()
+        pillar.write_local(dev_environment_spec.overrides())
+        yield pillar
+    finally:
+        stop_gpg_agent(pillar.gnupghome)
+
+
+@pytest.fixture(scope="session")
+def salt_master(
+    salt_factories: Any, session_env: pytest.MonkeyPatch, test_pillar: SecretPillar
+) -> Iterator[Any]:
+    overrides = salt.master_overrides(
+        [test_pillar.root, test_pillar.local_root], test_pillar.gnupghome
+    )
+    factory = salt_factories.salt_master_daemon("fluxora-master", overrides=overrides)
     session_env.setenv("SALT_MASTER_CONFIG", str(factory.config_file))  # testinfra salt://
-    with factory.started():
-        yield factory
+    try:
+        with factory.started():
+            yield factory
+    finally:
+        stop_gpg_agent(test_pillar.gnupghome)  # the master's gpg renderer started one
 
 
 @pytest.fixture(scope="session")

@@ -11,17 +11,22 @@ FIXTURE_STATES = REPO / "tests" / "fixtures" / "salt"
 
 # The named minions of the harness: two machines of the dev environment, so that batched
 # deploys and per-host fan-out have more than one target.
+# Their grains are what fluxora.common keeps equal to pillar fluxora:topology (salt/pillar).
+DEV_ROLES = ["monitoring", "orchestrator", "postgres-primary", "postgres-replica", "redis"]
 MINIONS: dict[str, dict[str, Any]] = {
-    "dev-1": {"grains": {"fluxora": {"env": "dev"}}},
-    "dev-2": {"grains": {"fluxora": {"env": "dev"}}},
+    "dev-1": {"grains": {"fluxora": {"env": "dev", "roles": DEV_ROLES}}},
+    "dev-2": {"grains": {"fluxora": {"env": "dev", "roles": []}}},
 }
 
 
-def master_overrides() -> dict[str, Any]:
+def master_overrides(test_pillar: list[Path], gpg_keydir: Path) -> dict[str, Any]:
+    """The `test_pillar` roots (secrets encrypted to the throwaway key in `gpg_keydir`, dev
+    overrides) come before salt/pillar."""
     return {
         # salt/states holds the states; salt/ itself serves salt://_modules, _states, _runners.
         "file_roots": {"base": [str(SALT_DIR / "states"), str(SALT_DIR), str(FIXTURE_STATES)]},
-        "pillar_roots": {"base": [str(SALT_DIR / "pillar")]},
+        "pillar_roots": {"base": [*map(str, test_pillar), str(SALT_DIR / "pillar")]},
+        "gpg_keydir": str(gpg_keydir),
         "runner_dirs": [str(SALT_DIR / "_runners")],
         "fileserver_backend": ["roots"],
     }

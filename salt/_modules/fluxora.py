@@ -1,0 +1,235 @@
+"""Helpers the Fluxora states call while rendering: merged parameters and health checks.
+
+``fluxora.params`` is what every formula's ``map.jinja`` uses: it merges a formula's
+``parameters/defaults.yaml`` with pillar ``fluxora:<component>`` and checks required keys, so a
+missing key fails rendering with a sentence naming the key and the environment (a
+``CommandExecutionError`` raised here is shown by Salt's Jinja renderer without a traceback).
+"""
+
+from __future__ import annotations
+
+import copy
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from salt.exceptions import CommandExecutionError
+from salt.utils.dictupdate import merge
+
+__virtualname__ = "fluxora"
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+_MISSING = object()
+
+
+def __virtual__() -> str:
+    return __virtualname__
+
+
+def env() -> str:
+    """The environment this minion's pillar was compiled for (pillar ``fluxora:env``)."""
+    value = __pillar__.get("fluxora", {}).get("env")
+    if value not in ENVIRONMENTS:
+        grain = __grains__.get("fluxora", {}).get("env")
+        raise CommandExecutionError(
+            f"pillar key 'fluxora:env' is {value!r} on minion {__grains__.get('id')!r} "
+            f"(grain fluxora:env is {grain!r}); expected one of {', '.join(ENVIRONMENTS)}: "
+            "set the grain fluxora:env in the minion config"
+        )
+    return value
+
+
+def _lookup(data: dict[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split(":"):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def require(data: dict[str, Any], keys: list[str], prefix: str) -> dict[str, Any]:
+    """Return ``data`` when every dotted key in ``keys`` is set (not None or empty)."""
+    environment = env()
+    for key in keys:
+        value = _lookup(data, key)
+        if value is _MISSING or value is None or value == "":
+            raise CommandExecutionError(
+                f"pillar key '{prefix}:{key}' is required for environment '{environment}' "
+                f"but is not set: add it to salt/pillar/fluxora/{environment}.sls (or, for a "
+                f"secret, GPG-encrypted to salt/pillar/fluxora/secrets/{environment}.sls)"
+            )
+    return data
+
+
+def params(
+    component: str, defaults: dict[str, Any], required: list[str] | None = None
+) -> dict[str, Any]:
+    """``defaults`` merged with pillar ``fluxora:<component>``, required keys checked."""
+    pillar_part = __pillar__.get("fluxora", {}).get(component) or {}
+    if not isinstance(pillar_part, dict):
+        raise CommandExecutionError(
+            f"pillar key 'fluxora:{component}' must be a mapping in environment '{env()}', "
+            f"got {type(pillar_part).__name__}"
+        )
+    merged = merge(copy.deepcopy(defaults), pillar_part, strategy="recurse", merge_lists=False)
+    return require(merged, list(required or []), f"fluxora:{component}")
+
+
+def shared(required: list[str] | None = None) -> dict[str, Any]:
+    """The environment-wide settings (env, tags, topology) with required keys checked."""
+    data = dict(__pillar__.get("fluxora", {}))
+    data["env"] = env()
+    return require(data, list(required or []), "fluxora")
+
+
+# --- health checks, called by orch/deploy.sls after each component -----------------------------
+
+
+def _deadline_loop(probe: Any, timeout: float, what: str) -> str:
+    deadline = time.monotonic() + float(timeout)
+    last = "not tried"
+    while True:
+        ok, last = probe()
+        if ok:
+            return last
+        if time.monotonic() > deadline:
+            raise CommandExecutionError(f"{what} not healthy after {timeout}s: {last}")
+        time.sleep(0.5)
+
+
+def _http_probe(url: str) -> Any:
+    def probe() -> tuple[bool, str]:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return 200 <= response.status < 300, f"{url} answered {response.status}"
+        except (urllib.error.URLError, OSError) as exc:
+            return False, f"{url}: {exc}"
+
+    return probe
+
+
+def _tcp_probe(host: str, port: int) -> Any:
+    def probe() -> tuple[bool, str]:
+        try:
+            with socket.create_connection((host, int(port)), timeout=2):
+                return True, f"{host}:{port} accepts connections"
+        except OSError as exc:
+            return False, f"{host}:{port}: {exc}"
+
+    return probe
+
+
+def _sql_probe(port: int, sql: str, expect: str, socket_dir: str) -> Any:
+    argv = [
+        "runuser",
+        "-u",
+        "postgres",
+        "--",
+        "psql",
+        "-X",
+        "-At",
+        "-h",
+        socket_dir,
+        "-p",
+        str(port),
+        "-d",
+        "postgres",
+        "-c",
+        sql,
+    ]
+
+    def probe() -> tuple[bool, str]:
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        answer = result.stdout.strip() or result.stderr.strip()
+        return result.returncode == 0 and answer == expect, f"{sql!r} answered {answer!r}"
+
+    return probe
+
+
+def _common_checks(fluxora: dict[str, Any]) -> list[tuple[str, Any]]:
+    def grains_match() -> tuple[bool, str]:
+        grains = __grains__.get("fluxora", {})
+        want = fluxora.get("topology", {}).get("hosts", {}).get(__grains__["id"], {})
+        ok = grains.get("env") == fluxora.get("env") and sorted(grains.get("roles", [])) == sorted(
+            want.get("roles", [])
+        )
+        wanted = f"pillar env={fluxora.get('env')} roles={want.get('roles', [])}"
+        return ok, f"grains fluxora={grains}, {wanted}"
+
+    return [("grains", grains_match)]
+
+
+def _postgres_checks(fluxora: dict[str, Any], role: str) -> list[tuple[str, Any]]:
+    pg = fluxora.get("postgres", {})
+    sock = pg.get("socket_dir", "/var/run/postgresql")
+    if role == "primary":
+        port = pg["primary"]["port"]
+        return [
+            (f"postgres primary :{port}", _sql_probe(port, "SELECT pg_is_in_recovery()", "f", sock))
+        ]
+    port = pg["replica"]["port"]
+    sql = "SELECT status FROM pg_stat_wal_receiver"
+    return [(f"postgres replica :{port}", _sql_probe(port, sql, "streaming", sock))]
+
+
+def _checks(component: str) -> list[tuple[str, Any]]:
+    """The probes that say `component` works on this minion, from this minion's pillar."""
+    fluxora = __pillar__.get("fluxora", {})
+    if component == "common":
+        return _common_checks(fluxora)
+    if component in ("postgres-primary", "postgres-replica"):
+        return _postgres_checks(fluxora, component.split("-")[1])
+    if component == "redis":
+        redis = fluxora.get("redis", {})
+        return [("redis", _tcp_probe(redis.get("bind", "127.0.0.1"), redis["port"]))]
+    if component == "monitoring":
+        mon = fluxora.get("monitoring", {})
+        return [
+            (name, _http_probe(f"http://{mon[name]['listen']}/-/ready"))
+            for name in ("prometheus", "alertmanager")
+        ]
+    if component == "orchestrator":
+        listen = fluxora["orchestrator"]["config"]["http"]["listen"]
+        return [("fluxora-orch", _http_probe(f"http://{listen}/healthz"))]
+    if component == "cloud":
+        return []  # the aws states' own results are the check: every resource is read back
+    raise CommandExecutionError(f"no health check for component {component!r}")
+
+
+def health(component: str, timeout: float = 60) -> dict[str, str]:
+    """Wait until `component` answers on this minion; raise naming what did not."""
+    return {what: _deadline_loop(probe, timeout, what) for what, probe in _checks(component)}
+
+
+_SECRET_WORDS = ("password", "token", "secret")
+
+
+def redact(data: Any) -> Any:
+    """`data` with the value of every key ending in password/token/secret replaced."""
+    if isinstance(data, dict):
+        return {
+            key: "<redacted>"
+            if str(key).lower().endswith(_SECRET_WORDS) and value
+            else redact(value)
+            for key, value in data.items()
+        }
+    if isinstance(data, list):
+        return [redact(item) for item in data]
+    return data
+
+
+def cli(args: list[str]) -> str:
+    """Run `fluxora-orch ARGS --config <this host's config>`; raise with its output on failure."""
+    orchestrator = __pillar__.get("fluxora", {}).get("orchestrator", {})
+    venv = orchestrator.get("venv", "/opt/fluxora/venv")
+    config_file = orchestrator.get("config_file", "/etc/fluxora/orchestrator.yml")
+    argv = [f"{venv}/bin/fluxora-orch", *[str(arg) for arg in args], "--config", config_file]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    output = (result.stdout + result.stderr).strip()
+    if result.returncode != 0:
+        raise CommandExecutionError(f"{' '.join(argv)} exited {result.returncode}: {output}")
+    return output

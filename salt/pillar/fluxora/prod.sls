@@ -1,0 +1,97 @@
+# prod: the production fleet. Only differences from defaults.sls are here.
+fluxora:
+  env: prod
+  tags: {Environment: prod}
+  topology:
+    hosts:
+      prd-db-1: {roles: [postgres-primary]}
+      prd-db-2: {roles: [postgres-replica]}
+      prd-cache-1: {roles: [redis]}
+      prd-mon-1: {roles: [monitoring]}
+      prd-ops-1: {roles: [orchestrator, cloud]}
+  postgres:
+    primary: {host: prd-db-1.internal.fluxora.example}
+    hba:
+      replication_cidrs: [10.30.1.0/24]
+      client_cidrs: [10.30.0.0/16]
+    wal: {wal_keep_size: 4GB}
+  redis: {bind: 0.0.0.0, maxmemory: 2gb}
+  monitoring:
+    prometheus: {retention: 30d}
+    targets:
+      fluxora-orchestrator: ['prd-ops-1.internal.fluxora.example:8470']
+      node:
+        - prd-db-1.internal.fluxora.example:9100
+        - prd-db-2.internal.fluxora.example:9100
+        - prd-cache-1.internal.fluxora.example:9100
+        - prd-mon-1.internal.fluxora.example:9100
+        - prd-ops-1.internal.fluxora.example:9100
+      postgres:
+        - prd-db-1.internal.fluxora.example:9187
+        - prd-db-2.internal.fluxora.example:9187
+      alertmanager: ['prd-mon-1.internal.fluxora.example:9093']
+  orchestrator:
+    config:
+      env: prod
+      data_dir: /var/lib/fluxora/orchestrator
+      http: {listen: '0.0.0.0:8470'}
+      shutdown_grace_seconds: 60
+  deploy:
+    health_timeout_seconds: 120
+
+  aws:
+    region: eu-west-1
+    dr_region: eu-central-1
+    buckets:
+      backups:
+        name: fluxora-prod-backups
+        dr_name: fluxora-prod-backups-dr
+        lifecycle: {transition_days: 30, storage_class: STANDARD_IA, expire_days: 400,
+                    noncurrent_expire_days: 90}
+      artifacts:
+        name: fluxora-prod-artifacts
+        dr_name: fluxora-prod-artifacts-dr
+        lifecycle: {transition_days: 90, storage_class: STANDARD_IA, expire_days: 730,
+                    noncurrent_expire_days: 90}
+    dns:
+      zone: fluxora.example.
+      records:
+        api:
+          name: api.fluxora.example.
+          primary: {ip: 203.0.113.10, health_path: /healthz}
+          secondary: {ip: 203.0.113.110, health_path: /healthz}
+    security_groups:
+      api:
+        description: Fluxora API servers
+        ingress:
+          - {port: 443, cidr: 0.0.0.0/0, description: HTTPS from clients}
+      worker:
+        description: Fluxora forecast workers (no inbound traffic)
+        ingress: []
+      db:
+        description: Fluxora PostgreSQL
+        ingress:
+          - {port: 5432, source_group: api, description: PostgreSQL from the API}
+          - {port: 5432, source_group: worker, description: PostgreSQL from workers}
+      ops:
+        description: Fluxora orchestrator and monitoring
+        ingress:
+          - {port: 8470, cidr: 10.30.0.0/16, description: orchestrator webhooks from the VPC}
+    groups:
+      api:
+        image_id: ami-0fluxoraapi0001
+        instance_type: m6i.large
+        security_groups: [api]
+        availability_zones: [eu-west-1a, eu-west-1b, eu-west-1c]
+      worker:
+        image_id: ami-0fluxorawrk0001
+        instance_type: c6i.2xlarge
+        security_groups: [worker]
+        availability_zones: [eu-west-1a, eu-west-1b, eu-west-1c]
+
+  scaling:
+    groups:
+      api: {min: 3, max: 12, desired: 3, step_out: 2, step_in: 1, cooldown_seconds: 300,
+            warmup_seconds: 120, scale_in_protection: false}
+      worker: {min: 2, max: 20, desired: 4, step_out: 4, step_in: 2, cooldown_seconds: 600,
+               warmup_seconds: 300, scale_in_protection: true}

@@ -1,0 +1,90 @@
+# staging: a production-shaped copy at smaller size. Only differences from defaults.sls are here.
+fluxora:
+  env: staging
+  tags: {Environment: staging}
+  topology:
+    hosts:
+      stg-db-1: {roles: [postgres-primary]}
+      stg-db-2: {roles: [postgres-replica]}
+      stg-cache-1: {roles: [redis]}
+      stg-ops-1: {roles: [monitoring, orchestrator, cloud]}
+  postgres:
+    primary: {host: stg-db-1.internal.fluxora.example}
+    hba:
+      replication_cidrs: [10.20.1.0/24]
+      client_cidrs: [10.20.0.0/16]
+  redis: {bind: 0.0.0.0}
+  monitoring:
+    targets:
+      fluxora-orchestrator: ['stg-ops-1.internal.fluxora.example:8470']
+      node:
+        - stg-db-1.internal.fluxora.example:9100
+        - stg-db-2.internal.fluxora.example:9100
+        - stg-cache-1.internal.fluxora.example:9100
+        - stg-ops-1.internal.fluxora.example:9100
+      postgres:
+        - stg-db-1.internal.fluxora.example:9187
+        - stg-db-2.internal.fluxora.example:9187
+      alertmanager: ['stg-ops-1.internal.fluxora.example:9093']
+  orchestrator:
+    config:
+      env: staging
+      data_dir: /var/lib/fluxora/orchestrator
+      http: {listen: '0.0.0.0:8470'}
+
+  aws:
+    region: eu-west-1
+    dr_region: eu-central-1
+    buckets:
+      backups:
+        name: fluxora-staging-backups
+        dr_name: fluxora-staging-backups-dr
+        lifecycle: {transition_days: 30, storage_class: STANDARD_IA, expire_days: 90,
+                    noncurrent_expire_days: 30}
+      artifacts:
+        name: fluxora-staging-artifacts
+        dr_name: fluxora-staging-artifacts-dr
+        lifecycle: {transition_days: 60, storage_class: STANDARD_IA, expire_days: 365,
+                    noncurrent_expire_days: 30}
+    dns:
+      zone: staging.fluxora.example.
+      records:
+        api:
+          name: api.staging.fluxora.example.
+          primary: {ip: 192.0.2.10, health_path: /healthz}
+          secondary: {ip: 198.51.100.10, health_path: /healthz}
+    security_groups:
+      api:
+        description: Fluxora API servers
+        ingress:
+          - {port: 443, cidr: 0.0.0.0/0, description: HTTPS from clients}
+      worker:
+        description: Fluxora forecast workers (no inbound traffic)
+        ingress: []
+      db:
+        description: Fluxora PostgreSQL
+        ingress:
+          - {port: 5432, source_group: api, description: PostgreSQL from the API}
+          - {port: 5432, source_group: worker, description: PostgreSQL from workers}
+      ops:
+        description: Fluxora orchestrator and monitoring
+        ingress:
+          - {port: 8470, cidr: 10.20.0.0/16, description: orchestrator webhooks from the VPC}
+    groups:
+      api:
+        image_id: ami-0fluxoraapi0001
+        instance_type: t3.small
+        security_groups: [api]
+        availability_zones: [eu-west-1a, eu-west-1b]
+      worker:
+        image_id: ami-0fluxorawrk0001
+        instance_type: c6i.large
+        security_groups: [worker]
+        availability_zones: [eu-west-1a, eu-west-1b]
+
+  scaling:
+    groups:
+      api: {min: 1, max: 4, desired: 2, step_out: 1, step_in: 1, cooldown_seconds: 300,
+            warmup_seconds: 120, scale_in_protection: false}
+      worker: {min: 1, max: 6, desired: 2, step_out: 2, step_in: 1, cooldown_seconds: 300,
+               warmup_seconds: 180, scale_in_protection: true}

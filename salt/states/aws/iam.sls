@@ -1,0 +1,47 @@
+{#- Roles for S3 replication and for the API and worker instances. #}
+{%- from 'aws/map.jinja' import aws, prefix, tags %}
+{%- set trust_ec2 = {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow',
+      'Principal': {'Service': 'ec2.amazonaws.com'}, 'Action': 'sts:AssumeRole'}]} %}
+{%- set trust_s3 = {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow',
+      'Principal': {'Service': 's3.amazonaws.com'}, 'Action': 'sts:AssumeRole'}]} %}
+{%- set sources = [] %}{% set source_objects = [] %}{% set dr_objects = [] %}
+{%- for _, bucket in aws.buckets | dictsort %}
+{%- do sources.append('arn:aws:s3:::' ~ bucket.name) %}
+{%- do source_objects.append('arn:aws:s3:::' ~ bucket.name ~ '/*') %}
+{%- do dr_objects.append('arn:aws:s3:::' ~ bucket.dr_name ~ '/*') %}
+{%- endfor %}
+{%- set artifacts = aws.buckets.get('artifacts', aws.buckets.backups).name %}
+
+aws-iam-replication-fluxora_iam-role_present:
+  fluxora_iam.role_present:
+    - name: {{ prefix }}-s3-replication
+    - region: {{ aws.region }}
+    - assume_role_policy: {{ trust_s3 | json }}
+    - policies:
+        replicate:
+          Version: '2012-10-17'
+          Statement:
+            - {Effect: Allow, Action: [s3:GetReplicationConfiguration, s3:ListBucket],
+               Resource: {{ sources | json }}}
+            - {Effect: Allow, Action: [s3:GetObjectVersionForReplication, s3:GetObjectVersionAcl,
+                                       s3:GetObjectVersionTagging],
+               Resource: {{ source_objects | json }}}
+            - {Effect: Allow, Action: [s3:ReplicateObject, s3:ReplicateDelete, s3:ReplicateTags],
+               Resource: {{ dr_objects | json }}}
+    - tags: {{ tags | json }}
+{%- for role, actions in [('api', ['s3:GetObject']), ('worker', ['s3:GetObject', 's3:PutObject'])] %}
+
+aws-iam-{{ role }}-fluxora_iam-role_present:
+  fluxora_iam.role_present:
+    - name: {{ prefix }}-{{ role }}
+    - region: {{ aws.region }}
+    - assume_role_policy: {{ trust_ec2 | json }}
+    - instance_profile: true
+    - policies:
+        artifacts:
+          Version: '2012-10-17'
+          Statement:
+            - {Effect: Allow, Action: [s3:ListBucket], Resource: ['arn:aws:s3:::{{ artifacts }}']}
+            - {Effect: Allow, Action: {{ actions | json }}, Resource: ['arn:aws:s3:::{{ artifacts }}/*']}
+    - tags: {{ tags | json }}
+{%- endfor %}

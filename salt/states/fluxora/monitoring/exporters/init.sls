@@ -1,0 +1,4 @@
+# Exporters: node on every host; postgres where a cluster runs.
+include:
+  - .node
+  - .postgres

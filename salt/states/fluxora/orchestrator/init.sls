@@ -1,0 +1,5 @@
+# fluxora-orch: installed in a virtualenv, configured from pillar, run as a service.
+include:
+  - .install
+  - .config
+  - .service

@@ -1,0 +1,5 @@
+# Redis for the API's cache and the workers' queues: package, config, service.
+include:
+  - .package
+  - .config
+  - .service

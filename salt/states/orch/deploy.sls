@@ -1,0 +1,64 @@
+{#- Deploy one environment, component by component in dependency order:
+      salt-run state.orchestrate orch.deploy pillar='{"env": "staging"}'
+    Optional pillar: batch (hosts at a time, default "1"), health_timeout (seconds, default 60),
+    only (a list of step names, e.g. ["orchestrator"], to redeploy just those, still in order).
+    Each component is applied in batches, then health-checked on the same hosts
+    (fluxora.health); the first failure stops the run (failhard) and salt-run exits non-zero. #}
+{%- set env = pillar.get('env') %}
+{%- set batch = pillar.get('batch', '1') | string %}
+{%- set timeout = pillar.get('health_timeout', 60) %}
+{%- if env not in ['dev', 'staging', 'prod'] %}
+
+orch-deploy-env-test-fail_without_changes:
+  test.fail_without_changes:
+    - name: "pillar 'env' must be dev, staging or prod, got {{ env | string | replace('"', '') }}"
+    - failhard: true
+{%- else %}
+{%- set in_env = 'G@fluxora:env:' ~ env %}
+{%- set steps = [
+      ('common', in_env, ['fluxora.common', 'fluxora.monitoring.exporters.node']),
+      ('postgres-primary', in_env ~ ' and G@fluxora:roles:postgres-primary',
+       ['fluxora.postgres.primary', 'fluxora.monitoring.exporters.postgres']),
+      ('postgres-replica', in_env ~ ' and G@fluxora:roles:postgres-replica',
+       ['fluxora.postgres.replica', 'fluxora.monitoring.exporters.postgres']),
+      ('redis', in_env ~ ' and G@fluxora:roles:redis', ['fluxora.redis']),
+      ('monitoring', in_env ~ ' and G@fluxora:roles:monitoring', ['fluxora.monitoring.server']),
+      ('orchestrator', in_env ~ ' and G@fluxora:roles:orchestrator', ['fluxora.orchestrator']),
+    ] %}
+{%- if env != 'dev' %}
+{%- do steps.append(('cloud', in_env ~ ' and G@fluxora:roles:cloud', ['aws'])) %}
+{%- endif %}
+{%- set only = pillar.get('only') or steps | map(attribute=0) | list %}
+
+orch-deploy-sync-salt-function:
+  salt.function:
+    - name: saltutil.sync_all
+    - tgt: '{{ in_env }}'
+    - tgt_type: compound
+    - failhard: true
+{%- set previous = 'orch-deploy-sync-salt-function' %}
+{%- for name, tgt, sls in steps if name in only %}
+
+orch-deploy-{{ name }}-salt-state:
+  salt.state:
+    - tgt: '{{ tgt }}'
+    - tgt_type: compound
+    - sls: {{ sls | json }}
+    - batch: '{{ batch }}'
+    - failhard: true
+    - require:
+      - salt: {{ previous }}
+
+orch-deploy-{{ name }}-health-salt-function:
+  salt.function:
+    - name: fluxora.health
+    - tgt: '{{ tgt }}'
+    - tgt_type: compound
+    - arg: ['{{ name }}']
+    - kwarg: {timeout: {{ timeout }}}
+    - failhard: true
+    - require:
+      - salt: orch-deploy-{{ name }}-salt-state
+{%- set previous = 'orch-deploy-' ~ name ~ '-health-salt-function' %}
+{%- endfor %}
+{%- endif %}

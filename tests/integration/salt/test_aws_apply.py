@@ -1,0 +1,182 @@
+"""staging's and prod's AWS states applied against the moto server, read back with boto3."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from tests.harness.salt import SALT_DIR
+from tests.harness.saltlocal import LocalMinion
+from tests.integration.salt.conftest import topology
+
+pytestmark = pytest.mark.integration
+
+
+def pillar(env: str) -> dict[str, Any]:
+    defaults = yaml.safe_load(
+        (SALT_DIR / "pillar/fluxora/defaults.sls")
+        .read_text()
+        .replace("{%- raw %}", "")
+        .replace("{%- endraw %}", "")
+    )
+    data = yaml.safe_load((SALT_DIR / "pillar" / "fluxora" / f"{env}.sls").read_text())["fluxora"]
+    data["tags"] = {**defaults["fluxora"]["tags"], **data["tags"]}
+    return dict(data)
+
+
+def tags_of(items: list[dict[str, Any]] | None) -> dict[str, str]:
+    return {item["Key"]: item["Value"] for item in items or []}
+
+
+def apply(minion: LocalMinion, test: bool = False) -> dict[str, Any]:
+    args = ["state.apply", "aws", *(["test=True"] if test else [])]
+    result = minion.call(*args, check=False, timeout=600)
+    assert isinstance(result, dict), result
+    return dict(result)
+
+
+def failures(result: dict[str, Any]) -> dict[str, str]:
+    return {v["__id__"]: v["comment"] for v in result.values() if v["result"] is False}
+
+
+def check_buckets(env: str, data: dict[str, Any]) -> None:
+    aws = data["aws"]
+    for bucket in aws["buckets"].values():
+        for name, region in (
+            (bucket["name"], aws["region"]),
+            (bucket["dr_name"], aws["dr_region"]),
+        ):
+            s3 = boto3.client("s3", region_name=region)
+            assert s3.get_bucket_location(Bucket=name)["LocationConstraint"] == region
+            assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+            sse = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]
+            assert sse["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+            block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+            assert all(block.values())
+            (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+            assert rule["Expiration"]["Days"] == bucket["lifecycle"]["expire_days"]
+            assert rule["Transitions"][0]["Days"] == bucket["lifecycle"]["transition_days"]
+            assert tags_of(s3.get_bucket_tagging(Bucket=name)["TagSet"]) == data["tags"]
+        s3 = boto3.client("s3", region_name=aws["region"])
+        replication = s3.get_bucket_replication(Bucket=bucket["name"])["ReplicationConfiguration"]
+        assert replication["Role"].endswith(f":role/fluxora-{env}-s3-replication")
+        (rule,) = replication["Rules"]
+        assert rule["Destination"]["Bucket"] == f"arn:aws:s3:::{bucket['dr_name']}"
+
+
+def check_groups(env: str, data: dict[str, Any]) -> None:
+    asg = boto3.client("autoscaling", region_name=data["aws"]["region"])
+    ec2 = boto3.client("ec2", region_name=data["aws"]["region"])
+    for key, policy in data["scaling"]["groups"].items():
+        name = f"fluxora-{env}-{key}"
+        (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"
+        ]
+        assert group["LaunchTemplate"]["LaunchTemplateName"] == name
+        assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (
+            policy["min"],
+            policy["max"],
+            policy["desired"],
+        )
+        assert group["DefaultCooldown"] == policy["cooldown_seconds"]
+        assert group["NewInstancesProtectedFromScaleIn"] == policy["scale_in_protection"]
+        assert {t["Key"]: t["Value"] for t in group["Tags"]} == data["tags"]
+        assert all(t["PropagateAtLaunch"] for t in group["Tags"])
+        (version,) = ec2.describe_launch_template_versions(
+            LaunchTemplateName=name, Versions=["$Default"]
+        )["LaunchTemplateVersions"]
+        assert (
+            version["LaunchTemplateData"]["InstanceType"]
+            == data["aws"]["groups"][key]["instance_type"]
+        )
+        assert version["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"] == "required"
+
+
+def check_security_groups(env: str, data: dict[str, Any]) -> None:
+    ec2 = boto3.client("ec2", region_name=data["aws"]["region"])
+    groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
+    api, worker, db = (groups[f"fluxora-{env}-{k}"] for k in ("api", "worker", "db"))
+    assert [
+        (p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in api["IpPermissions"]
+    ] == [(443, ["0.0.0.0/0"])]
+    assert worker["IpPermissions"] == []
+    sources = sorted(pair["GroupId"] for p in db["IpPermissions"] for pair in p["UserIdGroupPairs"])
+    assert sources == sorted([api["GroupId"], worker["GroupId"]])
+    assert {p["FromPort"] for p in db["IpPermissions"]} == {5432}
+    assert tags_of(db["Tags"]) == {**data["tags"], "Name": f"fluxora-{env}-db"}
+
+
+def check_dns(env: str, data: dict[str, Any]) -> None:
+    r53 = boto3.client("route53")
+    zone = data["aws"]["dns"]["zone"]
+    (hosted,) = [z for z in r53.list_hosted_zones()["HostedZones"] if z["Name"] == zone]
+    zone_id = hosted["Id"].rsplit("/", 1)[-1]
+    zone_tags = r53.list_tags_for_resource(ResourceType="hostedzone", ResourceId=zone_id)
+    assert tags_of(zone_tags["ResourceTagSet"]["Tags"]) == data["tags"]
+    records = [
+        r
+        for r in r53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+        if r.get("Failover")
+    ]
+    api = data["aws"]["dns"]["records"]["api"]
+    by_role = {r["Failover"]: r for r in records}
+    assert set(by_role) == {"PRIMARY", "SECONDARY"}
+    for role, endpoint in (("PRIMARY", api["primary"]), ("SECONDARY", api["secondary"])):
+        assert by_role[role]["ResourceRecords"] == [{"Value": endpoint["ip"]}]
+        check = r53.get_health_check(HealthCheckId=by_role[role]["HealthCheckId"])["HealthCheck"]
+        assert check["HealthCheckConfig"]["IPAddress"] == endpoint["ip"]
+        assert check["HealthCheckConfig"]["ResourcePath"] == endpoint["health_path"]
+
+
+def check_orchestrator_role(env: str, data: dict[str, Any]) -> None:
+    iam = boto3.client("iam")
+    name = f"fluxora-{env}-orchestrator"
+    assert tags_of(iam.list_role_tags(RoleName=name)["Tags"]) == data["tags"]
+    documents = [
+        iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"]
+        for p in iam.list_role_policies(RoleName=name)["PolicyNames"]
+    ]
+    text = json.dumps(documents)
+    assert "ref:" not in text, "every reference was resolved to a real ARN"
+    asg_arns = [
+        g["AutoScalingGroupARN"]
+        for g in boto3.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    ]
+    assert asg_arns
+    assert all(arn in text for arn in asg_arns)
+    zone = data["aws"]["dns"]["zone"]
+    (hosted,) = [
+        z for z in boto3.client("route53").list_hosted_zones()["HostedZones"] if z["Name"] == zone
+    ]
+    assert f"arn:aws:route53:::{hosted['Id'].lstrip('/')}" in text
+    profile = iam.get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    assert [r["RoleName"] for r in profile["Roles"]] == [name]
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_aws_states_apply_verify_and_reapply_with_no_change(
+    env: str, aws_reset: None, local_minion_factory: Callable[..., LocalMinion]
+) -> None:
+    (host,) = [h for h, roles in topology(env).items() if "cloud" in roles]
+    minion = local_minion_factory(env, host, topology(env)[host])
+    first = apply(minion)
+    assert failures(first) == {}
+    assert all(v["changes"] for v in first.values()), "the first apply creates every resource"
+
+    data = pillar(env)
+    check_buckets(env, data)
+    check_groups(env, data)
+    check_security_groups(env, data)
+    check_dns(env, data)
+    check_orchestrator_role(env, data)
+
+    second = apply(minion)
+    assert failures(second) == {}
+    assert {v["__id__"]: v["changes"] for v in second.values() if v["changes"]} == {}
+    dry = apply(minion, test=True)
+    assert {v["__id__"]: v["result"] for v in dry.values() if v["result"] is not True} == {}

@@ -1,0 +1,154 @@
+"""Every AWS resource the rendered states create is tagged; every IAM policy is least-privilege."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from parliament import analyze_policy_string
+
+from tests.integration.salt.conftest import states_of, topology
+
+pytestmark = pytest.mark.integration
+
+REQUIRED_TAGS = {"Project", "Environment", "Owner", "CostCenter", "ManagedBy"}
+AWS_MODULES = ("fluxora_s3", "fluxora_iam", "fluxora_ec2", "fluxora_asg", "fluxora_route53")
+# Route53 records cannot carry tags (their zone and health checks do).
+UNTAGGABLE = {("fluxora_route53", "failover_record_present")}
+FAKE_ARNS = {
+    "asg": "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:"
+    "0e0e0e0e-0000-4000-8000-000000000000:autoScalingGroupName/{name}",
+    "route53-zone": "arn:aws:route53:::hostedzone/Z0000000000000000000",
+    "route53-healthcheck": "arn:aws:route53:::healthcheck/0e0e0e0e-0000-4000-8000-000000000000",
+}
+
+
+def cloud_states(
+    highstates: dict[tuple[str, str], Any], env: str
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """(module, state id, args) of every AWS state of `env`'s cloud host."""
+    (host,) = [h for h, roles in topology(env).items() if "cloud" in roles]
+    return [
+        (module, state_id, args)
+        for module in AWS_MODULES
+        for state_id, args in states_of(highstates[(env, host)], module).items()
+    ]
+
+
+def tag_problems(env: str, module: str, args: dict[str, Any]) -> list[str]:
+    if (module, args["__function__"]) in UNTAGGABLE:
+        return []
+    tags = args.get("tags") or {}
+    problems = [f"missing tag {key}" for key in sorted(REQUIRED_TAGS - set(tags))]
+    problems += [f"unexpected tag {key} (misspelled?)" for key in sorted(set(tags) - REQUIRED_TAGS)]
+    problems += [f"empty tag {key}" for key, value in tags.items() if not str(value).strip()]
+    if tags.get("Environment") not in (None, env):
+        problems.append(f"Environment tag is {tags['Environment']!r}, expected {env!r}")
+    return problems
+
+
+def _fake(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("ref:"):
+        _, kind, name = value.split(":", 2)
+        return FAKE_ARNS[kind].format(name=name)
+    if isinstance(value, list):
+        return [_fake(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _fake(item) for key, item in value.items()}
+    return value
+
+
+def policy_problems(document: dict[str, Any]) -> list[str]:
+    """Wildcard actions, and whatever parliament finds (RESOURCE_STAR: `*` where the action
+    supports resource-level permissions; malformed ARNs; unknown actions)."""
+    document = _fake(document)
+    problems = []
+    for statement in document["Statement"]:
+        actions = statement.get("Action", [])
+        for action in [actions] if isinstance(actions, str) else actions:
+            if "*" in action:
+                problems.append(f"wildcard action {action}")
+    findings = analyze_policy_string(json.dumps(document)).findings
+    problems += [f"{finding.issue}: {finding.detail}" for finding in findings]
+    return problems
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_every_aws_resource_carries_the_cost_tags(
+    highstates: dict[tuple[str, str], Any], env: str
+) -> None:
+    states = cloud_states(highstates, env)
+    assert len(states) >= 20, "expected buckets, roles, groups, templates, zone, checks, records"
+    problems = {state_id: tag_problems(env, module, args) for module, state_id, args in states}
+    assert {k: v for k, v in problems.items() if v} == {}
+
+
+def test_tag_check_catches_a_misspelled_tag() -> None:
+    tags = {
+        "Project": "fluxora",
+        "Environment": "prod",
+        "Owner": "x",
+        "Costcenter": "y",
+        "ManagedBy": "salt",
+    }
+    args = {"__function__": "bucket_present", "tags": tags}
+    assert tag_problems("prod", "fluxora_s3", args) == [
+        "missing tag CostCenter",
+        "unexpected tag Costcenter (misspelled?)",
+    ]
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_every_iam_policy_is_least_privilege(
+    highstates: dict[tuple[str, str], Any], env: str
+) -> None:
+    roles = [
+        (state_id, args)
+        for module, state_id, args in cloud_states(highstates, env)
+        if module == "fluxora_iam"
+    ]
+    assert len(roles) == 4  # replication, api, worker, orchestrator
+    problems = {}
+    for state_id, args in roles:
+        for name, document in {"trust": args["assume_role_policy"], **args["policies"]}.items():
+            if name != "trust" and policy_problems(document):
+                problems[f"{state_id}/{name}"] = policy_problems(document)
+    assert problems == {}
+
+
+def test_orchestrator_role_touches_only_its_own_resources(
+    highstates: dict[tuple[str, str], Any],
+) -> None:
+    ((_, _, args),) = [
+        s
+        for s in cloud_states(highstates, "prod")
+        if s[1] == "aws-orchestrator_role-fluxora_iam-role_present"
+    ]
+    resources = [
+        resource
+        for policy in args["policies"].values()
+        for statement in policy["Statement"]
+        for resource in (
+            [statement["Resource"]]
+            if isinstance(statement["Resource"], str)
+            else statement["Resource"]
+        )
+    ]
+    named = [r for r in resources if r != "*"]
+    assert all("fluxora-prod-" in r or r == "ref:route53-zone:fluxora.example." for r in named), (
+        named
+    )
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::fluxora-prod-backups"},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+        {"Effect": "Allow", "Action": "autoscaling:SetDesiredCapacity", "Resource": "*"},
+    ],
+    ids=["wildcard-action", "resource-star-object", "resource-star-asg"],
+)
+def test_policy_check_fails_on_wildcards(statement: dict[str, Any]) -> None:
+    assert policy_problems({"Version": "2012-10-17", "Statement": [statement]})
