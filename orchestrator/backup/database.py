@@ -1,0 +1,145 @@
+"""Connections to the databases we back up and verify, and the per-table statistics (row count
+and an order-independent content checksum) that a manifest records and a restore is checked
+against."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+
+from orchestrator.backup.config import PasswordUnavailableError, ServerConfig
+from orchestrator.backup.manifest import TableEntry
+from orchestrator.errors import FluxoraError
+
+
+class DatabaseUnavailableError(FluxoraError):
+    """The database cannot be reached or refused us; the message says which and why."""
+
+
+# The text form of a row depends on these settings; both sides of a comparison pin them.
+_STATS_SETTINGS = (
+    "SET TimeZone = 'UTC'",
+    "SET DateStyle = 'ISO, YMD'",
+    "SET IntervalStyle = 'postgres'",
+    "SET extra_float_digits = 1",
+    "SET bytea_output = 'hex'",
+)
+_USER_TABLES = """
+    SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+      AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                      WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                        AND d.deptype = 'e')
+    ORDER BY 1, 2
+"""
+
+
+def libpq_env(server: ServerConfig, dbname: str) -> dict[str, str]:
+    """PG* variables for a client program (the password stays out of its argv)."""
+    env = {
+        "PGHOST": server.host,
+        "PGPORT": str(server.port),
+        "PGUSER": server.user,
+        "PGDATABASE": dbname,
+        "PGCONNECT_TIMEOUT": str(server.connect_timeout_seconds),
+        "PGAPPNAME": "fluxora-orch",
+    }
+    password = server.password()
+    if password is not None:
+        env["PGPASSWORD"] = password
+    return env
+
+
+def describe(server: ServerConfig, dbname: str) -> str:
+    return f"{server.user}@{server.host}:{server.port}/{dbname}"
+
+
+@contextmanager
+def connect(
+    server: ServerConfig, dbname: str, *, autocommit: bool = True
+) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    try:
+        conn = psycopg.connect(
+            host=server.host,
+            port=server.port,
+            user=server.user,
+            password=server.password(),
+            dbname=dbname,
+            connect_timeout=server.connect_timeout_seconds,
+            application_name="fluxora-orch",
+            autocommit=autocommit,
+        )
+    except PasswordUnavailableError as exc:
+        raise DatabaseUnavailableError(f"{describe(server, dbname)}: {exc}") from exc
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailableError(
+            f"cannot connect to {describe(server, dbname)}: {reason}"
+        ) from exc
+    with conn:
+        yield conn
+
+
+def pin_text_settings(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    for statement in _STATS_SETTINGS:
+        conn.execute(statement)
+
+
+def table_stats(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, TableEntry]:
+    """Row count and content checksum of every user table, as seen by `conn`'s snapshot.
+
+    The checksum is the sum of a 64-bit hash of each row's text form: independent of row order
+    (a restore writes rows in another physical order) yet sensitive to a lost, added, duplicated
+    or changed row."""
+    stats = {}
+    for schema, table in conn.execute(_USER_TABLES).fetchall():
+        query = sql.SQL(
+            "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text "
+            "FROM ONLY {}.{} t"
+        ).format(sql.Identifier(str(schema)), sql.Identifier(str(table)))
+        row = conn.execute(query).fetchone()
+        assert row is not None
+        stats[f"{schema}.{table}"] = TableEntry(rows=int(str(row[0])), checksum=str(row[1]))
+    return stats
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    system_identifier: str
+    server_version: str
+    in_recovery: bool
+
+
+def server_facts(conn: psycopg.Connection[tuple[object, ...]]) -> ServerFacts:
+    row = conn.execute(
+        "SELECT (SELECT system_identifier FROM pg_control_system())::text, "
+        "current_setting('server_version'), pg_is_in_recovery()"
+    ).fetchone()
+    assert row is not None
+    return ServerFacts(str(row[0]), str(row[1]), bool(row[2]))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    taken_at: datetime
+    lsn: str
+
+
+def export_snapshot(conn: psycopg.Connection[tuple[object, ...]]) -> Snapshot:
+    """Open a repeatable-read transaction on `conn` and export its snapshot for pg_dump."""
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    row = conn.execute(
+        "SELECT pg_export_snapshot(), clock_timestamp(), CASE WHEN pg_is_in_recovery() "
+        "THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text"
+    ).fetchone()
+    assert row is not None
+    taken_at = row[1]
+    assert isinstance(taken_at, datetime)
+    return Snapshot(str(row[0]), taken_at, str(row[2]))
