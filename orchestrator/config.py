@@ -14,7 +14,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from orchestrator.backup.config import BackupConfig, DatabaseConfig
 from orchestrator.errors import ConfigError
+from orchestrator.objectstore.config import ObjectStoreConfig
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
 ENV_CONFIG = "FLUXORA_CONFIG"
@@ -65,6 +67,9 @@ class Config(Section):
     data_dir: Path
     http: HttpConfig = HttpConfig()
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    objectstore: ObjectStoreConfig = ObjectStoreConfig()
+    databases: dict[str, dict[str, DatabaseConfig]] = Field(default_factory=dict)  # env -> name
+    backup: BackupConfig = BackupConfig()
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -3,10 +3,10 @@ add a family by adding its module to FAMILIES."""
 
 from __future__ import annotations
 
-from orchestrator.actions import basic
+from orchestrator.actions import basic, postgres
 from orchestrator.core.actions import ActionRegistry
 
-FAMILIES = (basic,)
+FAMILIES = (basic, postgres)
 
 
 def builtin_registry() -> ActionRegistry:
