@@ -252,7 +252,8 @@ def _extract(job: RestoreJob, obj: StoredObject, directory: Path, reporter: Repo
         tar.kill()
         tar.wait()
         raise
-    _, stderr = tar.communicate()
-    if tar.returncode != 0:
-        raise BackupError(f"tar failed (exit {tar.returncode}): {stderr.decode().strip()}")
+    assert tar.stderr is not None
+    stderr = tar.stderr.read().decode(errors="replace").strip()
+    if tar.wait() != 0:
+        raise BackupError(f"tar failed (exit {tar.returncode}): {stderr}")
     return download.raw_bytes
