@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from orchestrator import __version__
-from orchestrator.cli import run
+from orchestrator.cli import backup, backups, restore_verify, run
 from orchestrator.cli.common import add_settings_arguments
 from orchestrator.errors import FluxoraError
 
-COMMANDS = (run,)
+COMMANDS = (run, backup, backups, restore_verify)
 
 
 def build_parser() -> argparse.ArgumentParser:
