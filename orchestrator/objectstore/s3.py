@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from orchestrator.logs import get_logger
@@ -56,8 +56,8 @@ def part_size_for(part_number: int, base: int) -> int:
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, BotoConnectionError):
-        return True  # refused, reset, timed out: the endpoint may come back
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return True  # refused, closed, reset, timed out: the endpoint may come back
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return exc.response.get("Error", {}).get("Code") in _TRANSIENT_CODES or status >= 500

@@ -70,7 +70,9 @@ def test_logical_backup_then_verify_on_the_local_store(local_config: Config) -> 
     assert verified.data["tables_checked"] == 3
     assert verified.data["rto_seconds"] > 0
     assert verified.data["rpo_seconds"] >= 0
-    record = json.loads(store.read_bytes(manifest.objects[0].key.rsplit("/", 1)[0] + "/verification.json"))
+    record = json.loads(
+        store.read_bytes(manifest.objects[0].key.rsplit("/", 1)[0] + "/verification.json")
+    )
     assert record["ok"] is True
 
 
@@ -177,9 +179,7 @@ def test_verification_compares_rows_and_content_with_the_manifest(
     assert len(problems) == 2
 
 
-def test_restore_refuses_production_server(
-    tmp_path: Path, pg_pair: PgPair, source_db: str
-) -> None:
+def test_restore_refuses_production_server(tmp_path: Path, pg_pair: PgPair, source_db: str) -> None:
     config = load(
         write_config(
             tmp_path / "c.yaml",
@@ -274,7 +274,9 @@ def test_dry_run_describes_and_changes_nothing(local_config: Config) -> None:
 def test_physical_backup_then_verify(tmp_path: Path, pg_pair: PgPair, source_db: str) -> None:
     config = load(
         write_config(
-            tmp_path / "c.yaml", tmp_path / "data", {"app": database_entry(pg_pair.primary, "postgres")}
+            tmp_path / "c.yaml",
+            tmp_path / "data",
+            {"app": database_entry(pg_pair.primary, "postgres")},
         )
     )
     ctx = context_for(config)

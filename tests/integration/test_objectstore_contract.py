@@ -154,5 +154,3 @@ def test_copy_from_s3_to_local_is_streamed(
     target = LocalObjectStore(tmp_path / "store")
     copied = source.copy_to("k", target)
     assert copied.sha256 == source.head("k").sha256
-
-
