@@ -86,7 +86,7 @@ def first_part_stored(bucket: str) -> bool:
     return len(parts.get("Parts", [])) >= 1
 
 
-def test_s3_endpoint_gone_mid_upload_fails_after_bounded_retries(
+def test_s3_endpoint_gone_mid_upload_fails_after_bounded_retries(  # noqa: PLR0917
     tmp_path: Path,
     pg_pair: PgPair,
     bulky_db: str,

@@ -89,9 +89,13 @@ def test_uncommitted_object_is_invisible_and_listed_as_incomplete(store: ObjectS
 
 
 def test_exception_in_writer_block_aborts(store: ObjectStore) -> None:
-    with pytest.raises(RuntimeError), store.open_writer("k") as writer:
-        writer.write(b"partial")
-        raise RuntimeError("source died")
+    def source_dies() -> None:
+        with store.open_writer("k") as writer:
+            writer.write(b"partial")
+            raise RuntimeError("source died")
+
+    with pytest.raises(RuntimeError):
+        source_dies()
     assert store.incomplete_uploads() == []
     assert list(store.list_objects()) == []
 
