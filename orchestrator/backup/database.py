@@ -104,7 +104,7 @@ def table_stats(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, Table
             "FROM ONLY {}.{} t"
         ).format(sql.Identifier(str(schema)), sql.Identifier(str(table)))
         row = conn.execute(query).fetchone()
-        assert row is not None
+        assert row is not None  # an aggregate without GROUP BY returns one row
         stats[f"{schema}.{table}"] = TableEntry(rows=int(str(row[0])), checksum=str(row[1]))
     return stats
 
@@ -116,12 +116,18 @@ class ServerFacts:
     in_recovery: bool
 
 
+def _one_row(conn: psycopg.Connection[tuple[object, ...]], query: str) -> tuple[object, ...]:
+    row = conn.execute(query.encode()).fetchone()
+    assert row is not None  # the queries here always return one row
+    return row
+
+
 def server_facts(conn: psycopg.Connection[tuple[object, ...]]) -> ServerFacts:
-    row = conn.execute(
+    row = _one_row(
+        conn,
         "SELECT (SELECT system_identifier FROM pg_control_system())::text, "
-        "current_setting('server_version'), pg_is_in_recovery()"
-    ).fetchone()
-    assert row is not None
+        "current_setting('server_version'), pg_is_in_recovery()",
+    )
     return ServerFacts(str(row[0]), str(row[1]), bool(row[2]))
 
 
@@ -135,11 +141,11 @@ class Snapshot:
 def export_snapshot(conn: psycopg.Connection[tuple[object, ...]]) -> Snapshot:
     """Open a repeatable-read transaction on `conn` and export its snapshot for pg_dump."""
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    row = conn.execute(
+    row = _one_row(
+        conn,
         "SELECT pg_export_snapshot(), clock_timestamp(), CASE WHEN pg_is_in_recovery() "
-        "THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text"
-    ).fetchone()
-    assert row is not None
+        "THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text",
+    )
     taken_at = row[1]
     assert isinstance(taken_at, datetime)
     return Snapshot(str(row[0]), taken_at, str(row[2]))

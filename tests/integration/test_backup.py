@@ -267,7 +267,7 @@ def test_dry_run_describes_and_changes_nothing(local_config: Config) -> None:
     result = run(ctx, "postgres.backup", database="app")
     assert result.ok
     assert not result.changed
-    assert "pg_dump -Fc -Z0 --snapshot=" in result.data["plan"]["command"]
+    assert "pg_dump -Fc -Z1 --snapshot=" in result.data["plan"]["command"]
     assert list(ctx.resource("objectstore").list_objects()) == []
 
 
