@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from orchestrator.backup.archive import ArchiveFormatError, add_data_offsets
 from orchestrator.backup.config import BackupConfig, ServerConfig
 from orchestrator.backup.database import (
     ServerFacts,
@@ -34,8 +35,10 @@ from orchestrator.backup.database import (
 from orchestrator.backup.manifest import BackupKind, Manifest, StoredObject, TableEntry
 from orchestrator.backup.stream import BackupError, Reporter, download_decompressed
 from orchestrator.backup.tools import find_tool
+from orchestrator.logs import get_logger
 from orchestrator.objectstore.base import ObjectStore
 
+log = get_logger(__name__)
 SCRATCH_PREFIX = "fluxora_verify_"
 _MAX_LISTED_PROBLEMS = 20
 
@@ -168,13 +171,25 @@ def _restore_logical(job: RestoreJob, reporter: Reporter) -> int:
         reporter.stopping("restore")
         argv = [
             find_tool("pg_restore", job.settings.pg_bin_dir), "--no-owner", "--no-acl",
-            "--exit-on-error", "-j", str(job.settings.restore_jobs),
+            "--exit-on-error", "-j", str(_parallel_jobs(archive, job.settings.restore_jobs)),
             "-d", job.target_dbname, str(archive),
         ]  # fmt: skip
         _run(argv, libpq_env(job.target, job.target_dbname), "pg_restore")
     finally:
         archive.unlink(missing_ok=True)
     return download.raw_bytes
+
+
+def _parallel_jobs(archive: Path, jobs: int) -> int:
+    """`jobs` once the archive has its data offsets (see archive.py), else 1."""
+    if jobs == 1:
+        return 1
+    try:
+        add_data_offsets(archive)
+    except (ArchiveFormatError, OSError) as exc:
+        log.warning("cannot add data offsets; restoring with one job", error=str(exc))
+        return 1
+    return jobs
 
 
 def _run(argv: list[str], env: dict[str, str], what: str) -> None:
