@@ -4,7 +4,9 @@ against."""
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,7 +38,7 @@ _USER_TABLES = """
       AND NOT EXISTS (SELECT 1 FROM pg_depend d
                       WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
                         AND d.deptype = 'e')
-    ORDER BY 1, 2
+    ORDER BY pg_relation_size(c.oid) DESC, 1, 2
 """
 
 
@@ -91,22 +93,52 @@ def pin_text_settings(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         conn.execute(statement)
 
 
-def table_stats(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, TableEntry]:
-    """Row count and content checksum of every user table, as seen by `conn`'s snapshot.
+def user_tables(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[str, str]]:
+    """(schema, table) of every user table, largest first."""
+    return [(str(schema), str(table)) for schema, table in conn.execute(_USER_TABLES).fetchall()]
+
+
+def table_stat(conn: psycopg.Connection[tuple[object, ...]], schema: str, table: str) -> TableEntry:
+    """Row count and content checksum of one table, as seen by `conn`'s snapshot.
 
     The checksum is the sum of a 64-bit hash of each row's text form: independent of row order
     (a restore writes rows in another physical order) yet sensitive to a lost, added, duplicated
     or changed row."""
-    stats = {}
-    for schema, table in conn.execute(_USER_TABLES).fetchall():
-        query = sql.SQL(
-            "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text "
-            "FROM ONLY {}.{} t"
-        ).format(sql.Identifier(str(schema)), sql.Identifier(str(table)))
-        row = conn.execute(query).fetchone()
-        assert row is not None  # an aggregate without GROUP BY returns one row
-        stats[f"{schema}.{table}"] = TableEntry(rows=int(str(row[0])), checksum=str(row[1]))
-    return stats
+    query = sql.SQL(
+        "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text FROM ONLY {}.{} t"
+    ).format(sql.Identifier(schema), sql.Identifier(table))
+    row = conn.execute(query).fetchone()
+    assert row is not None  # an aggregate without GROUP BY returns one row
+    return TableEntry(rows=int(str(row[0])), checksum=str(row[1]))
+
+
+def table_stats(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, TableEntry]:
+    """Statistics of every user table in `conn`'s snapshot (one connection, in order)."""
+    return {f"{s}.{t}": table_stat(conn, s, t) for s, t in user_tables(conn)}
+
+
+def parallel_table_stats(server: ServerConfig, dbname: str, jobs: int) -> dict[str, TableEntry]:
+    """Statistics of every user table of a database nobody writes to (a restored scratch
+    database), over `jobs` connections, largest tables first."""
+    with connect(server, dbname) as conn:
+        pending: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+        for name in user_tables(conn):
+            pending.put(name)
+
+    def work() -> dict[str, TableEntry]:
+        stats: dict[str, TableEntry] = {}
+        with connect(server, dbname) as conn:
+            pin_text_settings(conn)
+            while True:
+                try:
+                    schema, table = pending.get_nowait()
+                except queue.Empty:
+                    return stats
+                stats[f"{schema}.{table}"] = table_stat(conn, schema, table)
+
+    with ThreadPoolExecutor(jobs, thread_name_prefix="verify") as pool:
+        futures = [pool.submit(work) for _ in range(jobs)]
+        return {name: entry for future in futures for name, entry in future.result().items()}
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,8 @@ from orchestrator.backup.database import (
     connect,
     describe,
     libpq_env,
-    pin_text_settings,
+    parallel_table_stats,
     server_facts,
-    table_stats,
 )
 from orchestrator.backup.manifest import BackupKind, Manifest, StoredObject, TableEntry
 from orchestrator.backup.stream import BackupError, Reporter, download_decompressed
@@ -202,11 +201,8 @@ def _run(argv: list[str], env: dict[str, str], what: str) -> None:
 
 
 def _compare_tables(job: RestoreJob) -> list[str]:
-    expected = job.manifest.tables or {}
-    with connect(job.target, job.target_dbname) as conn:
-        pin_text_settings(conn)
-        actual = table_stats(conn)
-    return compare_tables(expected, actual)
+    actual = parallel_table_stats(job.target, job.target_dbname, job.settings.restore_jobs)
+    return compare_tables(job.manifest.tables or {}, actual)
 
 
 def compare_tables(expected: dict[str, TableEntry], actual: dict[str, TableEntry]) -> list[str]:
