@@ -6,23 +6,19 @@ import argparse
 from typing import Any
 
 from orchestrator.backup.resources import Databases, UnknownDatabaseError
-from orchestrator.cli.inprocess import add_env_argument, context, finish, human_bytes, run_action
+from orchestrator.cli.inprocess import add_command, context, finish, human_bytes, run_action
 from orchestrator.core.results import Result
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:
-    parser = commands.add_parser(
-        "backup",
-        parents=[parent],
+    parser = add_command(
+        commands, "backup", parent, _backup,
         help="back up databases into the object store (in this process)",
         description="Back up a configured database (default: all of the environment) into "
         "the object store, then copy it to the DR bucket when one is configured.",
-    )
-    add_env_argument(parser)
+    )  # fmt: skip
     parser.add_argument("--database", help="configured database name (default: all)")
     parser.add_argument("--kind", choices=["logical", "physical"], default="logical")
-    parser.add_argument("--dry-run", action="store_true", help="show what would be done")
-    parser.set_defaults(func=_backup)
 
 
 def _backup(args: argparse.Namespace) -> int:

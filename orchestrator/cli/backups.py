@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from orchestrator.backup.catalog import list_backups, read_verification
-from orchestrator.cli.inprocess import add_env_argument, context, finish, human_bytes, run_action
+from orchestrator.cli.inprocess import add_command, context, finish, human_bytes, run_action
 from orchestrator.core.results import Result
 
 
@@ -16,27 +16,20 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         "backups", help="list or prune backups", description="The catalog of backups."
     )
     sub = group.add_subparsers(title="commands", metavar="COMMAND", required=True)
-    listing = sub.add_parser(
-        "list",
-        parents=[parent],
+    listing = add_command(
+        sub, "list", parent, _list, dry_run=False,
         help="list complete backups, newest first",
         description="List backups that have a manifest (complete ones), newest first, with "
         "their last restore-verify result.",
-    )
-    add_env_argument(listing)
+    )  # fmt: skip
     listing.add_argument("--database", help="only this database")
-    listing.set_defaults(func=_list)
-    pruning = sub.add_parser(
-        "prune",
-        parents=[parent],
+    add_command(
+        sub, "prune", parent, _prune,
         help="apply retention; clean failed uploads",
         description="Delete backups that retention does not keep (never the newest verified "
         "one), abort incomplete uploads and remove manifest-less objects older than "
-        "backup.orphan_grace_seconds.",
-    )
-    add_env_argument(pruning)
-    pruning.add_argument("--dry-run", action="store_true", help="show what would go")
-    pruning.set_defaults(func=_prune)
+        "backup.orphan_grace_seconds. With --dry-run, show what would go.",
+    )  # fmt: skip
 
 
 def _list(args: argparse.Namespace) -> int:

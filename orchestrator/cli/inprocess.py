@@ -30,8 +30,23 @@ from orchestrator.core.actions import Progress as ActionProgress
 from orchestrator.core.results import Result
 
 
-def add_env_argument(parser: argparse.ArgumentParser) -> None:
+def add_command(
+    commands: Any,
+    name: str,
+    parent: argparse.ArgumentParser,
+    run: Callable[[argparse.Namespace], int],
+    *,
+    dry_run: bool = True,
+    **texts: str,
+) -> argparse.ArgumentParser:
+    """A subcommand with the shared settings, `--env` and (unless it only reads) `--dry-run`;
+    `texts` are argparse's help and description."""
+    parser: argparse.ArgumentParser = commands.add_parser(name, parents=[parent], **texts)
     parser.add_argument("--env", help="environment (default: the config's env)")
+    if dry_run:
+        parser.add_argument("--dry-run", action="store_true", help="show what would be done")
+    parser.set_defaults(func=run)
+    return parser
 
 
 def context(args: argparse.Namespace, *, dry_run: bool = False) -> ActionContext:

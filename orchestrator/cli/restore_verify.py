@@ -5,25 +5,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from orchestrator.cli.inprocess import add_env_argument, context, finish, human_bytes, run_action
+from orchestrator.cli.inprocess import add_command, context, finish, human_bytes, run_action
 from orchestrator.core.results import Result
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:
-    parser = commands.add_parser(
-        "restore-verify",
-        parents=[parent],
+    parser = add_command(
+        commands, "restore-verify", parent, _restore_verify,
         help="restore a backup into a scratch database and check it (in this process)",
         description="Restore a backup (default: the newest) into a scratch database, check "
         "the stored objects' checksums and every table's row count and content checksum "
         "against the manifest, then drop the scratch database. Reports RTO and RPO.",
-    )
-    add_env_argument(parser)
+    )  # fmt: skip
     parser.add_argument("--backup", metavar="ID", help="backup id (default: the newest)")
     parser.add_argument("--database", help="newest backup of this database")
     parser.add_argument("--kind", choices=["logical", "physical"])
-    parser.add_argument("--dry-run", action="store_true", help="show what would be done")
-    parser.set_defaults(func=_restore_verify)
 
 
 def _restore_verify(args: argparse.Namespace) -> int:
