@@ -5,7 +5,7 @@ against."""
 from __future__ import annotations
 
 import queue
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 
 from orchestrator.backup.config import PasswordUnavailableError, ServerConfig
-from orchestrator.backup.manifest import TableEntry
+from orchestrator.backup.manifest import ChecksumMethod, TableEntry
 from orchestrator.errors import FluxoraError
 
 
@@ -31,10 +31,24 @@ _STATS_SETTINGS = (
     "SET extra_float_digits = 1",
     "SET bytea_output = 'hex'",
 )
+# Value hashes are only used for types whose hash survives a dump and restore unchanged
+# (an enum or an oid hashes its OID, which a restore renumbers); other tables hash text.
+_VALUE_HASHED_TYPES = (
+    "smallint", "integer", "bigint", "real", "double precision", "numeric", "boolean", "text",
+    "character varying", "character", "date", "time without time zone",
+    "timestamp without time zone", "timestamp with time zone", "interval", "uuid", "bytea",
+    "jsonb", "inet", "cidr", "macaddr",
+)  # fmt: skip
 _USER_TABLES = """
-    SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    SELECT n.nspname, c.relname,
+           coalesce((SELECT bool_and(format_type(CASE WHEN ty.typcategory = 'A' THEN ty.typelem
+                                                      WHEN ty.typtype = 'd' THEN ty.typbasetype
+                                                      ELSE ty.oid END, NULL) = ANY(%s))
+                     FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
+                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), true)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+      AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp%%'
       AND NOT EXISTS (SELECT 1 FROM pg_depend d
                       WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
                         AND d.deptype = 'e')
@@ -93,37 +107,63 @@ def pin_text_settings(conn: psycopg.Connection[tuple[object, ...]]) -> None:
         conn.execute(statement)
 
 
-def user_tables(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[str, str]]:
-    """(schema, table) of every user table, largest first."""
-    return [(str(schema), str(table)) for schema, table in conn.execute(_USER_TABLES).fetchall()]
+@dataclass(frozen=True)
+class Table:
+    schema: str
+    name: str
+    method: ChecksumMethod  # the fastest one its column types allow
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}"
 
 
-def table_stat(conn: psycopg.Connection[tuple[object, ...]], schema: str, table: str) -> TableEntry:
+def user_tables(conn: psycopg.Connection[tuple[object, ...]]) -> list[Table]:
+    """Every user table, largest first."""
+    rows = conn.execute(_USER_TABLES.encode(), [list(_VALUE_HASHED_TYPES)]).fetchall()
+    return [
+        Table(str(schema), str(name), ChecksumMethod.RECORD if hashable else ChecksumMethod.TEXT)
+        for schema, name, hashable in rows
+    ]
+
+
+_ROW_HASH = {
+    ChecksumMethod.RECORD: "hash_record_extended(t, 0)",
+    ChecksumMethod.TEXT: "hashtextextended(t::text, 0)",
+}
+
+
+def table_stat(
+    conn: psycopg.Connection[tuple[object, ...]], table: Table, method: ChecksumMethod
+) -> TableEntry:
     """Row count and content checksum of one table, as seen by `conn`'s snapshot.
 
-    The checksum is the sum of a 64-bit hash of each row's text form: independent of row order
-    (a restore writes rows in another physical order) yet sensitive to a lost, added, duplicated
-    or changed row."""
-    query = sql.SQL(
-        "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)), 0)::text FROM ONLY {}.{} t"
-    ).format(sql.Identifier(schema), sql.Identifier(table))
+    The checksum is the sum of a 64-bit hash of each row: independent of row order (a restore
+    writes rows in another physical order) yet sensitive to a lost, added, duplicated or
+    changed row."""
+    query = sql.SQL("SELECT count(*), coalesce(sum({}), 0)::text FROM ONLY {}.{} t").format(
+        sql.SQL(_ROW_HASH[method]), sql.Identifier(table.schema), sql.Identifier(table.name)
+    )
     row = conn.execute(query).fetchone()
     assert row is not None  # an aggregate without GROUP BY returns one row
-    return TableEntry(rows=int(str(row[0])), checksum=str(row[1]))
+    return TableEntry(rows=int(str(row[0])), checksum=str(row[1]), method=method)
 
 
 def table_stats(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, TableEntry]:
     """Statistics of every user table in `conn`'s snapshot (one connection, in order)."""
-    return {f"{s}.{t}": table_stat(conn, s, t) for s, t in user_tables(conn)}
+    return {table.qualified: table_stat(conn, table, table.method) for table in user_tables(conn)}
 
 
-def parallel_table_stats(server: ServerConfig, dbname: str, jobs: int) -> dict[str, TableEntry]:
+def parallel_table_stats(
+    server: ServerConfig, dbname: str, jobs: int, methods: Mapping[str, ChecksumMethod]
+) -> dict[str, TableEntry]:
     """Statistics of every user table of a database nobody writes to (a restored scratch
-    database), over `jobs` connections, largest tables first."""
+    database), over `jobs` connections, largest tables first; a table named in `methods` is
+    hashed the way it was at backup time."""
     with connect(server, dbname) as conn:
-        pending: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
-        for name in user_tables(conn):
-            pending.put(name)
+        pending: queue.SimpleQueue[Table] = queue.SimpleQueue()
+        for table in user_tables(conn):
+            pending.put(table)
 
     def work() -> dict[str, TableEntry]:
         stats: dict[str, TableEntry] = {}
@@ -131,10 +171,11 @@ def parallel_table_stats(server: ServerConfig, dbname: str, jobs: int) -> dict[s
             pin_text_settings(conn)
             while True:
                 try:
-                    schema, table = pending.get_nowait()
+                    table = pending.get_nowait()
                 except queue.Empty:
                     return stats
-                stats[f"{schema}.{table}"] = table_stat(conn, schema, table)
+                method = methods.get(table.qualified, table.method)
+                stats[table.qualified] = table_stat(conn, table, method)
 
     with ThreadPoolExecutor(jobs, thread_name_prefix="verify") as pool:
         futures = [pool.submit(work) for _ in range(jobs)]

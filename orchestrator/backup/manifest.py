@@ -35,9 +35,17 @@ class StoredObject(_Frozen):
     compression: str = "zstd"
 
 
+class ChecksumMethod(enum.StrEnum):
+    """How a table's rows are hashed; the same method is used again to verify."""
+
+    RECORD = "record"  # hash_record_extended: per-column value hashes, fast
+    TEXT = "text"  # hash of the row's text form: any column type
+
+
 class TableEntry(_Frozen):
     rows: int
     checksum: str
+    method: ChecksumMethod = ChecksumMethod.TEXT
 
 
 class Manifest(_Frozen):

@@ -201,8 +201,10 @@ def _run(argv: list[str], env: dict[str, str], what: str) -> None:
 
 
 def _compare_tables(job: RestoreJob) -> list[str]:
-    actual = parallel_table_stats(job.target, job.target_dbname, job.settings.restore_jobs)
-    return compare_tables(job.manifest.tables or {}, actual)
+    expected = job.manifest.tables or {}
+    methods = {name: entry.method for name, entry in expected.items()}
+    actual = parallel_table_stats(job.target, job.target_dbname, job.settings.restore_jobs, methods)
+    return compare_tables(expected, actual)
 
 
 def compare_tables(expected: dict[str, TableEntry], actual: dict[str, TableEntry]) -> list[str]:

@@ -30,6 +30,9 @@ INSERT INTO readings SELECT m, timestamptz '2024-01-01 00:00+00' + n * interval 
     CASE WHEN n % 5 = 0 THEN NULL ELSE 'ok' END
     FROM generate_series(1, 50) m, generate_series(1, 200) n;
 INSERT INTO audit."Odd Name" VALUES ('1 day 2 hours', true), (NULL, false);
+CREATE TYPE mood AS ENUM ('calm', 'busy');
+CREATE TABLE moods (m mood, seen oid);
+INSERT INTO moods VALUES ('calm', 1), ('busy', 2), (NULL, NULL);
 """
 
 

@@ -62,12 +62,15 @@ def test_logical_backup_then_verify_on_the_local_store(local_config: Config) -> 
     assert manifest.tables is not None
     assert manifest.tables["public.readings"].rows == 10_000
     assert manifest.tables["audit.Odd Name"].rows == 2
+    methods = {name: entry.method.value for name, entry in manifest.tables.items()}
+    assert methods == {"public.meters": "record", "public.readings": "record",
+                       "audit.Odd Name": "record", "public.moods": "text"}  # fmt: skip
     assert manifest.objects[0].sha256 == store.head(manifest.objects[0].key).sha256
     assert manifest.tools["pg_dump"].startswith("pg_dump (PostgreSQL) 15")
 
     verified = run(ctx, "postgres.verify", database="app")
     assert verified.ok, verified.error
-    assert verified.data["tables_checked"] == 3
+    assert verified.data["tables_checked"] == 4
     assert verified.data["rto_seconds"] > 0
     assert verified.data["rpo_seconds"] >= 0
     record = json.loads(
