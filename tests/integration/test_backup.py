@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from orchestrator.core.results import Result
 from orchestrator.objectstore.base import ObjectStore
 from tests.harness.backup import context_for, database_entry, load, scratch_database, write_config
 from tests.harness.moto import DR_REGION
+from tests.harness.orchestrator import fluxora_orch
 from tests.harness.postgres import PgPair
 from tests.harness.processes import ServerProcess
 from tests.harness.s3 import create_bucket, create_dr_bucket
@@ -288,3 +290,54 @@ def test_physical_backup_then_verify(tmp_path: Path, pg_pair: PgPair, source_db:
     assert backed_up.data["consistent_lsn"]
     verified = run(ctx, "postgres.verify", database="app", kind="physical")
     assert verified.ok, verified.error
+
+
+def test_failed_dr_copy_fails_the_run_but_keeps_the_backup(
+    tmp_path: Path, pg_pair: PgPair, source_db: str, moto_server: ServerProcess, aws_reset: None
+) -> None:
+    config = load(
+        write_config(
+            tmp_path / "c.yaml",
+            tmp_path / "data",
+            {"app": database_entry(pg_pair.primary, source_db)},
+            objectstore={
+                "kind": "s3", "bucket": create_bucket(), "region": "eu-west-1",
+                "retry": {"attempts": 1},
+                "dr": {"bucket": "fxt-no-such-dr-bucket", "region": DR_REGION},
+            },
+        )
+    )  # fmt: skip
+    ctx = context_for(config)
+    result = run(ctx, "postgres.backup", database="app")
+    assert not result.ok
+    assert f"backup {result.data['backup_id']} is stored but its DR copy failed" in (
+        result.error or ""
+    )
+    assert "NoSuchBucket" in (result.error or "")
+    assert [m.backup_id for m in list_backups(ctx.resource("objectstore"), "dev")] == [
+        result.data["backup_id"]
+    ]
+
+
+def test_cli_prints_summaries(tmp_path: Path, pg_pair: PgPair, source_db: str) -> None:
+    config = write_config(
+        tmp_path / "c.yaml", tmp_path / "data", {"app": database_entry(pg_pair.primary, source_db)}
+    )
+
+    def cli(*args: str) -> str:
+        argv = [fluxora_orch(), *args, "--config", str(config)]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "would back up postgres@/var/run/postgresql:" in cli("backup", "--dry-run")
+    backed_up = cli("backup", "--database", "app")
+    assert backed_up.startswith("backup ")
+    assert "of dev/app (logical):" in backed_up
+    assert "4 tables, consistent at" in backed_up
+    verified = cli("restore-verify")
+    assert "verified: 4 tables match the manifest" in verified
+    assert "RTO " in verified
+    assert "RPO " in verified
+    assert "  verified" in cli("backups", "list")
+    assert "keep: " in cli("backups", "prune", "--dry-run")
