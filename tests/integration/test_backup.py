@@ -109,21 +109,26 @@ def test_snapshot_keeps_dump_and_statistics_consistent_under_writes(
     assert verified.ok, verified.error
 
 
-def test_backup_to_s3_is_copied_to_the_dr_region(
-    tmp_path: Path, pg_pair: PgPair, source_db: str, moto_server: ServerProcess, aws_reset: None
-) -> None:
-    bucket, dr_bucket = create_bucket(), create_dr_bucket()
-    config = load(
+def s3_config(tmp_path: Path, pg_pair: PgPair, dbname: str, bucket: str, dr_bucket: str) -> Config:
+    return load(
         write_config(
             tmp_path / "c.yaml",
             tmp_path / "data",
-            {"app": database_entry(pg_pair.primary, source_db)},
+            {"app": database_entry(pg_pair.primary, dbname)},
             objectstore={
                 "kind": "s3", "bucket": bucket, "region": "eu-west-1",
+                "retry": {"attempts": 2, "backoff_seconds": 0.05},
                 "dr": {"bucket": dr_bucket, "region": DR_REGION},
             },
         )
     )  # fmt: skip
+
+
+def test_backup_to_s3_is_copied_to_the_dr_region(
+    tmp_path: Path, pg_pair: PgPair, source_db: str, moto_server: ServerProcess, aws_reset: None
+) -> None:
+    bucket, dr_bucket = create_bucket(), create_dr_bucket()
+    config = s3_config(tmp_path, pg_pair, source_db, bucket, dr_bucket)
     ctx = context_for(config)
     backed_up = run(ctx, "postgres.backup", database="app")
     assert backed_up.ok, backed_up.error
@@ -295,18 +300,7 @@ def test_physical_backup_then_verify(tmp_path: Path, pg_pair: PgPair, source_db:
 def test_failed_dr_copy_fails_the_run_but_keeps_the_backup(
     tmp_path: Path, pg_pair: PgPair, source_db: str, moto_server: ServerProcess, aws_reset: None
 ) -> None:
-    config = load(
-        write_config(
-            tmp_path / "c.yaml",
-            tmp_path / "data",
-            {"app": database_entry(pg_pair.primary, source_db)},
-            objectstore={
-                "kind": "s3", "bucket": create_bucket(), "region": "eu-west-1",
-                "retry": {"attempts": 1},
-                "dr": {"bucket": "fxt-no-such-dr-bucket", "region": DR_REGION},
-            },
-        )
-    )  # fmt: skip
+    config = s3_config(tmp_path, pg_pair, source_db, create_bucket(), "fxt-no-such-dr-bucket")
     ctx = context_for(config)
     result = run(ctx, "postgres.backup", database="app")
     assert not result.ok
