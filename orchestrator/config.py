@@ -22,7 +22,9 @@ from pydantic import (
     field_validator,
 )
 
+from orchestrator.backup.config import BackupConfig, DatabaseConfig
 from orchestrator.errors import ConfigError
+from orchestrator.objectstore.config import ObjectStoreConfig
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
 ENV_CONFIG = "FLUXORA_CONFIG"
@@ -114,6 +116,9 @@ class Config(Section):
     webhook: WebhookConfig = WebhookConfig()
     alertmanager: AlertmanagerConfig = AlertmanagerConfig()
     executor: ExecutorConfig = ExecutorConfig()
+    objectstore: ObjectStoreConfig = ObjectStoreConfig()
+    databases: dict[str, dict[str, DatabaseConfig]] = Field(default_factory=dict)  # env -> name
+    backup: BackupConfig = BackupConfig()
     runbooks_dir: Path | None = None  # default: dr_runbooks/ beside the package
     # Rules and schedules are validated by their own loaders, which name the rule and key.
     rules: list[dict[str, Any]] = Field(default_factory=list)

@@ -11,13 +11,13 @@ A family module may also define:
 
 from __future__ import annotations
 
-from orchestrator.actions import basic
+from orchestrator.actions import basic, postgres
 from orchestrator.core.actions import ActionRegistry
 from orchestrator.executor.runner import HookBuilder
 from orchestrator.resources import ResourceBuilder
 from orchestrator.store.schema import TableDefiner
 
-FAMILIES = (basic,)
+FAMILIES = (basic, postgres)
 
 
 def builtin_registry() -> ActionRegistry:

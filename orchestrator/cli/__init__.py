@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from orchestrator import __version__
-from orchestrator.cli import events, fire, jobs, run, validate
+from orchestrator.cli import backup, backups, events, fire, jobs, restore_verify, run, validate
 from orchestrator.cli.common import add_settings_arguments
 from orchestrator.errors import FluxoraError
 
-COMMANDS = (run, validate, fire, events, jobs)
+COMMANDS = (run, validate, fire, events, jobs, backup, backups, restore_verify)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,73 @@
+"""Backup and restore-verify metrics (names from the catalogue in docs/ARCHITECTURE.md),
+declared once per registry and updated from the actions' results. A failure is counted and
+never moves a last-success timestamp."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from orchestrator.core.results import Result
+
+LABELS = ("env", "database", "kind")
+
+
+def _labels(result: Result) -> dict[str, str]:
+    return {name: str(result.data.get(name) or "unknown") for name in LABELS}
+
+
+class BackupMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        def gauge(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, LABELS, registry=registry)
+
+        def counter(name: str, doc: str) -> Counter:
+            return Counter(name, doc, LABELS, registry=registry)
+
+        self.last_success = gauge(
+            "fluxora_backup_last_success_timestamp_seconds", "End of the last successful backup."
+        )
+        self.duration = gauge(
+            "fluxora_backup_duration_seconds", "Wall time of the last successful backup."
+        )
+        self.size = gauge("fluxora_backup_size_bytes", "Stored bytes, last successful backup.")
+        self.failures = counter("fluxora_backup_failures", "Backups that failed.")
+        self.interval = gauge(
+            "fluxora_backup_interval_seconds", "Configured interval between scheduled backups."
+        )
+        self.verify_last_success = gauge(
+            "fluxora_restore_verify_last_success_timestamp_seconds",
+            "End of the last restore-verify that passed.",
+        )
+        self.restore_duration = gauge(
+            "fluxora_restore_duration_seconds",
+            "Restore wall time (RTO), last restore-verify.",
+        )
+        self.verify_failures = counter(
+            "fluxora_restore_verify_failures", "Restore-verify runs that failed."
+        )
+
+    def observe_backup(self, result: Result) -> None:
+        """Update from a `postgres.backup` result (its data carries env, database and kind)."""
+        labels = _labels(result)
+        if not result.ok:
+            self.failures.labels(**labels).inc()
+            return
+        if "finished_at" not in result.data:  # a dry run changes nothing
+            return
+        self.last_success.labels(**labels).set(float(result.data["finished_at"]))
+        self.duration.labels(**labels).set(float(result.data["duration_seconds"]))
+        self.size.labels(**labels).set(float(result.data["stored_bytes"]))
+
+    def observe_restore_verify(self, result: Result) -> None:
+        """Update from a `postgres.verify` result."""
+        labels = _labels(result)
+        if "rto_seconds" in result.data:
+            self.restore_duration.labels(**labels).set(float(result.data["rto_seconds"]))
+        if not result.ok:
+            self.verify_failures.labels(**labels).inc()
+        elif "finished_at" in result.data:
+            self.verify_last_success.labels(**labels).set(float(result.data["finished_at"]))
+
+    def set_interval(self, env: str, database: str, kind: str, seconds: float) -> None:
+        """Export the configured schedule, so staleness alerts can compare against it."""
+        self.interval.labels(env=env, database=database, kind=kind).set(seconds)

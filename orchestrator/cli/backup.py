@@ -1,0 +1,52 @@
+"""`fluxora-orch backup`: back up one database (or every one of the environment) now."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from orchestrator.backup.resources import Databases, UnknownDatabaseError
+from orchestrator.cli.inprocess import add_command, context, finish, human_bytes, run_action
+from orchestrator.core.results import Result
+
+
+def register(commands: Any, parent: argparse.ArgumentParser) -> None:
+    parser = add_command(
+        commands, "backup", parent, _backup,
+        help="back up databases into the object store (in this process)",
+        description="Back up a configured database (default: all of the environment) into "
+        "the object store, then copy it to the DR bucket when one is configured.",
+    )  # fmt: skip
+    parser.add_argument("--database", help="configured database name (default: all)")
+    parser.add_argument("--kind", choices=["logical", "physical"], default="logical")
+
+
+def _backup(args: argparse.Namespace) -> int:
+    ctx = context(args, dry_run=args.dry_run)
+    databases: Databases = ctx.resource("databases")
+    names = [args.database] if args.database else databases.names(ctx.env)
+    if not names:
+        raise UnknownDatabaseError(ctx.env, "(any)", [])
+    results = [
+        run_action(args, ctx, "postgres.backup", {"database": name, "kind": args.kind})
+        for name in names
+    ]
+    return finish(args, results, _summary)
+
+
+def _summary(result: Result) -> str:
+    data = result.data
+    if "plan" in data:
+        plan = data["plan"]
+        return (
+            f"would back up {plan['source']} ({plan['kind']}) to {plan['store']}: {plan['command']}"
+        )
+    ratio = data["raw_bytes"] / data["stored_bytes"] if data["stored_bytes"] else 0.0
+    rate = data["raw_bytes"] / data["duration_seconds"] if data["duration_seconds"] else 0.0
+    return (
+        f"backup {data['backup_id']} of {data['env']}/{data['database']} ({data['kind']}): "
+        f"{human_bytes(data['stored_bytes'])} stored ({human_bytes(data['raw_bytes'])} raw, "
+        f"{ratio:.1f}x), {data['duration_seconds']:.1f}s at {human_bytes(rate)}/s, "
+        f"{data['tables']} tables, consistent at {data['consistent_at']} "
+        f"(LSN {data['consistent_lsn']})" + (", copied to DR" if data["dr_copied"] else "")
+    )

@@ -1,0 +1,86 @@
+"""Configuration of the object store (`objectstore:` in the config file) and its builder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from orchestrator.objectstore.base import ObjectStore
+from orchestrator.objectstore.local import LocalObjectStore
+from orchestrator.objectstore.retry import RetrySettings
+from orchestrator.objectstore.s3 import MiB, S3ObjectStore, S3Settings
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RetryConfig(_Section):
+    attempts: int = Field(default=5, ge=1, le=20)
+    backoff_seconds: float = Field(default=0.5, ge=0)
+    max_backoff_seconds: float = Field(default=10.0, ge=0)
+
+
+class DrConfig(_Section):
+    """Where each successful backup is copied: a bucket in another region."""
+
+    bucket: str = Field(min_length=3)
+    region: str
+    prefix: str = ""
+
+
+class ObjectStoreConfig(_Section):
+    kind: Literal["local", "s3"] = "local"
+    path: Path | None = None  # local: default <data_dir>/objects
+    bucket: str | None = None
+    region: str | None = None
+    prefix: str = ""
+    endpoint_url: str | None = None  # default: AWS_ENDPOINT_URL or AWS
+    sse: Literal["AES256", "aws:kms"] | None = "AES256"
+    kms_key_id: str | None = None
+    part_size_mib: int = Field(default=8, ge=5, le=5120)
+    retry: RetryConfig = RetryConfig()
+    dr: DrConfig | None = None
+
+    @model_validator(mode="after")
+    def _s3_needs_bucket(self) -> Self:
+        if self.kind == "s3" and not self.bucket:
+            raise ValueError("kind s3 needs a bucket")
+        if self.kind == "local" and self.bucket:
+            raise ValueError("bucket is only used with kind s3")
+        return self
+
+    def retry_settings(self) -> RetrySettings:
+        return RetrySettings(
+            attempts=self.retry.attempts,
+            backoff_seconds=self.retry.backoff_seconds,
+            max_backoff_seconds=self.retry.max_backoff_seconds,
+        )
+
+    def s3_settings(self, bucket: str, region: str | None, prefix: str) -> S3Settings:
+        return S3Settings(
+            bucket=bucket,
+            region=region,
+            prefix=prefix,
+            endpoint_url=self.endpoint_url,
+            sse=self.sse,
+            kms_key_id=self.kms_key_id,
+            part_size=self.part_size_mib * MiB,
+            retry=self.retry_settings(),
+        )
+
+
+def build_object_store(config: ObjectStoreConfig, data_dir: Path) -> ObjectStore:
+    if config.kind == "s3":
+        assert config.bucket is not None  # checked by the model
+        return S3ObjectStore(config.s3_settings(config.bucket, config.region, config.prefix))
+    return LocalObjectStore(config.path or data_dir / "objects")
+
+
+def build_dr_store(config: ObjectStoreConfig) -> ObjectStore | None:
+    """The cross-region copy target, or None when no DR bucket is configured."""
+    if config.dr is None:
+        return None
+    return S3ObjectStore(config.s3_settings(config.dr.bucket, config.dr.region, config.dr.prefix))
