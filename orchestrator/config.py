@@ -22,6 +22,7 @@ from pydantic import (
     field_validator,
 )
 
+from orchestrator.aws.config import AwsConfig
 from orchestrator.backup.config import BackupConfig, DatabaseConfig
 from orchestrator.errors import ConfigError
 from orchestrator.objectstore.config import ObjectStoreConfig
@@ -119,6 +120,7 @@ class Config(Section):
     objectstore: ObjectStoreConfig = ObjectStoreConfig()
     databases: dict[str, dict[str, DatabaseConfig]] = Field(default_factory=dict)  # env -> name
     backup: BackupConfig = BackupConfig()
+    aws: AwsConfig = AwsConfig()
     runbooks_dir: Path | None = None  # default: dr_runbooks/ beside the package
     # Rules and schedules are validated by their own loaders, which name the rule and key.
     rules: list[dict[str, Any]] = Field(default_factory=list)

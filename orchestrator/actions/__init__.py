@@ -1,7 +1,8 @@
-"""Built-in action families. Each module has `register(registry)`, exactly as an extension would;
-add a family by adding its module to FAMILIES.
+"""Built-in action families, each registered exactly as an extension would be; add a family by
+adding its module to FAMILIES.
 
-A family module may also define:
+A family module has `register(registry)` unless it only builds resources (`aws`). It may
+also define:
 - `build_resources(config, env) -> dict[str, Any]`: services its actions use through
   `ctx.resource(name)` (see `orchestrator.resources`);
 - `define_tables(metadata)`: its own store tables (see `orchestrator.store.schema`);
@@ -11,19 +12,20 @@ A family module may also define:
 
 from __future__ import annotations
 
-from orchestrator.actions import basic, postgres
+from orchestrator.actions import aws, basic, postgres
 from orchestrator.core.actions import ActionRegistry
 from orchestrator.executor.runner import HookBuilder
 from orchestrator.resources import ResourceBuilder
 from orchestrator.store.schema import TableDefiner
 
-FAMILIES = (basic, postgres)
+FAMILIES = (aws, basic, postgres)
 
 
 def builtin_registry() -> ActionRegistry:
     registry = ActionRegistry()
     for family in FAMILIES:
-        family.register(registry)
+        if hasattr(family, "register"):
+            family.register(registry)
     return registry
 
 
