@@ -88,6 +88,15 @@ fluxora:
       run: restore-verify
       with: {database: '{{ event.data.database }}', kind: '{{ event.data.kind }}'}
       lock: 'restore-verify-{{ event.data.database }}'
+    # A stale backup (FluxoraBackupStale, via Alertmanager) gets one immediate backup of that
+    # database and kind, at most once an hour each.
+    backup-when-stale:
+      match: fluxora/alert/FluxoraBackupStale/firing
+      when: 'event.data.labels.env == env'
+      run: backup
+      with: {database: '{{ event.data.labels.database }}', kind: '{{ event.data.labels.kind }}'}
+      lock: 'backup-{{ event.data.labels.database }}-{{ event.data.labels.kind }}'
+      cooldown: {window: 1h, key: '{{ event.data.labels.database }}-{{ event.data.labels.kind }}'}
   {%- endraw %}
 
   deploy:
