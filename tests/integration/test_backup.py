@@ -325,11 +325,12 @@ def test_cli_prints_summaries(tmp_path: Path, pg_pair: PgPair, source_db: str) -
         return done.stdout
 
     assert "would back up postgres@/var/run/postgresql:" in cli("backup", "--dry-run")
-    backed_up = cli("backup", "--database", "app")
+    # --local: in this process whatever listens on the default address (no daemon here).
+    backed_up = cli("backup", "--database", "app", "--local")
     assert backed_up.startswith("backup ")
     assert "of dev/app (logical):" in backed_up
     assert "4 tables, consistent at" in backed_up
-    verified = cli("restore-verify")
+    verified = cli("restore-verify", "--local")
     assert "verified: 4 tables match the manifest" in verified
     assert "RTO " in verified
     assert "RPO " in verified

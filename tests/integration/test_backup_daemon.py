@@ -3,6 +3,8 @@ metrics on the daemon's /metrics, and last-success gauges restored from the cata
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 from orchestrator.backup.catalog import list_backups, read_verification
 from orchestrator.objectstore.local import LocalObjectStore
 from tests.harness.backup import database_entry, scheduled_backups, scratch_database
-from tests.harness.fluxora import Daemon, OrchClient, start_daemon, write_config
+from tests.harness.fluxora import Daemon, OrchClient, cli, secret_env, start_daemon, write_config
 from tests.harness.postgres import PgPair
 from tests.harness.processes import wait_until
 
@@ -74,3 +76,45 @@ def test_scheduled_backups_run_as_jobs_and_their_gauges_survive_a_restart(
         assert client.sample("fluxora_backup_interval_seconds", **LABELS) == 3600
     finally:
         assert again.stop() == 0
+
+
+def test_cli_backup_and_restore_verify_run_as_daemon_jobs_unless_local(
+    tmp_path: Path, app_db: dict[str, object]
+) -> None:
+    daemon = start_daemon(tmp_path, **scheduled_backups(app_db, every="1h"))
+    try:
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return cli(*args, *daemon.settings(), env=secret_env())
+
+        backed_up = run("backup", "--database", "app")
+        assert backed_up.returncode == 0, backed_up.stderr
+        assert "of dev/app (logical):" in backed_up.stdout
+        assert "backup: job " in backed_up.stderr
+        # It ran in the daemon: its metrics and its job list know it.
+        client = daemon.client
+        assert client.sample("fluxora_backup_last_success_timestamp_seconds", **LABELS) > 0
+        (job,) = client.get("/api/jobs?runbook=backup")
+        assert (job["rule"], job["status"]) == ("backup-on-request", "completed")
+
+        verified = run("restore-verify", "--json")
+        assert verified.returncode == 0, verified.stderr
+        (result,) = json.loads(verified.stdout)
+        assert (result["ok"], result["database"], result["tables_checked"]) == (True, "app", 4)
+        assert client.sample("fluxora_restore_verify_last_status", **LABELS) == 1
+
+        unknown = run("backup", "--database", "nosuch")
+        assert unknown.returncode == 1
+        assert "no database 'nosuch' configured for environment 'dev'" in unknown.stderr
+        assert client.sample("fluxora_backup_failures_total", **LABELS | {"database": "nosuch"})
+
+        local = run("backup", "--database", "app", "--local")
+        assert local.returncode == 0, local.stderr
+        assert "job " not in local.stderr
+        assert len(client.get("/api/jobs?runbook=backup")) == 2, "--local made no daemon job"
+    finally:
+        assert daemon.stop() == 0
+    # With the daemon gone, the same command runs in this process and says so.
+    alone = cli("backup", "--database", "app", *daemon.settings(), env=secret_env())
+    assert alone.returncode == 0, alone.stderr
+    assert f"note: no daemon at {daemon.server.url}; running in this process" in alone.stderr

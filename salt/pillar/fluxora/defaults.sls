@@ -88,6 +88,22 @@ fluxora:
       run: restore-verify
       with: {database: '{{ event.data.database }}', kind: '{{ event.data.kind }}'}
       lock: 'restore-verify-{{ event.data.database }}'
+    # `fluxora-orch backup` / `restore-verify` send these requests to the daemon.
+    backup-on-request:
+      match: fluxora/request/runbook/backup
+      env: '{{ event.data.env | default(env) }}'
+      run: backup
+      with: {database: '{{ event.data.database }}', kind: '{{ event.data.kind }}'}
+      lock: 'backup-{{ event.data.database }}-{{ event.data.kind }}'
+    restore-verify-on-request:
+      match: fluxora/request/runbook/restore-verify
+      env: '{{ event.data.env | default(env) }}'
+      run: restore-verify
+      with:
+        backup_id: '{{ event.data.backup_id | default(none) }}'
+        database: '{{ event.data.database | default(none) }}'
+        kind: '{{ event.data.kind | default(none) }}'
+      lock: "restore-verify-{{ event.data.database or 'newest' }}"
     # A stale backup (FluxoraBackupStale, via Alertmanager) gets one immediate backup of that
     # database and kind, at most once an hour each.
     backup-when-stale:
