@@ -14,6 +14,7 @@ from orchestrator.backup.catalog import list_backups, read_verification
 from orchestrator.objectstore.local import LocalObjectStore
 from tests.harness.backup import database_entry, scheduled_backups, scratch_database
 from tests.harness.fluxora import Daemon, OrchClient, cli, secret_env, start_daemon, write_config
+from tests.harness.orchestrator import start_orchestrator, terminate
 from tests.harness.postgres import PgPair
 from tests.harness.processes import wait_until
 
@@ -118,3 +119,18 @@ def test_cli_backup_and_restore_verify_run_as_daemon_jobs_unless_local(
     alone = cli("backup", "--database", "app", *daemon.settings(), env=secret_env())
     assert alone.returncode == 0, alone.stderr
     assert f"note: no daemon at {daemon.server.url}; running in this process" in alone.stderr
+
+
+def test_embedded_defaults_start_cleanly_with_the_backup_schedules(tmp_path: Path) -> None:
+    # What scripts/run starts: no config file, a fresh data directory.
+    server = start_orchestrator(tmp_path / "data", log_path=tmp_path / "orch.log")
+    try:
+        client = OrchClient(server.url)
+        dev = {"env": "dev", "database": "fluxora", "kind": "logical"}
+        assert client.sample("fluxora_backup_interval_seconds", **dev) == 86400
+        assert client.sample("fluxora_restore_verify_interval_seconds", **dev) == 86400
+        wait_until(lambda: "schedule leader" in (tmp_path / "orch.log").read_text(), 30, "leader")
+    finally:
+        assert terminate(server) == 0
+    records = [json.loads(line) for line in (tmp_path / "orch.log").read_text().splitlines()]
+    assert [r for r in records if r["level"] in ("error", "critical")] == []
