@@ -82,17 +82,22 @@ def read(config: Config, path: str, offline: Callable[[Store], T], **query: Any)
 
 def post_event(config: Config, tag: str, data: dict[str, Any], event_id: str | None) -> Any:
     """Send a signed event to POST /events; the daemon's answer (202: id and status)."""
+    # Always an id: a retry of this command with --id runs once, and two fires of the same
+    # tag and data in one second are two bodies, not one replayed signature.
+    payload: dict[str, Any] = {"tag": tag, "data": data, "id": event_id or new_event_id()}
+    return post_signed(config, "/events", payload)
+
+
+def post_signed(config: Config, path: str, payload: dict[str, Any]) -> Any:
+    """POST a JSON body signed with the webhook secret; the daemon's answer."""
     if config.webhook.secret is None:
         raise DaemonError(
             "no webhook secret: set FLUXORA_WEBHOOK_SECRET or webhook.secret in the config file"
         )
-    # Always an id: a retry of this command with --id runs once, and two fires of the same
-    # tag and data in one second are two bodies, not one replayed signature.
-    payload: dict[str, Any] = {"tag": tag, "data": data, "id": event_id or new_event_id()}
     body = json.dumps(payload).encode()
     headers = signed_headers(config.webhook.secret.get_secret_value(), body)
     request = urllib.request.Request(
-        f"{base_url(config)}/events", data=body, headers=headers, method="POST"
+        f"{base_url(config)}{path}", data=body, headers=headers, method="POST"
     )
     try:
         return _request(request)

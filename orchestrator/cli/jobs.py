@@ -1,4 +1,4 @@
-"""`fluxora-orch jobs`, `job ID`, `approve ID`, `reject ID`."""
+"""`fluxora-orch jobs`, `jobs abort ID`, `job ID`, `approve ID`, `reject ID`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from orchestrator.api import queries
 from orchestrator.api.views import job_view
-from orchestrator.cli.client import read, with_store
+from orchestrator.cli.client import post_signed, read, with_store
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.output import print_json, short_time, table
 from orchestrator.core.jobs import Approval, JobStatus
@@ -25,6 +25,18 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
     jobs.add_argument("--status", choices=[s.value for s in JobStatus])
     jobs.add_argument("--runbook", metavar="NAME")
     jobs.set_defaults(func=_jobs)
+    verbs = jobs.add_subparsers(title="actions", metavar="ACTION", required=False)
+    abort = verbs.add_parser(
+        "abort",
+        parents=[parent],
+        help="stop a running job (rollbacks run)",
+        description="Stop a job the daemon is running: the running step is signalled, the "
+        'rollbacks run in order and the job ends `aborted` ("aborted by operator"). Signed '
+        "with the webhook secret. Fails for an unknown, finished or not yet started job.",
+    )
+    abort.add_argument("job_id", metavar="JOB_ID")
+    abort.add_argument("--by", default=getpass.getuser(), help="who stops it (default: you)")
+    abort.set_defaults(func=_abort)
     job = commands.add_parser(
         "job",
         parents=[parent],
@@ -72,6 +84,16 @@ def _jobs(args: argparse.Namespace) -> int:
         for j in found
     ]
     print(table(["CREATED", "ID", "RUNBOOK", "ENV", "STATUS", "RULE"], rows) if rows else "no jobs")
+    return 0
+
+
+def _abort(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    answer = post_signed(config, f"/api/jobs/{args.job_id}/abort", {"by": args.by})
+    if args.json:
+        print_json(answer)
+    else:
+        print(f"job {args.job_id}: aborting (rollbacks run; `fluxora-orch job {args.job_id}`)")
     return 0
 
 

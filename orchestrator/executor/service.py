@@ -113,6 +113,16 @@ class Executor:
             self._account(job, JobStatus.INTERRUPTED)
             self._publish(job, JobStatus.INTERRUPTED)
 
+    def abort(self, job_id: str, reason: str) -> Run | None:
+        """Ask a job this daemon runs to stop: the running step is signalled, rollbacks run,
+        the status is `aborted`. The job's Run (None when it does not run here)."""
+        entry = self._running.get(job_id)
+        if entry is None:
+            return None
+        run = entry[1].run
+        run.request_abort(reason)
+        return run
+
     # --- claiming -----------------------------------------------------------------------------
     async def _loop(self) -> None:
         refreshed = 0.0

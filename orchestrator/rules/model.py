@@ -5,13 +5,25 @@ rules:
   - name: restore-drill-nightly          # unique; the `rule` label of the decisions metric
     match: fluxora/schedule/restore-*    # tag glob (* ? [...])
     when: "event.data.env | default('dev') == 'dev'"   # optional, sandboxed Jinja2 expression
-    run: restore-drill                   # a runbook in dr_runbooks/
-    with: {database: "{{ event.data.database }}"}     # job parameters, templated
+    run: restore-drill                   # a runbook in dr_runbooks/ (or a template naming one)
+    with: {database: "{{ event.data.database }}"}     # job parameters, templated (or one
+                                         # expression rendering to a mapping)
     env: "{{ event.data.env }}"          # optional target environment (default: the daemon's)
     dedup: {key: "{{ event.data.fingerprint }}", window: 10m}
     cooldown: 1h                         # or {window: 1h, key: "{{ event.data.database }}"}
     lock: "postgres-{{ event.data.cluster }}"   # one job per key at a time
     approval: {staging: true}            # on top of the runbook's policy (prod by default)
+    dry_run: false                       # or a template: the job plans without acting
+```
+A templated `run` is checked when the rule decides: an event naming no runbook gets a
+`rejected` decision. The request rule (`fluxora-orch runbook run`, `salt-run fluxora.runbook`):
+```yaml
+  - name: runbook-request
+    match: fluxora/request/runbook/*
+    run: "{{ event.tag.split('/')[3] }}"
+    env: "{{ event.data.env | default(env) }}"
+    with: "{{ event.data.params | default({}) }}"
+    dry_run: "{{ event.data.dry_run | default(false) }}"
 ```
 Templates see `event` (`id`, `tag`, `source`, `data`, `received_at`) and `env`.
 """
@@ -75,12 +87,13 @@ class RuleSpec(_Model):
     match: str
     run: str
     when: str | None = None
-    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    with_: dict[str, Any] | str = Field(default_factory=dict, alias="with")
     env: str | None = None
     dedup: DedupSpec | None = None
     cooldown: KeyedWindow | None = None
     lock: str | None = None
     approval: dict[str, bool] = Field(default_factory=dict)
+    dry_run: bool | str = False
 
     @field_validator("match")
     @classmethod
