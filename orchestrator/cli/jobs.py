@@ -114,11 +114,12 @@ def _job(args: argparse.Namespace) -> int:
         print(
             f"  {verdict} by {approval['by']} at {short_time(approval['at'])} {approval['comment']}"
         )
-    _print_journal(found["journal"])
+    print_journal(found["journal"])
     return 0
 
 
-def _print_journal(journal: dict[str, Any] | None) -> None:
+def print_journal(journal: dict[str, Any] | None) -> None:
+    """The run's status, error, every step and rollback, and its RTO/RPO against targets."""
     if journal is None:
         print("  not run yet")
         return
@@ -134,6 +135,20 @@ def _print_journal(journal: dict[str, Any] | None) -> None:
         print(line + (f"  {step['error']}" if step["error"] else ""))
     if journal.get("rollbacks_pending"):
         print("  rollbacks pending: they run at the next daemon start")
+    dr = (journal.get("extensions") or {}).get("dr") or {}
+    if dr.get("targets"):
+        print(f"  RTO/RPO: {_measured(dr)} -> targets {dr['policy']}")
+
+
+def _measured(dr: dict[str, Any]) -> str:
+    parts = []
+    for key in ("rto", "rpo"):
+        value, target = dr.get(f"{key}_seconds"), dr["targets"].get(f"{key}_seconds")
+        shown = "-" if value is None else f"{value:.2f}s"
+        if target is not None:
+            shown += f" (target {target:g}s: {dr['verdicts'].get(key)})"
+        parts.append(f"{key.upper()} {shown}")
+    return ", ".join(parts)
 
 
 def _decide(args: argparse.Namespace) -> int:
