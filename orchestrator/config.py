@@ -167,14 +167,16 @@ def _validate(data: dict[str, Any], sources: Mapping[str, str]) -> Config:
 
 
 def _apply_embedded_defaults(data: dict[str, Any], file_label: str) -> str:
-    """The embedded defaults carry the dev environment's rules and schedules; any other
-    environment gets its own from the config file (which the Salt state writes from pillar).
-    Return where the rules come from."""
+    """The embedded defaults carry the dev environment's rules and schedules (and the database
+    its backup schedules name, unless the file has `databases`); any other environment gets its
+    own from the config file (which the Salt state writes from pillar). Return where the rules
+    come from."""
     if "rules" in data or "schedules" in data or data.get("env", "dev") != "dev":
         return file_label
     embedded = _read_file(EMBEDDED_DEFAULTS)
     for key in ("rules", "schedules"):
         data[key] = embedded.get(key) or []
+    data.setdefault("databases", embedded.get("databases") or {})
     return str(EMBEDDED_DEFAULTS)
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from pydantic import Field
 
+from orchestrator.backup import hooks
+from orchestrator.backup import resources as backup_resources
 from orchestrator.backup.backup import BackupJob, plan_backup, replicate, run_backup
 from orchestrator.backup.catalog import find_backup, write_verification
 from orchestrator.backup.manifest import BackupKind, Manifest, Verification
@@ -31,6 +33,10 @@ from orchestrator.core.actions import ActionContext, ActionParams, ActionRegistr
 from orchestrator.core.results import Result
 from orchestrator.errors import FluxoraError
 from orchestrator.objectstore.base import ObjectStore, ObjectStoreError
+
+if TYPE_CHECKING:
+    from orchestrator.config import Config
+    from orchestrator.executor.runner import HookDeps, RunHook
 
 EXPECTED_FAILURES = (FluxoraError, psycopg.Error)
 
@@ -232,3 +238,13 @@ def register(registry: ActionRegistry) -> None:
     registry.register("postgres.prune", NoParams, "Apply backup retention; clean failed uploads.")(
         prune_backups
     )
+
+
+def build_resources(config: Config, env: str) -> dict[str, Any]:
+    """`objectstore`, `dr_objectstore`, `databases`, `backup` (the same for every env)."""
+    return backup_resources.build_resources(config)
+
+
+def build_hooks(deps: HookDeps) -> list[RunHook]:
+    """Backup metrics on the daemon's registry, kept up to date from finished jobs."""
+    return hooks.build_hooks(deps)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from orchestrator.backup.manifest import Manifest, Verification
 from orchestrator.core.results import Result
 
 LABELS = ("env", "database", "kind")
@@ -13,6 +14,14 @@ LABELS = ("env", "database", "kind")
 
 def _labels(result: Result) -> dict[str, str]:
     return {name: str(result.data.get(name) or "unknown") for name in LABELS}
+
+
+def _manifest_labels(manifest: Manifest) -> dict[str, str]:
+    return {
+        "env": manifest.source.env,
+        "database": manifest.source.database,
+        "kind": manifest.kind.value,
+    }
 
 
 class BackupMetrics:
@@ -45,6 +54,14 @@ class BackupMetrics:
         self.verify_failures = counter(
             "fluxora_restore_verify_failures", "Restore-verify runs that failed."
         )
+        self.verify_interval = gauge(
+            "fluxora_restore_verify_interval_seconds",
+            "Configured interval between scheduled restore-verify runs.",
+        )
+        self.verify_last_status = gauge(
+            "fluxora_restore_verify_last_status",
+            "1 when the last restore-verify passed, 0 when it failed.",
+        )
 
     def observe_backup(self, result: Result) -> None:
         """Update from a `postgres.backup` result (its data carries env, database and kind)."""
@@ -65,9 +82,38 @@ class BackupMetrics:
             self.restore_duration.labels(**labels).set(float(result.data["rto_seconds"]))
         if not result.ok:
             self.verify_failures.labels(**labels).inc()
+            self.verify_last_status.labels(**labels).set(0)
         elif "finished_at" in result.data:
             self.verify_last_success.labels(**labels).set(float(result.data["finished_at"]))
+            self.verify_last_status.labels(**labels).set(1)
 
     def set_interval(self, env: str, database: str, kind: str, seconds: float) -> None:
-        """Export the configured schedule, so staleness alerts can compare against it."""
+        """Export the configured backup schedule (staleness alerts compare against it) and
+        start its failure counter at 0."""
         self.interval.labels(env=env, database=database, kind=kind).set(seconds)
+        self.failures.labels(env=env, database=database, kind=kind)
+
+    def set_verify_interval(self, env: str, database: str, kind: str, seconds: float) -> None:
+        """The same for a configured restore-verify schedule."""
+        self.verify_interval.labels(env=env, database=database, kind=kind).set(seconds)
+        self.verify_failures.labels(env=env, database=database, kind=kind)
+
+    def restore_backup(self, manifest: Manifest) -> None:
+        """At daemon start: the last-success gauges from the newest stored backup."""
+        labels = _manifest_labels(manifest)
+        seconds = (manifest.finished_at - manifest.started_at).total_seconds()
+        self.last_success.labels(**labels).set(manifest.finished_at.timestamp())
+        self.duration.labels(**labels).set(seconds)
+        self.size.labels(**labels).set(float(manifest.stored_size))
+
+    def restore_verification(
+        self, manifest: Manifest, last: Verification, last_passed: Verification | None
+    ) -> None:
+        """At daemon start: from the newest verification record of a database's backups and
+        the newest one that passed."""
+        labels = _manifest_labels(manifest)
+        self.verify_last_status.labels(**labels).set(1 if last.ok else 0)
+        if last.rto_seconds > 0:  # a run that failed before restoring measured nothing
+            self.restore_duration.labels(**labels).set(last.rto_seconds)
+        if last_passed is not None:
+            self.verify_last_success.labels(**labels).set(last_passed.verified_at.timestamp())

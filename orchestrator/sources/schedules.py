@@ -148,10 +148,12 @@ class ScheduleSource:
 
     async def start(self) -> None:
         now = utcnow()
+        metrics = self._deps.metrics
         for spec in self._specs.values():
-            self._deps.metrics.schedule_interval_seconds.labels(spec.name).set(
-                spec.interval_seconds(now)
-            )
+            metrics.schedule_interval_seconds.labels(spec.name).set(spec.interval_seconds(now))
+            # From 0, so that the first fire or misfire is an increase() the alerts can see.
+            metrics.schedule_runs.labels(spec.name)
+            metrics.schedule_misfires.labels(spec.name)
         self._task = asyncio.create_task(self._lead(), name="schedule-lease")
 
     async def stop(self) -> None:

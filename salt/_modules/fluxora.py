@@ -86,6 +86,66 @@ def shared(required: list[str] | None = None) -> dict[str, Any]:
     return require(data, list(required or []), "fluxora")
 
 
+# --- the orchestrator's config file, from pillar ----------------------------------------------
+
+
+def _named_list(items: dict[str, Any]) -> list[dict[str, Any]]:
+    """Pillar keys schedules and rules by name (so an environment can override one); the daemon
+    reads lists (in name order: deterministic files)."""
+    return [{"name": name, **dict(spec)} for name, spec in sorted(items.items())]
+
+
+def _databases(postgres: dict[str, Any], password_file: str, production: bool) -> dict[str, Any]:
+    primary = postgres["primary"]
+    return {
+        name: {
+            "host": primary["host"],
+            "port": primary["port"],
+            "user": postgres["backup"]["user"],
+            "password_file": password_file,
+            "dbname": name,
+            "production": production,
+        }
+        for name in sorted(postgres.get("databases", {}))
+    }
+
+
+def _s3_store(aws: dict[str, Any]) -> dict[str, Any]:
+    bucket = aws["buckets"]["backups"]
+    return {
+        "kind": "s3",
+        "bucket": bucket["name"],
+        "region": aws["region"],
+        "dr": {"bucket": bucket["dr_name"], "region": aws["dr_region"]},
+    }
+
+
+def orchestrator_config(
+    config: dict[str, Any],
+    postgres: dict[str, Any],
+    aws: dict[str, Any] | None,
+    password_file: str,
+) -> dict[str, Any]:
+    """The daemon's config file: pillar ``fluxora:orchestrator:config`` completed from the rest
+    of pillar, its single source of truth: ``schedules`` and ``rules`` (``fluxora:schedules``,
+    ``fluxora:rules``), the ``databases`` it backs up (``fluxora:postgres``: the primary, read
+    as the backup user whose password is in ``password_file``; prod's are marked production, so
+    restore-verify never restores into them) and the ``objectstore`` (the backups bucket of
+    ``fluxora:aws`` and its DR copy; without AWS, the local store under data_dir). A key set in
+    ``fluxora:orchestrator:config`` wins."""
+    environment = env()
+    shared = __pillar__.get("fluxora", {})
+    done = copy.deepcopy(config)
+    done["env"] = environment
+    done.setdefault("schedules", _named_list(shared.get("schedules") or {}))
+    done.setdefault("rules", _named_list(shared.get("rules") or {}))
+    production = environment == "prod"
+    done.setdefault("databases", {environment: _databases(postgres, password_file, production)})
+    if aws and "backups" in aws.get("buckets", {}):
+        done.setdefault("objectstore", _s3_store(aws))
+    return done
+
+
 # --- health checks, called by orch/deploy.sls after each component -----------------------------
 
 

@@ -11,8 +11,9 @@ from typing import Any
 import yaml
 
 from orchestrator.backup.resources import build_resources
-from orchestrator.config import Config, load_config
+from orchestrator.config import EMBEDDED_DEFAULTS, Config, load_config
 from orchestrator.core.actions import ActionContext
+from orchestrator.runbooks.catalog import default_runbooks_dir
 from tests.harness.postgres import SOCKET_DIR, PgCluster
 
 SAMPLE_SCHEMA = """
@@ -68,6 +69,29 @@ def write_config(
         document["backup"] = backup
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
     return path
+
+
+def scheduled_backups(
+    databases: dict[str, dict[str, Any]], *, every: str, verify_every: str | None = None
+) -> dict[str, Any]:
+    """Daemon config (top-level keys) for `databases` in dev, with the shipped backup rules (the
+    embedded defaults') and runbooks (dr_runbooks/), and a logical backup and restore-verify
+    schedule per database: `every` and `verify_every` (default: the same) are durations."""
+    rules = yaml.safe_load(EMBEDDED_DEFAULTS.read_text(encoding="utf-8"))["rules"]
+    schedules = []
+    for name in sorted(databases):
+        data = {"database": name, "kind": "logical"}
+        schedules += [
+            {"name": f"backup-{name}-logical", "interval": every, "data": data},
+            {"name": f"restore-verify-{name}", "interval": verify_every or every, "data": data},
+        ]
+    return {
+        "env": "dev",
+        "databases": {"dev": databases},
+        "rules": rules,
+        "schedules": schedules,
+        "runbooks_dir": str(default_runbooks_dir()),
+    }
 
 
 def context_for(config: Config, **kwargs: Any) -> ActionContext:

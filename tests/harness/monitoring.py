@@ -201,6 +201,10 @@ class PrometheusAPI:
             raise HarnessError(f"query {expr!r} failed: {answer}")
         return list(answer["data"]["result"])
 
+    def metric_names(self) -> set[str]:
+        """Every metric name Prometheus holds series for (scraped or written by its rules)."""
+        return set(_get_json(f"{self.url}/api/v1/label/__name__/values")["data"])
+
     def rules(self) -> list[dict[str, Any]]:
         """Every loaded rule (alerting and recording) with its health and last error."""
         groups = _get_json(f"{self.url}/api/v1/rules")["data"]["groups"]

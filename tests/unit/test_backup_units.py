@@ -137,9 +137,11 @@ def test_metrics_count_failures_and_only_successes_move_timestamps() -> None:
     metrics.observe_restore_verify(Result.failure("bad", rto_seconds=3.0, **labels))
     assert sample("fluxora_restore_verify_failures_total") == 1
     assert sample("fluxora_restore_verify_last_success_timestamp_seconds") is None
+    assert sample("fluxora_restore_verify_last_status") == 0
     assert sample("fluxora_restore_duration_seconds") == 3.0
     metrics.observe_restore_verify(Result.success(rto_seconds=2.0, finished_at=2000.0, **labels))
     assert sample("fluxora_restore_verify_last_success_timestamp_seconds") == 2000.0
+    assert sample("fluxora_restore_verify_last_status") == 1
 
 
 def test_compare_tables_names_each_difference() -> None:

@@ -60,34 +60,43 @@ fluxora:
       http: {listen: '127.0.0.1:8470'}
       shutdown_grace_seconds: 30
 
-  # Orchestrator schedules and rules (read by the orchestrator core when its config grows
-  # `schedules`/`rules` sections; kept here so pillar stays the single source of truth).
+  # The orchestrator's schedules and rules, keyed by name (the fluxora.orchestrator state writes
+  # them into the daemon's config as lists: orchestrator/sources/schedules.py and
+  # orchestrator/rules/model.py are their schema). A schedule emits fluxora/schedule/<name>; a
+  # backup or restore-verify schedule names its database and kind, which label its
+  # fluxora_backup_interval_seconds / fluxora_restore_verify_interval_seconds gauge.
   schedules:
-    backup-logical-nightly:
+    backup-fluxora-logical:
       cron: '15 2 * * *'
-      event: fluxora/schedule/backup-logical-nightly
-      data: {kind: logical}
-    backup-physical-weekly:
+      data: {database: fluxora, kind: logical}
+    backup-fluxora-physical:
       cron: '30 3 * * 0'
-      event: fluxora/schedule/backup-physical-weekly
-      data: {kind: physical}
-    restore-verify-daily:
+      data: {database: fluxora, kind: physical}
+    restore-verify-fluxora-logical:
       cron: '0 6 * * *'
-      event: fluxora/schedule/restore-verify-daily
-      data: {}
+      data: {database: fluxora, kind: logical}
   # Rule templates are the orchestrator's Jinja, not pillar's: kept raw.
   {%- raw %}
   rules:
     backup-on-schedule:
       match: fluxora/schedule/backup-*
       run: backup
-      with: {kind: '{{ event.data.kind }}'}
-      dedup: {key: '{{ event.tag }}', window_seconds: 3600}
-    replica-lag-rebuild:
-      match: fluxora/alert/PostgresReplicationLagHigh/firing
-      run: replica-rebuild
-      cooldown_seconds: 1800
-      lock: postgres-replica
+      with: {database: '{{ event.data.database }}', kind: '{{ event.data.kind }}'}
+      lock: 'backup-{{ event.data.database }}-{{ event.data.kind }}'
+    restore-verify-on-schedule:
+      match: fluxora/schedule/restore-verify-*
+      run: restore-verify
+      with: {database: '{{ event.data.database }}', kind: '{{ event.data.kind }}'}
+      lock: 'restore-verify-{{ event.data.database }}'
+    # A stale backup (FluxoraBackupStale, via Alertmanager) gets one immediate backup of that
+    # database and kind, at most once an hour each.
+    backup-when-stale:
+      match: fluxora/alert/FluxoraBackupStale/firing
+      when: 'event.data.labels.env == env'
+      run: backup
+      with: {database: '{{ event.data.labels.database }}', kind: '{{ event.data.labels.kind }}'}
+      lock: 'backup-{{ event.data.labels.database }}-{{ event.data.labels.kind }}'
+      cooldown: {window: 1h, key: '{{ event.data.labels.database }}-{{ event.data.labels.kind }}'}
   {%- endraw %}
 
   deploy:

@@ -30,5 +30,4 @@ fluxora:
   schedules:
     drill-monthly:
       cron: '0 10 1 * *'
-      event: fluxora/schedule/drill-monthly
       data: {runbook: replica-promotion}

@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.actions import builtin_registry
+from orchestrator.backup.hooks import scheduled_work
 from orchestrator.config import load_config
+from orchestrator.definitions import load_definitions
 from tests.harness.pillar import SecretPillar
 from tests.harness.salt import SALT_DIR
 from tests.harness.saltlocal import LocalMinion
@@ -57,6 +60,24 @@ def test_rendered_orchestrator_config_loads_with_the_daemon_schema(
     config = load_config(config_file=config_file, environ={})
     assert config.env == env
     assert config.data_dir == Path("/var/lib/fluxora/orchestrator")
+    # Pillar is the single source of truth: schedules and rules load against the shipped
+    # runbooks, the database to back up is the primary's, and staging/prod use their S3 bucket.
+    definitions = load_definitions(config, builtin_registry())
+    work = {(w.runbook, w.database, w.kind) for w in scheduled_work(config)}
+    assert {("backup", "fluxora", "logical"), ("restore-verify", "fluxora", "logical")} <= work
+    assert {rule.spec.name for rule in definitions.rules} >= {"backup-on-schedule"}
+    database = config.databases[env]["fluxora"]
+    assert (database.user, database.production) == ("fluxora_backup", env == "prod")
+    assert database.password_file == Path("/etc/fluxora/backup-password")
+    password = states_of(highstates[(env, host)], "file")[
+        "fluxora-orchestrator-config-backup-password-file-managed"
+    ]
+    assert (password["name"], password["mode"]) == (str(database.password_file), "0640")
+    assert config.objectstore.kind == ("local" if env == "dev" else "s3")
+    if env != "dev":
+        assert config.objectstore.bucket == f"fluxora-{env}-backups"
+        assert config.objectstore.dr is not None
+        assert config.objectstore.dr.bucket == f"fluxora-{env}-backups-dr"
 
 
 # --- bad input: a pillar missing a required key ---------------------------------------------------

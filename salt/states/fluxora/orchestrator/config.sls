@@ -1,4 +1,5 @@
 {%- from 'fluxora/orchestrator/map.jinja' import orchestrator %}
+{%- from 'fluxora/postgres/map.jinja' import postgres %}
 include:
   - fluxora.common.user
 
@@ -17,6 +18,19 @@ fluxora-orchestrator-config-file-serialize:
     - name: {{ orchestrator.config_file }}
     - serializer: yaml
     - dataset: {{ orchestrator.config | json }}
+    - user: root
+    - group: {{ orchestrator.group }}
+    - mode: '0640'
+    - makedirs: true
+    - require:
+      - user: fluxora-common-user-user-present
+
+{#- The backup user's password for the daemon's databases (their password_file). #}
+fluxora-orchestrator-config-backup-password-file-managed:
+  file.managed:
+    - name: {{ orchestrator.backup_password_file }}
+    - contents: {{ postgres.backup.password | json }}
+    - show_changes: false
     - user: root
     - group: {{ orchestrator.group }}
     - mode: '0640'

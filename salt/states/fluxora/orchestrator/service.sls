@@ -18,6 +18,7 @@ fluxora-orchestrator-service-log-file-directory:
      'exec': orchestrator.venv ~ '/bin/fluxora-orch',
      'args': ['run', '--config', orchestrator.config_file]},
    watch=[{'file': 'fluxora-orchestrator-config-file-serialize'},
+          {'file': 'fluxora-orchestrator-config-backup-password-file-managed'},
           {'pip': 'fluxora-orchestrator-install-pip-installed'}],
    require=[{'file': 'fluxora-orchestrator-config-data-file-directory'},
             {'file': 'fluxora-orchestrator-service-log-file-directory'}]) }}
