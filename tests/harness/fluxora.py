@@ -31,13 +31,6 @@ def secret_env() -> dict[str, str]:
     return {"FLUXORA_WEBHOOK_SECRET": SECRET, "FLUXORA_ALERTMANAGER_TOKEN": TOKEN}
 
 
-def request_rule() -> dict[str, Any]:
-    """The `runbook-request` rule (what `runbook run` and `salt-run fluxora.runbook` need)."""
-    rules = yaml.safe_load(DAEMON_RULES.read_text())["rules"]
-    (rule,) = [r for r in rules if r["name"] == "runbook-request"]
-    return dict(rule)
-
-
 def write_config(path: Path, **overrides: Any) -> Path:
     """The daemon test config (fixture rules and runbooks) with top-level `overrides`."""
     config = yaml.safe_load(DAEMON_RULES.read_text())

@@ -13,14 +13,16 @@ import pytest
 import yaml
 
 from orchestrator.actions import builtin_registry
+from orchestrator.config import EMBEDDED_DEFAULTS
 from orchestrator.objectstore.base import ObjectStore
 from orchestrator.runbooks.catalog import default_runbooks_dir
 from tests.harness.backup import context_for, database_entry, load, scratch_database
-from tests.harness.fluxora import Daemon, cli, request_rule, secret_env, start_daemon
+from tests.harness.fluxora import Daemon, cli, secret_env, start_daemon
 from tests.harness.postgres import PgPair
 
 pytestmark = pytest.mark.integration
 DRILL = {"runbook": "restore-drill", "env": "dev"}
+EMBEDDED = yaml.safe_load(EMBEDDED_DEFAULTS.read_text())
 
 
 @pytest.fixture
@@ -31,8 +33,9 @@ def drill_daemon(tmp_path: Path, pg_pair: PgPair) -> Iterator[tuple[Daemon, Path
             "data_dir": str(tmp_path / "data"),
             "databases": {"dev": {"app": database_entry(pg_pair.primary, name)}},
             "runbooks_dir": str(default_runbooks_dir()),
-            "rules": [request_rule()],
-            "schedules": [],
+            # The shipped dev rules and schedules (a nightly restore drill among them).
+            "rules": EMBEDDED["rules"],
+            "schedules": EMBEDDED["schedules"],
         }
         path = tmp_path / "config.yaml"
         path.write_text(yaml.safe_dump(config))
@@ -77,6 +80,9 @@ def test_restore_drill_restores_verifies_and_records_rto_rpo(
     assert scratch_databases(pg_pair) == []
     assert daemon.client.sample("fluxora_drill_last_status", **DRILL) == 1
     assert daemon.client.sample("fluxora_drill_rpo_seconds", **DRILL) == dr["rpo_seconds"]
+    assert daemon.client.sample("fluxora_drill_rpo_target_seconds", **DRILL) == 26 * 3600
+    # From the shipped nightly schedule, through the drill-on-schedule rule:
+    assert daemon.client.sample("fluxora_drill_interval_seconds", **DRILL) == 86400
 
 
 def test_a_failed_verification_fails_the_drill_and_leaves_no_scratch(
