@@ -30,4 +30,6 @@ fluxora:
   schedules:
     drill-restore-nightly:
       cron: '30 4 * * *'
-      data: {runbook: restore-drill, params: {database: fluxora}}
+      data:
+        runbook: restore-drill
+        params: {database: fluxora}

@@ -101,10 +101,15 @@ fluxora:
   schedules:
     drill-restore-weekly:
       cron: '0 10 * * mon'
-      data: {runbook: restore-drill, params: {database: fluxora}}
+      data:
+        runbook: restore-drill
+        params: {database: fluxora}
     drill-failover-monthly:
       cron: '0 10 1-7 * wed'
-      data: {runbook: postgres-failover, lock: postgres-primary, params: {planned: true}}
+      data:
+        runbook: postgres-failover
+        lock: postgres-primary
+        params: {planned: true}
     drill-failback-monthly:
       cron: '0 11 1-7 * wed'
       data: {runbook: postgres-failback, lock: postgres-primary}

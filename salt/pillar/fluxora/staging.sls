@@ -95,10 +95,15 @@ fluxora:
   schedules:
     drill-restore-nightly:
       cron: '30 4 * * *'
-      data: {runbook: restore-drill, params: {database: fluxora}}
+      data:
+        runbook: restore-drill
+        params: {database: fluxora}
     drill-failover-weekly:
       cron: '0 5 * * tue'
-      data: {runbook: postgres-failover, lock: postgres-primary, params: {planned: true}}
+      data:
+        runbook: postgres-failover
+        lock: postgres-primary
+        params: {planned: true}
     drill-failback-weekly:
       cron: '30 5 * * tue'
       data: {runbook: postgres-failback, lock: postgres-primary}
