@@ -11,7 +11,7 @@ from typing import Any
 
 from orchestrator.core.events import Event, EventSource
 from orchestrator.core.templates import TemplateRenderError
-from orchestrator.rules.engine import CompiledRule
+from orchestrator.rules.engine import CompiledRule, event_context
 from orchestrator.sources.schedules import ScheduleSpec, schedule_tag
 
 Drill = tuple[str, str]  # (runbook, env)
@@ -23,13 +23,7 @@ def _sample_event(spec: ScheduleSpec, now: datetime) -> dict[str, Any]:
         source=EventSource.SCHEDULE,
         data={**spec.data, "schedule": spec.name, "scheduled_at": now.isoformat()},
     )
-    return {
-        "id": event.id,
-        "tag": event.tag,
-        "source": event.source.value,
-        "data": dict(event.data),
-        "received_at": event.received_at.isoformat(),
-    }
+    return event_context(event)
 
 
 def _runs(rule: CompiledRule, context: dict[str, Any], env: str) -> Drill | None:

@@ -162,7 +162,7 @@ class RuleEngine:
         if not rule.matches(event.tag):
             reason = f"tag {event.tag!r} does not match {rule.spec.match!r}"
             return Proposal(rule=rule.name, outcome=Outcome.NO_MATCH, reason=reason)
-        context = {"event": _event_context(event), "env": self._env}
+        context = {"event": event_context(event), "env": self._env}
         if rule.when is not None:
             try:
                 passed = rule.when(context)
@@ -246,7 +246,8 @@ def _ago(now: datetime, job: Job) -> str:
     return f"{max(0.0, (now - job.created_at).total_seconds()):.1f}s"
 
 
-def _event_context(event: Event) -> dict[str, Any]:
+def event_context(event: Event) -> dict[str, Any]:
+    """What rule templates see as `event`."""
     return {
         "id": event.id,
         "tag": event.tag,
