@@ -44,14 +44,12 @@ def build_hooks(deps: HookDeps) -> Sequence[RunHook]:
     """Order matters: steady state first (its abort stops the watchers from starting)."""
     metrics = DrillMetrics(deps.registry)
     definitions = deps.definitions
-    for runbook in definitions.runbooks:
-        if is_drill(runbook.targets):
-            metrics.set_targets(runbook)
+    drills = {r.name: r for r in definitions.runbooks if is_drill(r)}
+    for runbook in drills.values():
+        metrics.set_targets(runbook)
     intervals = drill_intervals(definitions.schedules, definitions.rules, deps.config.env, utcnow())
-    for (runbook_name, env), seconds in intervals.items():
-        if runbook_name in definitions.runbooks and is_drill(
-            definitions.runbooks.get(runbook_name).targets
-        ):
-            metrics.interval.labels(runbook_name, env).set(seconds)
+    for (name, env), seconds in intervals.items():
+        if name in drills:
+            metrics.interval.labels(name, env).set(seconds)
     metrics.restore(deps.runner.store)
     return [SteadyStateHook(), StopConditionHook(), MeasurementHook(metrics, deps.runner)]

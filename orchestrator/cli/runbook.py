@@ -120,13 +120,17 @@ def _list(args: argparse.Namespace) -> int:
             _seconds(r["rto_seconds"]),
             _seconds(r["rpo_seconds"]),
             ",".join(r["approval"]) or "-",
-            r["description"].splitlines()[0],
+            _first_sentence(r["description"]),
         ]
         for r in found
     ]
     headers = ["NAME", "ENVIRONMENTS", "RTO", "RPO", "APPROVAL", "DESCRIPTION"]
     print(table(headers, rows) if rows else "no runbooks")
     return 0
+
+
+def _first_sentence(text: str) -> str:
+    return text.split(". ", maxsplit=1)[0].rstrip(".") + "."
 
 
 def _seconds(value: float | None) -> str:

@@ -69,6 +69,12 @@ def _checks(calls: Sequence[ActionCall], none: str, extra: dict[str, Any]) -> li
     return _calls_table(calls, extra) if calls else [none]
 
 
+def _drill(runbook: RunbookSpec) -> str:
+    if runbook.drill:
+        return "yes: each run is measured against the targets and exported as fluxora_drill_*"
+    return "no"
+
+
 def _approval(runbook: RunbookSpec) -> list[str]:
     lines = ["| environment | approval |", "| --- | --- |"]
     for env in runbook.environments:
@@ -92,6 +98,7 @@ def render_page(runbook: RunbookSpec, source: str) -> str:
         f"- **Owner:** {runbook.owner}",
         f"- **Environments:** {', '.join(runbook.environments)}",
         f"- **RTO target:** {_seconds(targets.rto)}; **RPO target:** {_seconds(targets.rpo)}",
+        f"- **Drill:** {_drill(runbook)}",
     ]
     lines += _section("Who approves", _approval(runbook))
     lines += _section(

@@ -134,7 +134,7 @@ class MeasurementHook(RunHook):
         if run.job.dry_run:
             return {"dry_run": True, "policy": None}
         assessment = assess(measure(run.journal), run.runbook.targets)
-        if is_drill(run.runbook.targets):
+        if is_drill(run.runbook):
             await self._record(run, assessment)
         return assessment
 

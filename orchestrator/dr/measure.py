@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestrator.core.journal import Journal, Phase, RunStatus, StepRecord
-from orchestrator.runbooks.model import TargetsSpec
+from orchestrator.runbooks.model import RunbookSpec, TargetsSpec
 
 MEASUREMENT_KEY = "measurement"
 
@@ -118,9 +118,10 @@ def assess(measurement: Measurement, targets: TargetsSpec) -> dict[str, Any]:
     }
 
 
-def is_drill(targets: TargetsSpec) -> bool:
-    """A runbook with an RTO or RPO target is a drill: it has drill metrics."""
-    return targets.rto is not None or targets.rpo is not None
+def is_drill(runbook: RunbookSpec) -> bool:
+    """A runbook marked `drill: true` has the drill metrics (every run is measured against its
+    targets; a backup runbook's targets are not a drill's)."""
+    return runbook.drill
 
 
 def succeeded(journal: Journal, assessment: Mapping[str, Any]) -> bool:

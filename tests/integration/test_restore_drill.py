@@ -83,6 +83,8 @@ def test_restore_drill_restores_verifies_and_records_rto_rpo(
     assert daemon.client.sample("fluxora_drill_rpo_target_seconds", **DRILL) == 26 * 3600
     # From the shipped nightly schedule, through the drill-on-schedule rule:
     assert daemon.client.sample("fluxora_drill_interval_seconds", **DRILL) == 86400
+    # The backup runbook has an RPO target but is no drill: no drill series for it.
+    assert 'runbook="backup"' not in _drill_series(daemon)
 
 
 def test_a_failed_verification_fails_the_drill_and_leaves_no_scratch(
@@ -101,3 +103,8 @@ def test_a_failed_verification_fails_the_drill_and_leaves_no_scratch(
     assert "table public.meters: 50 rows restored, manifest says 51" in str(job["journal"])
     assert scratch_databases(pg_pair) == []
     assert daemon.client.sample("fluxora_drill_last_status", **DRILL) == 0
+
+
+def _drill_series(daemon: Daemon) -> str:
+    text = daemon.client.metrics_text()
+    return "\n".join(line for line in text.splitlines() if line.startswith("fluxora_drill_"))
