@@ -4,7 +4,7 @@ it changes something.
 
 202 when this daemon runs the job (the running step is signalled, rollbacks run, the job ends
 `aborted` with "aborted by operator"); 404 for an unknown job; 409 when the job is finished,
-not started, running on another daemon, or already running its rollbacks (never cut short);
+not started, running on another daemon, or past its steps (a rollback is never cut short);
 401/503 as for `POST /events`.
 """
 
@@ -57,8 +57,8 @@ class ControlRoutes:
         run = self._executor.abort(job_id, OPERATOR_ABORT)
         if run is None:
             return await self._not_running(job_id)
-        if run.rolling_back:
-            return _error(409, f"job {job_id} is running its rollbacks; they are not cut short")
+        if run.steps_over:
+            return _error(409, f"job {job_id} is past its steps (rollbacks or final checks run)")
         log.warning("job abort requested", job_id=job_id, by=by)
         return web.json_response({"id": job_id, "status": "aborting"}, status=202)
 

@@ -5,8 +5,8 @@
 - Steady state `after`: every check runs after the steps and any rollbacks; a failing one sets
   `deviated` (the run's status stays what it was).
 - Stop conditions: from the start of the steps, each is evaluated every `interval`; the first
-  failure aborts the run (rollbacks run, status `aborted`). Evaluation ends when rollbacks
-  start: a stop condition never cuts a rollback short.
+  failure aborts the run (rollbacks run, status `aborted`). Evaluation ends with the steps:
+  a stop condition never cuts a rollback short.
 Each check's result is a `check` record in the journal (a stop condition's only when it fails,
 so a long run's journal is not a list of passing polls); the counts are in the extensions.
 """
@@ -119,10 +119,10 @@ class StopConditionHook(RunHook):
     async def _watch(
         self, run: Run, record: JournalSink, condition: StopConditionSpec, counts: dict[str, int]
     ) -> None:
-        while not run.rolling_back and run.abort_reason is None:
+        while not run.steps_over and run.abort_reason is None:
             step = await evaluate(run, condition)
             counts[condition.name] += 1
-            if not step.ok and not run.rolling_back and run.abort_reason is None:
+            if not step.ok and not run.steps_over and run.abort_reason is None:
                 await append(run, record, step)
                 reason = f"stop condition: {failure_text(step)}"
                 log.warning("stop condition failed", job_id=run.job.id, reason=reason)

@@ -49,7 +49,8 @@ class Run:
     context: ActionContext
     abort_reason: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
-    rolling_back: bool = False
+    steps_over: bool = False
+    """Set when the steps end (then rollbacks, after-checks): an abort can change nothing."""
     step_cancel: threading.Event | None = None
     """The running attempt's `ctx.cancelled` (each attempt gets its own)."""
     evaluate: Callable[[ActionCall], Awaitable[StepRecord]] | None = None
@@ -58,8 +59,8 @@ class Run:
 
     def request_abort(self, reason: str) -> None:
         """Stop before the next step (and signal the running one); rollbacks run; aborted.
-        Ignored once rollbacks run: nothing may cut them short."""
-        if self.abort_reason is None and not self.rolling_back:
+        Ignored once the steps are over: nothing may cut a rollback short."""
+        if self.abort_reason is None and not self.steps_over:
             self.abort_reason = reason
             self.context.cancelled.set()
             if self.step_cancel is not None:
@@ -142,6 +143,7 @@ class RunbookRunner:
             for hook in self.deps.hooks:
                 await hook.before_steps(self.run, self._record)
             status = await self._steps()
+            self.run.steps_over = True
             if status in (RunStatus.FAILED, RunStatus.ABORTED) and self._rolls_back(status):
                 status = await self._rollbacks(status)
             for hook in self.deps.hooks:
@@ -188,7 +190,7 @@ class RunbookRunner:
 
     async def _rollbacks(self, status: RunStatus) -> RunStatus:
         """Every rollback step in order, even after one fails; any failure fails the run."""
-        self.run.rolling_back = True
+        self.run.steps_over = True
         failed = []
         for step in self.run.runbook.rollback:
             record = await self._call(step, Phase.ROLLBACK)
