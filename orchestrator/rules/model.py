@@ -36,6 +36,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator.core.durations import Duration
+from orchestrator.core.templates import is_templated
 from orchestrator.errors import FluxoraError
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -99,6 +100,15 @@ class RuleSpec(_Model):
     @classmethod
     def _glob(cls, value: str) -> str:
         return check_glob(value)
+
+    @field_validator("with_", "dry_run")
+    @classmethod
+    def _text_is_a_template(cls, value: Any) -> Any:
+        # A plain string where a mapping (with) or a boolean (dry_run) belongs is a mistake;
+        # only a template that renders to one is accepted.
+        if isinstance(value, str) and not is_templated(value):
+            raise ValueError(f"{value!r} is neither a value of the right type nor a template")
+        return value
 
     @field_validator("cooldown", mode="before")
     @classmethod
