@@ -22,6 +22,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from orchestrator.actions import builtin_registry, family_tables, hook_builders, resource_builders
+from orchestrator.api.control import ControlRoutes
 from orchestrator.api.routes import ApiRoutes
 from orchestrator.config import Config
 from orchestrator.core.events import utcnow
@@ -89,7 +90,12 @@ class Daemon:
         self._announce(definitions)
 
     def _executor(self, definitions: Definitions) -> Executor:
-        deps = HookDeps(config=self.config, registry=self.metrics.registry, runner=self.runner)
+        deps = HookDeps(
+            config=self.config,
+            registry=self.metrics.registry,
+            runner=self.runner,
+            definitions=definitions,
+        )
         return Executor(
             runner=self.runner,
             catalog=definitions.runbooks,
@@ -143,6 +149,7 @@ class Daemon:
                 self.inbox, self.config.alertmanager, self.config.webhook.max_body_bytes
             ).routes(),
             *ApiRoutes(self.runner).routes(),
+            *ControlRoutes(self.executor, self.runner, self.config.webhook).routes(),
         ]
         return build_app(
             self.metrics,

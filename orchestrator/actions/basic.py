@@ -30,7 +30,9 @@ def log_message(ctx: ActionContext, params: LogParams) -> Result:
 
 
 def wait(ctx: ActionContext, params: WaitParams) -> Result:
-    """Sleep, waking early (and failing) when the run is cancelled."""
+    """Sleep, waking early (and failing) when the run is cancelled; a dry run only plans."""
+    if ctx.dry_run:
+        return Result.success(plan=f"wait {params.seconds:g}s")
     if ctx.cancelled.wait(params.seconds):
         return Result.failure(f"cancelled before {params.seconds:g}s had passed")
     return Result.success(seconds=params.seconds)

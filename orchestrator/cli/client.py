@@ -64,6 +64,14 @@ def with_store(config: Config, work: Callable[[Store], T]) -> T:
         store.close()
 
 
+def get_json(config: Config, path: str) -> Any:
+    """GET /api/<path> from the daemon (no store fallback: for commands that need it)."""
+    try:
+        return _request(urllib.request.Request(f"{base_url(config)}/api/{path}"))
+    except (urllib.error.URLError, OSError) as exc:
+        raise DaemonError(f"no daemon at {base_url(config)}: {exc}") from None
+
+
 def read(config: Config, path: str, offline: Callable[[Store], T], **query: Any) -> Any:
     """GET /api/<path> from the daemon; if no daemon answers, the same query on its store."""
     params = {k: v for k, v in query.items() if v is not None}
@@ -90,17 +98,22 @@ def get_json(config: Config, path: str) -> Any:
 
 def post_event(config: Config, tag: str, data: dict[str, Any], event_id: str | None) -> Any:
     """Send a signed event to POST /events; the daemon's answer (202: id and status)."""
+    # Always an id: a retry of this command with --id runs once, and two fires of the same
+    # tag and data in one second are two bodies, not one replayed signature.
+    payload: dict[str, Any] = {"tag": tag, "data": data, "id": event_id or new_event_id()}
+    return post_signed(config, "/events", payload)
+
+
+def post_signed(config: Config, path: str, payload: dict[str, Any]) -> Any:
+    """POST a JSON body signed with the webhook secret; the daemon's answer."""
     if config.webhook.secret is None:
         raise DaemonError(
             "no webhook secret: set FLUXORA_WEBHOOK_SECRET or webhook.secret in the config file"
         )
-    # Always an id: a retry of this command with --id runs once, and two fires of the same
-    # tag and data in one second are two bodies, not one replayed signature.
-    payload: dict[str, Any] = {"tag": tag, "data": data, "id": event_id or new_event_id()}
     body = json.dumps(payload).encode()
     headers = signed_headers(config.webhook.secret.get_secret_value(), body)
     request = urllib.request.Request(
-        f"{base_url(config)}/events", data=body, headers=headers, method="POST"
+        f"{base_url(config)}{path}", data=body, headers=headers, method="POST"
     )
     try:
         return _request(request)

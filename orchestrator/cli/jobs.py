@@ -1,4 +1,4 @@
-"""`fluxora-orch jobs`, `job ID`, `approve ID`, `reject ID`."""
+"""`fluxora-orch jobs`, `jobs abort ID`, `job ID`, `approve ID`, `reject ID`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from orchestrator.api import queries
 from orchestrator.api.views import job_view
-from orchestrator.cli.client import read, with_store
+from orchestrator.cli.client import post_signed, read, with_store
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.output import print_json, short_time, table
 from orchestrator.core.jobs import Approval, JobStatus
@@ -25,6 +25,18 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
     jobs.add_argument("--status", choices=[s.value for s in JobStatus])
     jobs.add_argument("--runbook", metavar="NAME")
     jobs.set_defaults(func=_jobs)
+    verbs = jobs.add_subparsers(title="actions", metavar="ACTION", required=False)
+    abort = verbs.add_parser(
+        "abort",
+        parents=[parent],
+        help="stop a running job (rollbacks run)",
+        description="Stop a job the daemon is running: the running step is signalled, the "
+        'rollbacks run in order and the job ends `aborted` ("aborted by operator"). Signed '
+        "with the webhook secret. Fails for an unknown, finished or not yet started job.",
+    )
+    abort.add_argument("job_id", metavar="JOB_ID")
+    abort.add_argument("--by", default=getpass.getuser(), help="who stops it (default: you)")
+    abort.set_defaults(func=_abort)
     job = commands.add_parser(
         "job",
         parents=[parent],
@@ -75,6 +87,16 @@ def _jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _abort(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    answer = post_signed(config, f"/api/jobs/{args.job_id}/abort", {"by": args.by})
+    if args.json:
+        print_json(answer)
+    else:
+        print(f"job {args.job_id}: aborting (rollbacks run; `fluxora-orch job {args.job_id}`)")
+    return 0
+
+
 def _job(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     found = read(config, f"jobs/{args.job_id}", lambda s: queries.job_detail(s, args.job_id))
@@ -92,11 +114,12 @@ def _job(args: argparse.Namespace) -> int:
         print(
             f"  {verdict} by {approval['by']} at {short_time(approval['at'])} {approval['comment']}"
         )
-    _print_journal(found["journal"])
+    print_journal(found["journal"])
     return 0
 
 
-def _print_journal(journal: dict[str, Any] | None) -> None:
+def print_journal(journal: dict[str, Any] | None) -> None:
+    """The run's status, error, every step and rollback, and its RTO/RPO against targets."""
     if journal is None:
         print("  not run yet")
         return
@@ -112,6 +135,20 @@ def _print_journal(journal: dict[str, Any] | None) -> None:
         print(line + (f"  {step['error']}" if step["error"] else ""))
     if journal.get("rollbacks_pending"):
         print("  rollbacks pending: they run at the next daemon start")
+    dr = (journal.get("extensions") or {}).get("dr") or {}
+    if dr.get("targets"):
+        print(f"  RTO/RPO: {_measured(dr)} -> targets {dr['policy']}")
+
+
+def _measured(dr: dict[str, Any]) -> str:
+    parts = []
+    for key in ("rto", "rpo"):
+        value, target = dr.get(f"{key}_seconds"), dr["targets"].get(f"{key}_seconds")
+        shown = "-" if value is None else f"{value:.2f}s"
+        if target is not None:
+            shown += f" (target {target:g}s: {dr['verdicts'].get(key)})"
+        parts.append(f"{key.upper()} {shown}")
+    return ", ".join(parts)
 
 
 def _decide(args: argparse.Namespace) -> int:

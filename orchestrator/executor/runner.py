@@ -3,7 +3,8 @@
 Outcomes (each written to the journal, every step with its start, end and output):
 - every step ok (or failed with `on_failure: continue`, which sets `deviated`) -> completed;
 - a step fails with `on_failure: rollback` -> the rollback steps run in order -> failed;
-- a hook requests an abort (a stop condition, issue 6) -> rollbacks run -> aborted;
+- a hook requests an abort (a stop condition, the kill switch) -> rollbacks run (when a step
+  ran: an abort before the first step has nothing to undo) -> aborted;
 - a step fails with `on_failure: abort` -> no rollbacks -> aborted;
 - the daemon stops -> the run stops before its next step -> interrupted, rollbacks pending
   (the next start runs them);
@@ -27,6 +28,7 @@ from orchestrator.config import Config
 from orchestrator.core.actions import ActionContext, ActionRegistry
 from orchestrator.core.jobs import Job
 from orchestrator.core.journal import Journal, Phase, RunStatus, StepRecord
+from orchestrator.definitions import Definitions
 from orchestrator.executor.steps import ActionThreads, StepCall, run_step
 from orchestrator.logs import get_logger
 from orchestrator.runbooks.model import ActionCall, OnFailure, RunbookSpec
@@ -47,12 +49,26 @@ class Run:
     context: ActionContext
     abort_reason: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    steps_over: bool = False
+    """Set when the steps end (then rollbacks, after-checks): an abort can change nothing."""
+    step_cancel: threading.Event | None = None
+    """The running attempt's `ctx.cancelled` (each attempt gets its own)."""
+    evaluate: Callable[[ActionCall], Awaitable[StepRecord]] | None = None
+    """Run a check action (steady state, stop condition) as a `check` record, without
+    touching the journal; set by the runner."""
 
     def request_abort(self, reason: str) -> None:
-        """Stop before the next step (and signal the running one); rollbacks run; aborted."""
-        if self.abort_reason is None:
+        """Stop before the next step (and signal the running one); rollbacks run; aborted.
+        Ignored once the steps are over: nothing may cut a rollback short."""
+        if self.abort_reason is None and not self.steps_over:
             self.abort_reason = reason
             self.context.cancelled.set()
+            if self.step_cancel is not None:
+                self.step_cancel.set()
+
+    def acted(self) -> bool:
+        """Whether any step ran (checks are not steps)."""
+        return any(record.phase is Phase.STEP for record in self.journal.steps)
 
     def template_context(self) -> dict[str, Any]:
         job = {"id": self.job.id, "runbook": self.job.runbook, "env": self.job.env}
@@ -78,18 +94,21 @@ class RunHook:
         """After the steps and any rollbacks (steady state after; may set deviated)."""
 
     async def on_finish(self, run: Run) -> Mapping[str, Any] | None:
-        """Last: data for `journal.extensions[name]` (RTO/RPO against targets)."""
+        """Last, with the final status in `run.journal`: data for `journal.extensions[name]`
+        (RTO/RPO against targets)."""
         return None
 
 
 @dataclass(frozen=True, kw_only=True)
 class HookDeps:
     """What a family's hook builder gets: the config, the daemon's metrics registry (declare the
-    family's metrics on it once) and the store (e.g. to restore last-success gauges at start)."""
+    family's metrics on it once), the store (e.g. to restore last-success gauges at start) and
+    the loaded runbooks, rules and schedules."""
 
     config: Config
     registry: CollectorRegistry
     runner: StoreRunner
+    definitions: Definitions
 
 
 HookBuilder = Callable[[HookDeps], Sequence[RunHook]]
@@ -112,6 +131,7 @@ class RunbookRunner:
         self.run = run
         self.deps = deps
         self._current_cancel = threading.Event()
+        run.evaluate = self._evaluate
 
     def cancel_current_step(self) -> None:
         """Signal the running action (`ctx.cancelled`) at the end of the shutdown grace."""
@@ -123,16 +143,17 @@ class RunbookRunner:
             for hook in self.deps.hooks:
                 await hook.before_steps(self.run, self._record)
             status = await self._steps()
+            self.run.steps_over = True
             if status in (RunStatus.FAILED, RunStatus.ABORTED) and self._rolls_back(status):
                 status = await self._rollbacks(status)
             for hook in self.deps.hooks:
                 await hook.after_steps(self.run, self._record)
+            self._finish(status)
             await self._extensions()
         except Exception as exc:
             log.exception("run failed in the executor", job_id=self.run.job.id)
             self.run.journal = self.run.journal.finish(RunStatus.FAILED, f"executor error: {exc}")
-            return self.run.journal
-        return self._finish(status)
+        return self.run.journal
 
     async def rollbacks_after_interruption(self) -> Journal:
         """At start: run the rollbacks of a run the daemon's stop interrupted."""
@@ -142,8 +163,10 @@ class RunbookRunner:
         return self.run.journal
 
     def _rolls_back(self, status: RunStatus) -> bool:
-        # An abort requested by a hook rolls back; a step's `on_failure: abort` does not.
-        return status is RunStatus.FAILED or self.run.abort_reason is not None
+        # An abort requested by a hook rolls back (if a step ran); `on_failure: abort` does not.
+        if status is RunStatus.FAILED:
+            return True
+        return self.run.abort_reason is not None and self.run.acted()
 
     async def _steps(self) -> RunStatus:
         for step in self.run.runbook.steps:
@@ -154,6 +177,8 @@ class RunbookRunner:
             record = await self._call(step, Phase.STEP)
             if record.ok:
                 continue
+            if self.run.abort_reason is not None:
+                return RunStatus.ABORTED  # the step failed because the abort stopped it
             if step.on_failure is OnFailure.CONTINUE:
                 self.run.journal = replace(self.run.journal, deviated=True)
                 continue
@@ -165,6 +190,7 @@ class RunbookRunner:
 
     async def _rollbacks(self, status: RunStatus) -> RunStatus:
         """Every rollback step in order, even after one fails; any failure fails the run."""
+        self.run.steps_over = True
         failed = []
         for step in self.run.runbook.rollback:
             record = await self._call(step, Phase.ROLLBACK)
@@ -193,8 +219,19 @@ class RunbookRunner:
         self.run.journal = self.run.journal.with_step(record)
         return record
 
+    async def _evaluate(self, call: ActionCall) -> StepRecord:
+        how = StepCall(
+            registry=self.deps.registry,
+            threads=self.deps.threads,
+            context=self.run.context,
+            template_context=self.run.template_context(),
+            stop=self.deps.stopping,
+        )
+        return await run_step(call, Phase.CHECK, how)
+
     def _track(self, cancelled: threading.Event) -> None:
         self._current_cancel = cancelled
+        self.run.step_cancel = cancelled
 
     async def _record(self, journal: Journal) -> None:
         self.run.journal = journal
@@ -216,5 +253,7 @@ class RunbookRunner:
             error: str | None = "the daemon stopped during the run"
         else:
             error = f"aborted: {self.run.abort_reason}" if self.run.abort_reason else None
+            if error and journal.error:  # e.g. a rollback that failed after the abort
+                error = f"{error}; {journal.error}"
         self.run.journal = journal.finish(status, error)
         return self.run.journal

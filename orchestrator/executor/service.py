@@ -113,6 +113,16 @@ class Executor:
             self._account(job, JobStatus.INTERRUPTED)
             self._publish(job, JobStatus.INTERRUPTED)
 
+    def abort(self, job_id: str, reason: str) -> Run | None:
+        """Ask a job this daemon runs to stop: the running step is signalled, rollbacks run,
+        the status is `aborted`. The job's Run (None when it does not run here)."""
+        entry = self._running.get(job_id)
+        if entry is None:
+            return None
+        run = entry[1].run
+        run.request_abort(reason)
+        return run
+
     # --- claiming -----------------------------------------------------------------------------
     async def _loop(self) -> None:
         refreshed = 0.0
@@ -162,15 +172,6 @@ class Executor:
     def _runner(self, job: Job, journal: Journal) -> RunbookRunner:
         """RunbookError when the job's runbook is no longer in the catalog."""
         runbook = self._catalog.get(job.runbook)
-        if not self._hooks and (
-            runbook.steady_state.before or runbook.steady_state.after or runbook.stop_conditions
-        ):
-            log.warning(
-                "steady-state checks and stop conditions are not evaluated yet",
-                job_id=job.id,
-                runbook=runbook.name,
-            )
-            journal = replace(journal, extensions={"unevaluated": _unevaluated(runbook)})
         context = ActionContext(
             env=job.env,
             dry_run=job.dry_run,
@@ -270,12 +271,3 @@ class Executor:
         jobs = await self._store.call(self._store.store.finish_jobs, completions)
         by_id = {job.id: job for job in jobs}
         return [by_id.get(c.job_id) for c in completions]
-
-
-def _unevaluated(runbook: Any) -> list[str]:
-    parts = []
-    if runbook.steady_state.before or runbook.steady_state.after:
-        parts.append("steady_state")
-    if runbook.stop_conditions:
-        parts.append("stop_conditions")
-    return parts

@@ -22,6 +22,7 @@ from orchestrator.core.templates import (
     TemplateRenderError,
     compile_condition,
     compile_value,
+    is_templated,
 )
 from orchestrator.logs import get_logger
 from orchestrator.rules.model import RuleError, RuleSpec, parse_rule
@@ -44,6 +45,8 @@ class RunbookPolicy(Protocol):
 
 @dataclass(frozen=True)
 class _Keys:
+    runbook: str
+    dry_run: bool
     params: dict[str, Any]
     env: str
     dedup: str | None
@@ -62,6 +65,8 @@ class CompiledRule:
         except TemplateCompileError as exc:
             raise RuleError(source, spec.name, "when", str(exc)) from None
         templates: dict[str, Any] = {
+            "run": spec.run,
+            "dry_run": spec.dry_run,
             "with": spec.with_,
             "env": spec.env,
             "dedup.key": spec.dedup.key if spec.dedup else None,
@@ -88,7 +93,11 @@ class CompiledRule:
         params = values["with"]
         if not isinstance(params, dict):
             raise TemplateRenderError("with: must render to a mapping")
+        if not isinstance(values["dry_run"], bool):
+            raise TemplateRenderError("dry_run: must render to true or false")
         return _Keys(
+            runbook=str(values["run"]),
+            dry_run=values["dry_run"],
             params=params,
             env=str(values["env"] or default_env),
             dedup=_text(values["dedup.key"]),
@@ -113,7 +122,7 @@ def compile_rules(
             raise RuleError(source, spec.name, "name", "another rule has this name")
         seen.add(spec.name)
         rule = CompiledRule(spec, source)
-        if spec.run not in runbooks:
+        if not is_templated(spec.run) and spec.run not in runbooks:
             raise RuleError(source, spec.name, "run", f"no runbook named {spec.run!r}")
         rules.append(rule)
     return rules
@@ -153,7 +162,7 @@ class RuleEngine:
         if not rule.matches(event.tag):
             reason = f"tag {event.tag!r} does not match {rule.spec.match!r}"
             return Proposal(rule=rule.name, outcome=Outcome.NO_MATCH, reason=reason)
-        context = {"event": _event_context(event), "env": self._env}
+        context = {"event": event_context(event), "env": self._env}
         if rule.when is not None:
             try:
                 passed = rule.when(context)
@@ -169,7 +178,10 @@ class RuleEngine:
         self, rule: CompiledRule, event: Event, keys: _Keys, view: DecisionView
     ) -> Proposal:
         spec, now = rule.spec, self._clock()
-        runbook = spec.run
+        runbook = keys.runbook
+        if runbook not in self._runbooks:
+            reason = f"no runbook named {runbook!r}"
+            return Proposal(rule=rule.name, outcome=Outcome.REJECTED, reason=reason)
         if not self._runbooks.allows(runbook, keys.env):
             allowed = ", ".join(self._runbooks.environments(runbook))
             reason = f"runbook {runbook!r} does not run in env {keys.env!r} (runs in: {allowed})"
@@ -201,7 +213,7 @@ class RuleEngine:
         return self._job(rule, event, keys, now)
 
     def _job(self, rule: CompiledRule, event: Event, keys: _Keys, now: datetime) -> Proposal:
-        runbook = rule.spec.run
+        runbook = keys.runbook
         gated = self._runbooks.requires_approval(runbook, keys.env) or rule.spec.approval.get(
             keys.env, False
         )
@@ -215,6 +227,7 @@ class RuleEngine:
             dedup_key=keys.dedup,
             cooldown_key=keys.cooldown,
             lock_key=keys.lock,
+            dry_run=keys.dry_run,
             created_at=now,
         )
         if gated:
@@ -233,7 +246,8 @@ def _ago(now: datetime, job: Job) -> str:
     return f"{max(0.0, (now - job.created_at).total_seconds()):.1f}s"
 
 
-def _event_context(event: Event) -> dict[str, Any]:
+def event_context(event: Event) -> dict[str, Any]:
+    """What rule templates see as `event`."""
     return {
         "id": event.id,
         "tag": event.tag,

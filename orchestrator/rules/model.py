@@ -5,13 +5,25 @@ rules:
   - name: restore-drill-nightly          # unique; the `rule` label of the decisions metric
     match: fluxora/schedule/restore-*    # tag glob (* ? [...])
     when: "event.data.env | default('dev') == 'dev'"   # optional, sandboxed Jinja2 expression
-    run: restore-drill                   # a runbook in dr_runbooks/
-    with: {database: "{{ event.data.database }}"}     # job parameters, templated
+    run: restore-drill                   # a runbook in dr_runbooks/ (or a template naming one)
+    with: {database: "{{ event.data.database }}"}     # job parameters, templated (or one
+                                         # expression rendering to a mapping)
     env: "{{ event.data.env }}"          # optional target environment (default: the daemon's)
     dedup: {key: "{{ event.data.fingerprint }}", window: 10m}
     cooldown: 1h                         # or {window: 1h, key: "{{ event.data.database }}"}
     lock: "postgres-{{ event.data.cluster }}"   # one job per key at a time
     approval: {staging: true}            # on top of the runbook's policy (prod by default)
+    dry_run: false                       # or a template: the job plans without acting
+```
+A templated `run` is checked when the rule decides: an event naming no runbook gets a
+`rejected` decision. The request rule (`fluxora-orch runbook run`, `salt-run fluxora.runbook`):
+```yaml
+  - name: runbook-request
+    match: fluxora/request/runbook/*
+    run: "{{ event.tag.split('/')[3] }}"
+    env: "{{ event.data.env | default(env) }}"
+    with: "{{ event.data.params | default({}) }}"
+    dry_run: "{{ event.data.dry_run | default(false) }}"
 ```
 Templates see `event` (`id`, `tag`, `source`, `data`, `received_at`) and `env`.
 """
@@ -24,6 +36,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator.core.durations import Duration
+from orchestrator.core.templates import is_templated
 from orchestrator.errors import FluxoraError
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -75,17 +88,27 @@ class RuleSpec(_Model):
     match: str
     run: str
     when: str | None = None
-    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    with_: dict[str, Any] | str = Field(default_factory=dict, alias="with")
     env: str | None = None
     dedup: DedupSpec | None = None
     cooldown: KeyedWindow | None = None
     lock: str | None = None
     approval: dict[str, bool] = Field(default_factory=dict)
+    dry_run: bool | str = False
 
     @field_validator("match")
     @classmethod
     def _glob(cls, value: str) -> str:
         return check_glob(value)
+
+    @field_validator("with_", "dry_run")
+    @classmethod
+    def _text_is_a_template(cls, value: Any) -> Any:
+        # A plain string where a mapping (with) or a boolean (dry_run) belongs is a mistake;
+        # only a template that renders to one is accepted.
+        if isinstance(value, str) and not is_templated(value):
+            raise ValueError(f"{value!r} is neither a value of the right type nor a template")
+        return value
 
     @field_validator("cooldown", mode="before")
     @classmethod

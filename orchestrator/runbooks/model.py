@@ -6,6 +6,7 @@ description: Restore the newest backup into a scratch database and verify it.
 owner: team-data
 environments: [dev, staging, prod]
 targets: {rto: 15m, rpo: 24h}              # measured by the DR executor hooks
+drill: true                                # its runs export the drill metrics (default false)
 steady_state:                              # checks before and after the steps
   before: [{name: primary-up, action: check.sql, params: {...}}]
   after: [...]
@@ -109,6 +110,7 @@ class RunbookSpec(_Model):
     owner: str
     environments: list[str] = Field(min_length=1)
     targets: TargetsSpec = TargetsSpec()
+    drill: bool = False
     steady_state: SteadyStateSpec = SteadyStateSpec()
     steps: list[StepSpec] = Field(min_length=1)
     rollback: list[StepSpec] = Field(default_factory=list)

@@ -183,14 +183,40 @@ class AbortingHook(RunHook):
         return {"checked": True}
 
 
-def test_a_hook_abort_runs_the_rollbacks_and_records_its_extension() -> None:
+def test_a_hook_abort_before_any_step_acts_on_nothing_and_records_its_extension() -> None:
     calls: list[str] = []
     reg = registry(calls)
     journal, _ = execute(runbook([step("a")], [step("undo")], reg), reg, hooks=[AbortingHook()])
     assert journal.status is RunStatus.ABORTED
     assert journal.error == "aborted: primary unhealthy"
-    assert calls == ["undo"]
+    assert calls == []  # nothing ran, so there is nothing to roll back
     assert journal.extensions == {"stop": {"checked": True}}
+
+
+class AbortAfterFirstStep(RunHook):
+    """Aborts while the second step (a wait) runs: the wait is signalled, rollbacks run."""
+
+    name = "stop"
+
+    async def before_steps(self, run: Run, record: Any) -> None:
+        async def watch() -> None:
+            while not run.acted():
+                await asyncio.sleep(0.01)
+            run.request_abort("primary unhealthy")
+
+        self.task = asyncio.create_task(watch())
+
+
+def test_a_hook_abort_mid_run_signals_the_running_step_and_runs_the_rollbacks() -> None:
+    calls: list[str] = []
+    reg = registry(calls)
+    wait = {"name": "hold", "action": "wait", "params": {"seconds": 600}}
+    spec = runbook([step("a"), wait, step("b")], [step("undo")], reg)
+    journal, _ = execute(spec, reg, hooks=[AbortAfterFirstStep()])
+    assert journal.status is RunStatus.ABORTED
+    assert calls == ["a", "undo"]
+    assert journal.steps[1].error is not None
+    assert journal.steps[1].error.startswith("cancelled before 600s")
 
 
 @pytest.mark.parametrize("fixture", sorted(INVALID_RUNBOOKS.glob("*.yaml")), ids=lambda p: p.stem)

@@ -155,6 +155,12 @@ INVALID = {
     "bad duration": ({**RULE, "cooldown": "5 fortnights"},
                      "rule 'restore': cooldown.window: not a duration: '5 fortnights' (use seconds or e.g. 90s, 5m, 1h30m)"),  # noqa: E501
     "no name": ({"match": "a", "run": "noop"}, "rule '#1': name: Field required"),
+    "dry_run text": ({**RULE, "dry_run": "maybe"},
+                     "rule 'restore': dry_run: 'maybe' is neither a value of the right type nor a template"),  # noqa: E501
+    "with text": ({**RULE, "with": "params"},
+                  "rule 'restore': with: 'params' is neither a value of the right type nor a template"),  # noqa: E501
+    "run template": ({**RULE, "run": "{{ event.tag"},
+                     "rule 'restore': run: does not compile: unexpected end of template, expected 'end of print statement'."),  # noqa: E501
 }  # fmt: skip
 
 
@@ -168,3 +174,33 @@ def test_invalid_rule_names_file_rule_and_key(raw: dict[str, Any], message: str)
 def test_duplicate_rule_names_are_an_error() -> None:
     with pytest.raises(RuleError, match="rule 'restore': name: another rule has this name"):
         compile_rules([RULE, RULE], "rules.yaml", Runbooks())
+
+
+REQUEST = {
+    "name": "runbook-request",
+    "match": "fluxora/request/runbook/*",
+    "run": "{{ event.tag.split('/')[3] }}",
+    "env": "{{ event.data.env | default(env) }}",
+    "with": "{{ event.data.params | default({}) }}",
+    "dry_run": "{{ event.data.dry_run | default(false) }}",
+}
+
+
+def test_the_request_rule_names_runbook_env_params_and_dry_run_from_the_event() -> None:
+    request = ev("fluxora/request/runbook/noop", params={"seconds": 3}, dry_run=True)
+    (fired,) = engine(REQUEST).decide(request, View())
+    assert fired.outcome is Outcome.FIRED
+    assert fired.job is not None
+    assert (fired.job.runbook, fired.job.env, fired.job.dry_run) == ("noop", "dev", True)
+    assert dict(fired.job.params) == {"seconds": 3}
+    (gated,) = engine(REQUEST).decide(ev("fluxora/request/runbook/noop", env="prod"), View())
+    assert gated.outcome is Outcome.AWAITING_APPROVAL
+
+
+def test_a_request_for_an_unknown_runbook_is_rejected_with_its_name() -> None:
+    (rejected,) = engine(REQUEST).decide(ev("fluxora/request/runbook/nope"), View())
+    assert rejected.outcome is Outcome.REJECTED
+    assert rejected.reason == "no runbook named 'nope'"
+    (bad,) = engine(REQUEST).decide(ev("fluxora/request/runbook/noop", dry_run="x"), View())
+    assert bad.outcome is Outcome.ERROR
+    assert bad.reason == "dry_run: must render to true or false"

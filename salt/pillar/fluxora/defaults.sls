@@ -113,6 +113,23 @@ fluxora:
       with: {database: '{{ event.data.labels.database }}', kind: '{{ event.data.labels.kind }}'}
       lock: 'backup-{{ event.data.labels.database }}-{{ event.data.labels.kind }}'
       cooldown: {window: 1h, key: '{{ event.data.labels.database }}-{{ event.data.labels.kind }}'}
+    # DR drills on schedule (each environment's file lists its `drill-*` schedules, whose data
+    # names the runbook, its params and optionally a lock shared by drills that must not
+    # overlap); in prod a person approves every drill.
+    drill-on-schedule:
+      match: fluxora/schedule/drill-*
+      run: '{{ event.data.runbook }}'
+      with: '{{ event.data.params | default({}) }}'
+      lock: 'drill-{{ event.data.lock | default(event.data.runbook) }}'
+      approval: {prod: true}
+    # What `fluxora-orch runbook run NAME` and `salt-run fluxora.runbook name=NAME` send; the
+    # runbook's own approval policy applies (prod by default).
+    runbook-request:
+      match: fluxora/request/runbook/*
+      run: "{{ event.tag.split('/')[3] }}"
+      env: '{{ event.data.env | default(env) }}'
+      with: '{{ event.data.params | default({}) }}'
+      dry_run: '{{ event.data.dry_run | default(false) }}'
   {%- endraw %}
 
   deploy:

@@ -28,6 +28,8 @@ fluxora:
       env: dev
       data_dir: /var/lib/fluxora/orchestrator
   schedules:
-    drill-monthly:
-      cron: '0 10 1 * *'
-      data: {runbook: replica-promotion}
+    drill-restore-nightly:
+      cron: '30 4 * * *'
+      data:
+        runbook: restore-drill
+        params: {database: fluxora}

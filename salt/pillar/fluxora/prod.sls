@@ -95,3 +95,21 @@ fluxora:
             warmup_seconds: 120, scale_in_protection: false}
       worker: {min: 2, max: 20, desired: 4, step_out: 4, step_in: 2, cooldown_seconds: 600,
                warmup_seconds: 300, scale_in_protection: true}
+
+  # DR drills (rule drill-on-schedule): every prod drill waits for a person's approval
+  # (`fluxora-orch approve JOB_ID`), so they are scheduled in working hours.
+  schedules:
+    drill-restore-weekly:
+      cron: '0 10 * * mon'
+      data:
+        runbook: restore-drill
+        params: {database: fluxora}
+    drill-failover-monthly:
+      cron: '0 10 1-7 * wed'
+      data:
+        runbook: postgres-failover
+        lock: postgres-primary
+        params: {planned: true}
+    drill-failback-monthly:
+      cron: '0 11 1-7 * wed'
+      data: {runbook: postgres-failback, lock: postgres-primary}

@@ -88,3 +88,22 @@ fluxora:
             warmup_seconds: 120, scale_in_protection: false}
       worker: {min: 1, max: 6, desired: 2, step_out: 2, step_in: 1, cooldown_seconds: 300,
                warmup_seconds: 180, scale_in_protection: true}
+
+  # DR drills (rule drill-on-schedule): restore nightly; a planned failover weekly and the
+  # failback half an hour later (one lock: a failback never overlaps its failover; if the
+  # failover still runs, `fluxora-orch explain` shows the failback blocked by the lock).
+  schedules:
+    drill-restore-nightly:
+      cron: '30 4 * * *'
+      data:
+        runbook: restore-drill
+        params: {database: fluxora}
+    drill-failover-weekly:
+      cron: '0 5 * * tue'
+      data:
+        runbook: postgres-failover
+        lock: postgres-primary
+        params: {planned: true}
+    drill-failback-weekly:
+      cron: '30 5 * * tue'
+      data: {runbook: postgres-failback, lock: postgres-primary}

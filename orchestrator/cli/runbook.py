@@ -1,0 +1,217 @@
+"""`fluxora-orch runbook list|run|docs|report`.
+
+`run` takes the path of every other event: it sends `fluxora/request/runbook/<name>` (signed,
+to POST /events), the `runbook-request` rule turns it into a job (with the runbook's approval
+policy), and the command waits for the job and prints its journal; the exit is 0 only for a
+`completed` run."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator.actions import builtin_registry
+from orchestrator.api import queries
+from orchestrator.cli.client import DaemonError, get_json, post_event, read
+from orchestrator.cli.common import config_from_args
+from orchestrator.cli.jobs import print_journal
+from orchestrator.cli.output import print_json, table
+from orchestrator.definitions import runbooks_dir
+from orchestrator.dr.docs import expected_pages, stale_pages, write_pages
+from orchestrator.dr.report import write_report
+from orchestrator.errors import FluxoraError
+from orchestrator.runbooks.catalog import load_catalog
+
+POLL_SECONDS = 0.5
+FINISHED = {"completed", "failed", "aborted", "interrupted", "rejected"}
+
+
+class UsageError(FluxoraError, ValueError):
+    pass
+
+
+def register(commands: Any, parent: argparse.ArgumentParser) -> None:
+    group = commands.add_parser(
+        "runbook",
+        help="list, run, document and report runbooks",
+        description="DR runbooks: list them, run one (and wait), generate their docs, "
+        "write a drill report.",
+    )
+    verbs = group.add_subparsers(title="actions", metavar="ACTION", required=True)
+    listing = verbs.add_parser("list", parents=[parent], help="the runbooks and their targets")
+    listing.set_defaults(func=_list)
+    _register_run(verbs, parent)
+    docs = verbs.add_parser(
+        "docs",
+        parents=[parent],
+        help="write dr_runbooks/docs/<name>.md from each runbook",
+        description="Write one Markdown page per runbook into <runbooks_dir>/docs/ (pages of "
+        "removed runbooks are deleted). With --check, write nothing and fail when a page "
+        "is missing or out of date.",
+    )
+    docs.add_argument("--check", action="store_true", help="only check; exit 1 when stale")
+    docs.set_defaults(func=_docs)
+    report = verbs.add_parser(
+        "report",
+        parents=[parent],
+        help="write a drill report (Markdown + PNG timeline)",
+        description="Write <runbook>-<job>.md and <runbook>-<job>-timeline.png into DIR.",
+    )
+    report.add_argument("job_id", metavar="JOB_ID")
+    report.add_argument("--out", type=Path, required=True, metavar="DIR")
+    report.set_defaults(func=_report)
+
+
+def _register_run(verbs: Any, parent: argparse.ArgumentParser) -> None:
+    run = verbs.add_parser(
+        "run",
+        parents=[parent],
+        help="run a runbook through the daemon and wait for it",
+        description="Request a run (signed, like `fire`), wait for the job and print its "
+        "journal. Exit 0 only when the run completed. A job that needs approval waits for "
+        "`fluxora-orch approve`.",
+    )
+    run.add_argument("name", metavar="NAME")
+    run.add_argument("--env", help="environment (default: the config's env)")
+    run.add_argument("--dry-run", action="store_true", help="plan without acting")
+    run.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="a job parameter"
+    )
+    run.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait (default 3600)")
+    run.set_defaults(func=_run)
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """`k=v` pairs; values are YAML scalars (`seconds=30` is a number)."""
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param {pair!r}: expected KEY=VALUE")
+        params[key] = yaml.safe_load(value) if value else ""
+    return params
+
+
+def _list(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    catalog = load_catalog(runbooks_dir(config), builtin_registry())
+    found: list[dict[str, Any]] = [
+        {
+            "name": r.name,
+            "environments": r.environments,
+            "rto_seconds": r.targets.rto,
+            "rpo_seconds": r.targets.rpo,
+            "approval": [env for env in r.environments if r.requires_approval(env)],
+            "description": r.description.strip(),
+        }
+        for r in catalog
+    ]
+    if args.json:
+        print_json(found)
+        return 0
+    rows = [
+        [
+            r["name"],
+            ",".join(r["environments"]),
+            _seconds(r["rto_seconds"]),
+            _seconds(r["rpo_seconds"]),
+            ",".join(r["approval"]) or "-",
+            _first_sentence(r["description"]),
+        ]
+        for r in found
+    ]
+    headers = ["NAME", "ENVIRONMENTS", "RTO", "RPO", "APPROVAL", "DESCRIPTION"]
+    print(table(headers, rows) if rows else "no runbooks")
+    return 0
+
+
+def _first_sentence(text: str) -> str:
+    return text.split(". ", maxsplit=1)[0].rstrip(".") + "."
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}s"
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    data = {
+        "env": args.env or config.env,
+        "params": parse_params(args.param),
+        "dry_run": args.dry_run,
+    }
+    answer = post_event(config, f"fluxora/request/runbook/{args.name}", data, None)
+    deadline = time.monotonic() + args.timeout
+    job_id = _job_for(config, answer["id"], deadline)
+    job = _wait(config, job_id, deadline, quiet=args.json)
+    if args.json:
+        print_json(job)
+    else:
+        print(f"job {job['id']}: runbook {job['runbook']} in {job['env']}: {job['status']}")
+        print_journal(job["journal"])
+    return 0 if job["status"] == "completed" else 1
+
+
+def _job_for(config: Any, event_id: str, deadline: float) -> str:
+    """The job the event's decisions created; DaemonError with every reason when none did."""
+    while True:
+        explained = get_json(config, f"events/{event_id}")
+        decisions = explained.get("decisions") or []
+        if decisions:
+            break
+        _pause(deadline, f"event {event_id} to be decided")
+    for decision in decisions:
+        if decision["job_id"]:
+            return str(decision["job_id"])
+    reasons = "; ".join(f"{d['rule']}: {d['decision']}: {d['reason']}" for d in decisions)
+    raise DaemonError(f"no job was created for event {event_id}: {reasons}")
+
+
+def _wait(config: Any, job_id: str, deadline: float, *, quiet: bool) -> dict[str, Any]:
+    said: str | None = None
+    while True:
+        job: dict[str, Any] = get_json(config, f"jobs/{job_id}")
+        if job["status"] in FINISHED:
+            return job
+        if job["status"] != said and not quiet:
+            said = job["status"]
+            hint = f" (fluxora-orch approve {job_id})" if said == "awaiting-approval" else ""
+            print(f"job {job_id}: {said}{hint}", flush=True)
+        _pause(deadline, f"job {job_id} to finish")
+
+
+def _pause(deadline: float, what: str) -> None:
+    if time.monotonic() > deadline:
+        raise DaemonError(f"timed out waiting for {what}")
+    time.sleep(POLL_SECONDS)
+
+
+def _docs(args: argparse.Namespace) -> int:
+    directory = runbooks_dir(config_from_args(args))
+    expected = expected_pages(directory, builtin_registry())
+    docs_dir = directory / "docs"
+    if args.check:
+        stale = stale_pages(docs_dir, expected)
+        for name in stale:
+            print(f"{docs_dir / name}: out of date (run `fluxora-orch runbook docs`)")
+        return 1 if stale else 0
+    for name in write_pages(docs_dir, expected):
+        print(f"wrote {docs_dir / name}" if name in expected else f"removed {docs_dir / name}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    job = read(config, f"jobs/{args.job_id}", lambda s: queries.job_detail(s, args.job_id))
+    if not job.get("journal") or job["journal"].get("status") is None:
+        raise UsageError(f"job {args.job_id} has not finished: no report yet")
+    files = write_report(job, args.out)
+    if args.json:
+        print_json({"markdown": str(files.markdown), "timeline": str(files.timeline)})
+    else:
+        print(f"wrote {files.markdown} and {files.timeline}")
+    return 0

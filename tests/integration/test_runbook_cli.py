@@ -1,0 +1,86 @@
+"""`fluxora-orch runbook list|run|report` against the real daemon, as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.harness.fluxora import Daemon, cli, secret_env
+
+pytestmark = pytest.mark.integration
+
+
+def runbook(daemon: Daemon, *args: str) -> tuple[int, str, str]:
+    result = cli("runbook", *args, *daemon.settings(), env=secret_env())
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_list_shows_targets_and_approval(orch_daemon: Daemon) -> None:
+    code, out, err = runbook(orch_daemon, "list", "--json")
+    assert code == 0, err
+    by_name = {r["name"]: r for r in json.loads(out)}
+    assert by_name["drill"]["rto_seconds"] == 600
+    assert by_name["gated"]["approval"] == ["dev", "prod"]
+
+
+def test_run_waits_prints_the_journal_and_exits_0_when_completed(
+    orch_daemon: Daemon, tmp_path: Path
+) -> None:
+    code, out, err = runbook(
+        orch_daemon, "run", "drill", "--env", "dev", "--param", f"dir={tmp_path}"
+    )
+    assert code == 0, err
+    assert ": completed" in out
+    assert "step     hold" in out
+    assert "RTO/RPO: RTO" in out
+    assert "targets met" in out
+
+
+def test_run_exits_1_when_the_run_does_not_complete(orch_daemon: Daemon, tmp_path: Path) -> None:
+    (tmp_path / "halt-before").touch()
+    code, out, _ = runbook(orch_daemon, "run", "drill", "--param", f"dir={tmp_path}", "--json")
+    assert code == 1
+    job = json.loads(out)
+    assert job["status"] == "aborted"
+    assert "not-halted" in job["journal"]["error"]
+
+
+def test_a_dry_run_plans_without_acting(orch_daemon: Daemon, tmp_path: Path) -> None:
+    code, out, err = runbook(
+        orch_daemon, "run", "drill", "--dry-run", "--param", f"dir={tmp_path}",
+        "--param", "seconds=3000", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    job = json.loads(out)
+    assert job["dry_run"] is True
+    (hold,) = [s for s in job["journal"]["steps"] if s["name"] == "hold"]
+    assert hold["output"] == {"plan": "wait 3000s"}
+    assert job["journal"]["extensions"]["dr"] == {"dry_run": True, "policy": None}
+
+
+def test_an_unknown_runbook_is_refused_with_the_reason(orch_daemon: Daemon) -> None:
+    code, _, err = runbook(orch_daemon, "run", "no-such-runbook", "--timeout", "30")
+    assert code == 1
+    assert "runbook-request: rejected: no runbook named 'no-such-runbook'" in err
+
+
+def test_a_bad_param_is_a_usage_error(orch_daemon: Daemon) -> None:
+    code, _, err = runbook(orch_daemon, "run", "drill", "--param", "novalue")
+    assert code == 1
+    assert "--param 'novalue': expected KEY=VALUE" in err
+
+
+def test_report_writes_markdown_and_a_png_timeline(orch_daemon: Daemon, tmp_path: Path) -> None:
+    code, out, err = runbook(orch_daemon, "run", "drill", "--param", f"dir={tmp_path}", "--json")
+    assert code == 0, err
+    job_id = json.loads(out)["id"]
+    code, out, err = runbook(orch_daemon, "report", job_id, "--out", str(tmp_path / "r"), "--json")
+    assert code == 0, err
+    files = json.loads(out)
+    markdown = Path(files["markdown"]).read_text()
+    assert f"# Drill report: `drill` in dev (job {job_id})" in markdown
+    assert "| RTO |" in markdown
+    assert "| step | hold | `wait` | ok |" in markdown
+    assert Path(files["timeline"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
