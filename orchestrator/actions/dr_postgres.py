@@ -87,11 +87,19 @@ class NodeParams(ClusterParams):
 
 
 class CheckSqlParams(ClusterParams):
-    node: str | None = None  # default: the node the endpoint names
+    node: str = "@primary"  # a node name or a role (@primary, @replica, @home, @dr)
     dbname: str | None = None  # default: the cluster's database
     query: str = Field(min_length=1)
     expect: Any
     op: Compare = Compare.EQ
+
+
+class RolesParams(ClusterParams):
+    require_away_from_home: bool = False  # failback: fail when the home node is primary
+
+
+class WritersParams(ClusterParams):
+    max: int = Field(default=1, ge=0)
 
 
 class PrimaryDownParams(NodeParams):
@@ -155,7 +163,7 @@ def _guard(ctx: ActionContext, what: str, act: Callable[[], Result]) -> Result:
 def check_sql(ctx: ActionContext, params: CheckSqlParams) -> Result:
     def act() -> Result:
         cluster = _cluster(ctx, params.cluster)
-        node = checks.target_node(cluster, params.node, _aws(ctx))
+        node = failover.resolve_node(cluster, params.node, _aws(ctx))
         dbname = params.dbname or cluster.dbname
         if ctx.dry_run:
             return Result.success(plan={"node": node, "dbname": dbname, "sql": params.query})
@@ -172,12 +180,30 @@ def check_sql(ctx: ActionContext, params: CheckSqlParams) -> Result:
     return _guard(ctx, f"check.sql on {params.cluster}", act)
 
 
-def roles(ctx: ActionContext, params: ClusterParams) -> Result:
+def roles(ctx: ActionContext, params: RolesParams) -> Result:
     def act() -> Result:
         found = failover.roles(_cluster(ctx, params.cluster), _aws(ctx))
+        if params.require_away_from_home and found.primary == found.home:
+            return Result.failure(
+                f"nothing to fail back: the home node {found.home} is the primary",
+                primary=found.primary,
+            )
         return Result.success(primary=found.primary, replica=found.replica, home=found.home)
 
     return _guard(ctx, f"roles of {params.cluster}", act)
+
+
+def check_writers(ctx: ActionContext, params: WritersParams) -> Result:
+    def act() -> Result:
+        found = failover.writers(_cluster(ctx, params.cluster))
+        if len(found) > params.max:
+            return Result.failure(
+                f"{len(found)} nodes accept writes ({', '.join(found)}); at most {params.max} may",
+                writers=found,
+            )
+        return Result.success(writers=found)
+
+    return _guard(ctx, f"writers of {params.cluster}", act)
 
 
 def primary_down(ctx: ActionContext, params: PrimaryDownParams) -> Result:
@@ -236,18 +262,21 @@ def promote(ctx: ActionContext, params: PromoteParams) -> Result:
 def repoint(ctx: ActionContext, params: NodeParams) -> Result:
     def act() -> Result:
         cluster = _cluster(ctx, params.cluster)
+        node = failover.resolve_node(cluster, params.node, _aws(ctx))
         if ctx.dry_run:
-            return Result.success(plan=endpoint.plan(cluster, params.node, _aws(ctx)))
+            return Result.success(plan=endpoint.plan(cluster, node, _aws(ctx)))
         before = endpoint.current(cluster, _aws(ctx))
-        done = endpoint.repoint(cluster, params.node, _aws(ctx))
-        return Result.success(changed=before != params.node, before=before, after=params.node,
-                              **done)  # fmt: skip
+        done = endpoint.repoint(cluster, node, _aws(ctx))
+        return Result.success(changed=before != node, before=before, after=node, **done)
 
     return _guard(ctx, f"repoint {params.cluster} to {params.node}", act)
 
 
 def route53_failover(ctx: ActionContext, params: NodeParams) -> Result:
-    cluster = _cluster(ctx, params.cluster)
+    try:
+        cluster = _cluster(ctx, params.cluster)
+    except EXPECTED_FAILURES as exc:
+        return Result.failure(str(exc))
     if not isinstance(cluster.endpoint, Route53Endpoint):
         return Result.failure(
             f"cluster {params.cluster!r} in {ctx.env} has a {cluster.endpoint.kind} endpoint, "
@@ -354,9 +383,10 @@ def probe_stop(ctx: ActionContext, params: ProbeStopParams) -> Result:
 def register(registry: ActionRegistry) -> None:
     add = registry.register
     add("check.sql", CheckSqlParams, "Run a query and compare its first value.")(check_sql)
-    add("postgres.roles", ClusterParams, "Which node is primary (the endpoint's) and replica.")(
-        roles
+    add("postgres.check_writers", WritersParams, "Fail when too many nodes accept writes.")(
+        check_writers
     )
+    add("postgres.roles", RolesParams, "Which node is primary (the endpoint's) and replica.")(roles)
     down = "Planned: stop the primary cleanly; unplanned: confirm it is lost."
     add("postgres.primary_down", PrimaryDownParams, down)(primary_down)
     add("postgres.fence", FenceParams, "Make the old primary unable to accept writes.")(fence)

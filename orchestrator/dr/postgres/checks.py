@@ -7,8 +7,6 @@ from enum import StrEnum
 from typing import Any
 
 from orchestrator.backup.database import connect
-from orchestrator.dr.postgres import endpoint
-from orchestrator.dr.postgres.failover import FailoverError
 from orchestrator.dr.postgres.topology import ClusterConfig
 
 
@@ -47,13 +45,6 @@ def compare(value: Any, op: Compare, expect: Any) -> bool:
     if actual is None:
         return False
     return bool(_COMPARE[op](actual, float(expect) if not isinstance(expect, str) else expect))
-
-
-def target_node(cluster: ClusterConfig, node: str | None, aws: Any) -> str:
-    name = node or endpoint.current(cluster, aws)
-    if name is None:
-        raise FailoverError("the endpoint names no configured node")
-    return name
 
 
 def run_check(cluster: ClusterConfig, name: str, dbname: str, query: str) -> Any:

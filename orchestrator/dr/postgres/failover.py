@@ -62,6 +62,30 @@ def roles(cluster: ClusterConfig, aws: Any) -> Roles:
     return Roles(primary=primary, replica=others[0], home=cluster.home)
 
 
+ROLE_NAMES = ("@primary", "@replica", "@home", "@dr")
+
+
+def resolve_node(cluster: ClusterConfig, name: str, aws: Any) -> str:
+    """A node name, or a role resolved now: `@primary` (the endpoint's node), `@replica`,
+    `@home` (the designed primary), `@dr` (the DR region's node)."""
+    if name == "@home":
+        return cluster.home
+    if name == "@dr":
+        if cluster.dr_node is None:
+            raise FailoverError("the cluster has no dr_node configured")
+        return cluster.dr_node
+    if name in ("@primary", "@replica"):
+        found = roles(cluster, aws)
+        return found.primary if name == "@primary" else found.replica
+    cluster.node(name)  # an unknown name fails here, naming the known ones
+    return name
+
+
+def writers(cluster: ClusterConfig) -> list[str]:
+    """The nodes that accept writes now (reachable and not in recovery)."""
+    return [name for name in sorted(cluster.nodes) if _is_writer(cluster.node(name))]
+
+
 # --- primary down --------------------------------------------------------------------------------
 
 
@@ -250,9 +274,8 @@ def restore_writer(cluster: ClusterConfig, fenced: str, aws: Any,
                    cancelled: threading.Event) -> dict[str, Any]:  # fmt: skip
     """Rollback: if another node was promoted, keep it and point the endpoint there; else
     unfence `fenced` (its standby.signal removed, started) and point the endpoint back."""
-    writer = next(
-        (n for n in sorted(cluster.nodes) if n != fenced and _is_writer(cluster.node(n))), None
-    )
+    found = writers(cluster)
+    writer = fenced if fenced in found else next(iter(found), None)
     actions = []
     if writer is None:
         _unfence(cluster.node(fenced), fenced, cancelled)
