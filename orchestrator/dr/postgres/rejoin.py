@@ -8,6 +8,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -16,6 +17,7 @@ from orchestrator.backup.tools import find_tool
 from orchestrator.dr.postgres.failover import FailoverError
 from orchestrator.dr.postgres.nodes import (
     NodeControlError,
+    WaitTimeoutError,
     as_owner,
     control_data,
     empty_directory,
@@ -78,14 +80,47 @@ def rejoin(
         raise FailoverError(f"rejoin needs a local node with data_dir; rebuild {name} by hand")
     _check_upstream(source, upstream)
     _stop_cleanly(node, name)
-    _create_slot(source, slot_name(name))
+    _prepare_upstream(source, slot_name(name))
     started = time.monotonic()
-    used, rewind_error = _rebuild(node, source, name, method)
-    _configure_standby(node, source, name)
-    start(node)
-    _wait_streaming(source, name, cancelled)
-    return {"node": name, "upstream": upstream, "method": used, "rewind_error": rewind_error,
-            "seconds": time.monotonic() - started}  # fmt: skip
+    rewind_error = None
+    if method is not Method.CLONE:
+        rewind_error = _attempt(node, source, name, cancelled, _rewind)
+        if rewind_error is None or method is Method.REWIND:
+            if rewind_error is not None:
+                raise FailoverError(f"pg_rewind of {name} failed: {rewind_error}")
+            return _outcome(name, upstream, Method.REWIND, None, started)
+    clone_error = _attempt(node, source, name, cancelled, _clone)
+    if clone_error is not None:
+        raise FailoverError(f"fresh clone of {name} failed: {clone_error}")
+    return _outcome(name, upstream, Method.CLONE, rewind_error, started)
+
+
+def _outcome(
+    name: str, upstream: str, used: Method, rewind_error: str | None, started: float
+) -> dict[str, Any]:
+    return {"node": name, "upstream": upstream, "method": used.value,
+            "rewind_error": rewind_error, "seconds": time.monotonic() - started}  # fmt: skip
+
+
+def _attempt(
+    node: NodeConfig,
+    source: NodeConfig,
+    name: str,
+    cancelled: threading.Event,
+    rebuild: Callable[[NodeConfig, NodeConfig, str], None],
+) -> str | None:
+    """Rebuild, configure as a standby, start, wait until it streams: None, or the error.
+    A rewind that "succeeds" but leaves a directory that cannot start counts as failed."""
+    try:
+        rebuild(node, source, name)
+        _configure_standby(node, source, name)
+        start(node)
+        _wait_streaming(source, name, cancelled)
+    except (NodeControlError, WaitTimeoutError) as exc:
+        if is_running(node):
+            stop(node, "immediate", 30)
+        return str(exc)
+    return None
 
 
 def _check_upstream(source: NodeConfig, upstream: str) -> None:
@@ -109,8 +144,11 @@ def _stop_cleanly(node: NodeConfig, name: str) -> None:
     stop(node, "fast", 60)
 
 
-def _create_slot(source: NodeConfig, slot: str) -> None:
+def _prepare_upstream(source: NodeConfig, slot: str) -> None:
+    """A slot for the node; and a checkpoint, because pg_rewind reads the source's timeline
+    from its control file, which a just-promoted server updates only at its next checkpoint."""
     with connect(source, "postgres") as conn:
+        conn.execute(b"CHECKPOINT")
         conn.execute(
             b"SELECT pg_create_physical_replication_slot(%s) WHERE NOT EXISTS "
             b"(SELECT 1 FROM pg_replication_slots WHERE slot_name = %s)",
@@ -118,27 +156,11 @@ def _create_slot(source: NodeConfig, slot: str) -> None:
         )
 
 
-def _rebuild(
-    node: NodeConfig, source: NodeConfig, name: str, method: Method
-) -> tuple[str, str | None]:
-    if method is Method.CLONE:
-        _clone(node, source, name)
-        return Method.CLONE.value, None
-    try:
-        _rewind(node, source)
-    except NodeControlError as exc:
-        if method is Method.REWIND:
-            raise
-        _clone(node, source, name)
-        return Method.CLONE.value, str(exc)
-    return Method.REWIND.value, None
-
-
 def _tool_env(source: NodeConfig) -> dict[str, str]:
     return {**os.environ, **libpq_env(source, "postgres")}
 
 
-def _rewind(node: NodeConfig, source: NodeConfig) -> None:
+def _rewind(node: NodeConfig, source: NodeConfig, name: str) -> None:
     argv = [find_tool("pg_rewind", node.bin_dir), "-D", str(node.data_dir),
             "--source-server", "dbname=postgres"]  # fmt: skip
     run_command(as_owner(node, argv), "pg_rewind", 3600, _tool_env(source))
