@@ -210,11 +210,12 @@ def primary_down(ctx: ActionContext, params: PrimaryDownParams) -> Result:
     def act() -> Result:
         node = _cluster(ctx, params.cluster).node(params.node)
         if ctx.dry_run:
-            plan = (["CHECKPOINT", "pg_ctlcluster stop -m fast", "pg_controldata"]
-                    if params.mode is Mode.PLANNED
-                    else [f"connect to {params.node} {params.confirm_checks} times; "
-                          "all must fail"])  # fmt: skip
-            return Result.success(plan=plan, node=params.node, mode=params.mode.value)
+            plan = {
+                Mode.PLANNED: ["CHECKPOINT", "pg_ctlcluster stop -m fast", "pg_controldata"],
+                Mode.UNPLANNED: [f"connect to {params.node} {params.confirm_checks} times"],
+            }[params.mode]
+            # end_lsn: the later steps' templates read it, so a dry run renders them too
+            return Result.success(plan=plan, node=params.node, end_lsn=None)
         if params.mode is Mode.PLANNED:
             return Result.success(changed=True, **failover.stop_cleanly(node, params.node))
         if params.inject_fault:
@@ -231,11 +232,12 @@ def fence(ctx: ActionContext, params: FenceParams) -> Result:
     def act() -> Result:
         cluster = _cluster(ctx, params.cluster)
         if ctx.dry_run:
-            return Result.success(plan={
+            plan = {
                 "endpoint": endpoint.plan(cluster, params.candidate, _aws(ctx)),
                 "stop": f"{params.node}: stop -m fast, else -m immediate, else SIGKILL",
                 "standby.signal": str(cluster.node(params.node).data_dir),
-            })  # fmt: skip
+            }
+            return Result.success(plan=plan)
         fenced = failover.fence(cluster, params.node, params.candidate, _aws(ctx))
         return Result.success(changed=True, **fenced)
 
@@ -246,10 +248,10 @@ def promote(ctx: ActionContext, params: PromoteParams) -> Result:
     def act() -> Result:
         cluster = _cluster(ctx, params.cluster)
         if ctx.dry_run:
-            sql = [f"wait until pg_last_wal_replay_lsn() > '{params.wait_for_lsn}'"] if (
-                params.wait_for_lsn) else []  # fmt: skip
-            sql += [f"SELECT pg_promote(wait => true, wait_seconds => {int(params.timeout)})"]
-            return Result.success(plan={"node": params.node, "sql": sql})
+            sql = [f"SELECT pg_promote(wait => true, wait_seconds => {int(params.timeout)})"]
+            if params.wait_for_lsn:
+                sql.insert(0, f"wait until pg_last_wal_replay_lsn() > '{params.wait_for_lsn}'")
+            return Result.success(plan={"node": params.node, "sql": sql}, lost_wal_bytes=None)
         promoted = failover.promote(
             cluster, params.node, old=params.old, wait_for_lsn=params.wait_for_lsn,
             timeout=params.timeout, cancelled=ctx.cancelled,

@@ -78,14 +78,14 @@ def resources(config: Config, env: str = "dev") -> dict[str, Any]:
 
 
 def run_runbook(
-    name: str, env: str, params: dict[str, Any], given: dict[str, Any], job_id: str | None = None
+    name: str, env: str, params: dict[str, Any], given: dict[str, Any], *, dry_run: bool = False
 ) -> Journal:
     """The shipped runbook `name` through the executor's runner with the real actions."""
     registry = builtin_registry()
     spec = load_catalog(default_runbooks_dir(), registry).get(name)
-    job = Job(runbook=name, env=env, params=params, **({"id": job_id} if job_id else {}))
-    run = Run(job=job, runbook=spec, journal=Journal.start(job),
-              context=ActionContext(env=env, job_id=job.id, resources=given))  # fmt: skip
+    job = Job(runbook=name, env=env, params=params, dry_run=dry_run)
+    context = ActionContext(env=env, job_id=job.id, resources=given, dry_run=dry_run)
+    run = Run(job=job, runbook=spec, journal=Journal.start(job), context=context)
 
     async def save(journal: Journal) -> None:
         return None

@@ -157,3 +157,18 @@ def test_failback_with_nothing_to_do_changes_nothing(pair: PgPair, config: Confi
     journal = run_runbook("postgres-failback", "dev", {}, resources(config))
     assert journal.status is RunStatus.ABORTED
     assert "nothing to fail back: the home node a is the primary" in (journal.error or "")
+
+
+def test_dry_run_plans_every_step_and_changes_nothing(pair: PgPair, config: Config) -> None:
+    journal = run_runbook("postgres-failover", "dev", {"mode": "planned"}, resources(config),
+                          dry_run=True)  # fmt: skip
+    assert journal.status is RunStatus.COMPLETED, journal.error
+    plans = {s.name: s.output.get("plan") for s in journal.steps}
+    assert plans["promote"] == {"node": "b", "sql": [
+        "SELECT pg_promote(wait => true, wait_seconds => 60)"]}  # fmt: skip
+    assert plans["repoint"]["section"]["port"] == str(pair.replica.port)
+    assert plans["primary_down"] == ["CHECKPOINT", "pg_ctlcluster stop -m fast", "pg_controldata"]
+    assert not in_recovery(pair.primary)
+    assert in_recovery(pair.replica)
+    assert endpoint_node(config) == "a"
+    assert pair.primary.psql("SELECT to_regclass('fluxora_dr_probe') IS NULL") == "t"
