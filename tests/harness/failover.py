@@ -22,6 +22,7 @@ from orchestrator.executor.runner import Run, RunbookRunner, RunnerDeps
 from orchestrator.executor.steps import ActionThreads
 from orchestrator.resources import ResourceProvider
 from orchestrator.runbooks.catalog import default_runbooks_dir, load_catalog
+from orchestrator.runbooks.model import RunbookSpec
 from tests.harness.postgres import SOCKET_DIR, PgCluster, PgPair
 
 CLUSTER = "main"
@@ -78,11 +79,17 @@ def resources(config: Config, env: str = "dev") -> dict[str, Any]:
 
 
 def run_runbook(
-    name: str, env: str, params: dict[str, Any], given: dict[str, Any], *, dry_run: bool = False
+    name: str,
+    env: str,
+    params: dict[str, Any],
+    given: dict[str, Any],
+    *,
+    dry_run: bool = False,
+    spec: RunbookSpec | None = None,
 ) -> Journal:
-    """The shipped runbook `name` through the executor's runner with the real actions."""
+    """The shipped runbook `name` (or `spec`) through the executor's runner, real actions."""
     registry = builtin_registry()
-    spec = load_catalog(default_runbooks_dir(), registry).get(name)
+    spec = spec or load_catalog(default_runbooks_dir(), registry).get(name)
     job = Job(runbook=name, env=env, params=params, dry_run=dry_run)
     context = ActionContext(env=env, job_id=job.id, resources=given, dry_run=dry_run)
     run = Run(job=job, runbook=spec, journal=Journal.start(job), context=context)
