@@ -228,37 +228,58 @@ def primary_down(ctx: ActionContext, params: PrimaryDownParams) -> Result:
     return _guard(ctx, f"primary {params.node} down ({params.mode.value})", act)
 
 
-def fence(ctx: ActionContext, params: FenceParams) -> Result:
-    def act() -> Result:
-        cluster = _cluster(ctx, params.cluster)
-        if ctx.dry_run:
-            plan = {
-                "endpoint": endpoint.plan(cluster, params.candidate, _aws(ctx)),
-                "stop": f"{params.node}: stop -m fast, else -m immediate, else SIGKILL",
-                "standby.signal": str(cluster.node(params.node).data_dir),
-            }
-            return Result.success(plan=plan)
-        fenced = failover.fence(cluster, params.node, params.candidate, _aws(ctx))
-        return Result.success(changed=True, **fenced)
+def _change(
+    ctx: ActionContext,
+    what: str,
+    cluster_name: str,
+    plan: Callable[[ClusterConfig], Any],
+    act: Callable[[ClusterConfig], dict[str, Any]],
+    **dry_data: Any,
+) -> Result:
+    """An action that changes something: its plan under dry run, else its outcome."""
 
-    return _guard(ctx, f"fence {params.node}", act)
+    def run() -> Result:
+        cluster = _cluster(ctx, cluster_name)
+        if ctx.dry_run:
+            return Result.success(plan=plan(cluster), **dry_data)
+        return Result.success(changed=True, **act(cluster))
+
+    return _guard(ctx, what, run)
+
+
+def fence(ctx: ActionContext, params: FenceParams) -> Result:
+    def plan(cluster: ClusterConfig) -> dict[str, Any]:
+        return {
+            "endpoint": endpoint.plan(cluster, params.candidate, _aws(ctx)),
+            "stop": f"{params.node}: stop -m fast, else -m immediate, else SIGKILL",
+            "standby.signal": str(cluster.node(params.node).data_dir),
+        }
+
+    def act(cluster: ClusterConfig) -> dict[str, Any]:
+        return failover.fence(cluster, params.node, params.candidate, _aws(ctx))
+
+    return _change(ctx, f"fence {params.node}", params.cluster, plan, act)
 
 
 def promote(ctx: ActionContext, params: PromoteParams) -> Result:
-    def act() -> Result:
-        cluster = _cluster(ctx, params.cluster)
-        if ctx.dry_run:
-            sql = [f"SELECT pg_promote(wait => true, wait_seconds => {int(params.timeout)})"]
-            if params.wait_for_lsn:
-                sql.insert(0, f"wait until pg_last_wal_replay_lsn() > '{params.wait_for_lsn}'")
-            return Result.success(plan={"node": params.node, "sql": sql}, lost_wal_bytes=None)
-        promoted = failover.promote(
-            cluster, params.node, old=params.old, wait_for_lsn=params.wait_for_lsn,
-            timeout=params.timeout, cancelled=ctx.cancelled,
-        )  # fmt: skip
-        return Result.success(changed=True, **promoted)
+    def plan(_: ClusterConfig) -> dict[str, Any]:
+        sql = [f"SELECT pg_promote(wait => true, wait_seconds => {int(params.timeout)})"]
+        if params.wait_for_lsn:
+            sql.insert(0, f"wait until pg_last_wal_replay_lsn() > '{params.wait_for_lsn}'")
+        return {"node": params.node, "sql": sql}
 
-    return _guard(ctx, f"promote {params.node}", act)
+    def act(cluster: ClusterConfig) -> dict[str, Any]:
+        return failover.promote(
+            cluster,
+            params.node,
+            old=params.old,
+            wait_for_lsn=params.wait_for_lsn,
+            timeout=params.timeout,
+            cancelled=ctx.cancelled,
+        )
+
+    # lost_wal_bytes: the measure step's template reads it, so a dry run renders it too
+    return _change(ctx, f"promote {params.node}", params.cluster, plan, act, lost_wal_bytes=None)
 
 
 def repoint(ctx: ActionContext, params: NodeParams) -> Result:
@@ -288,38 +309,31 @@ def route53_failover(ctx: ActionContext, params: NodeParams) -> Result:
 
 
 def verify_writes(ctx: ActionContext, params: VerifyParams) -> Result:
-    def act() -> Result:
-        cluster = _cluster(ctx, params.cluster)
-        if ctx.dry_run:
-            return Result.success(plan={"sql": failover.WRITE_CHECK_SQL})
-        return Result.success(**failover.verify_writes(cluster, params.expect, ctx.job_id,
-                                                       _aws(ctx)))  # fmt: skip
+    def act(cluster: ClusterConfig) -> dict[str, Any]:
+        return failover.verify_writes(cluster, params.expect, ctx.job_id, _aws(ctx))
 
-    return _guard(ctx, f"verify writes on {params.cluster}", act)
+    plan = {"sql": failover.WRITE_CHECK_SQL}
+    return _change(ctx, f"verify writes on {params.cluster}", params.cluster, lambda _: plan, act)
 
 
 def restore_writer(ctx: ActionContext, params: RestoreWriterParams) -> Result:
-    def act() -> Result:
-        cluster = _cluster(ctx, params.cluster)
-        if ctx.dry_run:
-            return Result.success(plan=f"keep a promoted node, else unfence {params.fenced}; "
-                                       "point the endpoint at the writer")  # fmt: skip
-        restored = failover.restore_writer(cluster, params.fenced, _aws(ctx), ctx.cancelled)
-        return Result.success(changed=True, **restored)
+    def act(cluster: ClusterConfig) -> dict[str, Any]:
+        return failover.restore_writer(cluster, params.fenced, _aws(ctx), ctx.cancelled)
 
-    return _guard(ctx, f"restore a writer for {params.cluster}", act)
+    plan = f"keep a promoted node, else unfence {params.fenced}; point the endpoint at it"
+    return _change(
+        ctx, f"restore a writer for {params.cluster}", params.cluster, lambda _: plan, act
+    )
 
 
 def rejoin_node(ctx: ActionContext, params: RejoinParams) -> Result:
-    def act() -> Result:
-        cluster = _cluster(ctx, params.cluster)
-        if ctx.dry_run:
-            return Result.success(plan=rejoin.plan(cluster, params.node, params.upstream,
-                                                   params.method))  # fmt: skip
-        done = rejoin.rejoin(cluster, params.node, params.upstream, params.method, ctx.cancelled)
-        return Result.success(changed=True, **done)
+    def plan(cluster: ClusterConfig) -> dict[str, Any]:
+        return rejoin.plan(cluster, params.node, params.upstream, params.method)
 
-    return _guard(ctx, f"rejoin {params.node} to {params.upstream}", act)
+    def act(cluster: ClusterConfig) -> dict[str, Any]:
+        return rejoin.rejoin(cluster, params.node, params.upstream, params.method, ctx.cancelled)
+
+    return _change(ctx, f"rejoin {params.node} to {params.upstream}", params.cluster, plan, act)
 
 
 def probe_connector(cluster: ClusterConfig, aws: Any) -> Callable[[], psycopg.Connection[Any]]:
@@ -339,8 +353,10 @@ def probe_start(ctx: ActionContext, params: ProbeStartParams) -> Result:
         cluster = _cluster(ctx, params.cluster)
         probe_id = ctx.job_id or "adhoc"
         if ctx.dry_run:
-            return Result.success(plan=f"write a row every {params.interval_ms} ms through "
-                                       f"the endpoint of {params.cluster}")  # fmt: skip
+            return Result.success(
+                plan=f"write a row every {params.interval_ms} ms through "
+                f"the endpoint of {params.cluster}"
+            )
         probe = WriteProbe(
             probe_id,
             probe_connector(cluster, _aws(ctx)),
@@ -398,8 +414,11 @@ def register(registry: ActionRegistry) -> None:
     add("postgres.verify_writes", VerifyParams, "Write and read back through the endpoint.")(
         verify_writes
     )
-    add("postgres.restore_writer", RestoreWriterParams,
-        "Rollback: leave one writable node behind the endpoint.")(restore_writer)  # fmt: skip
+    add(
+        "postgres.restore_writer",
+        RestoreWriterParams,
+        "Rollback: leave one writable node behind the endpoint.",
+    )(restore_writer)
     add("postgres.rejoin", RejoinParams, "Rebuild a node as a replica (pg_rewind or clone).")(
         rejoin_node
     )
@@ -410,5 +429,8 @@ def register(registry: ActionRegistry) -> None:
         probe_stop
     )
     add("endpoint.repoint", NodeParams, "Point the cluster's service endpoint at a node.")(repoint)
-    add("aws.route53.failover", NodeParams,
-        "UPSERT the cluster's Route53 failover records to a node.")(route53_failover)  # fmt: skip
+    add(
+        "aws.route53.failover",
+        NodeParams,
+        "UPSERT the cluster's Route53 failover records to a node.",
+    )(route53_failover)

@@ -144,8 +144,11 @@ class Measurement:
 
     def measurement(self) -> dict[str, Any]:
         """The contract the DR engine's RTO/RPO hook reads."""
-        return {"rto_seconds": self.rto_seconds, "rpo_seconds": self.rpo_seconds,
-                "rpo_bytes": self.rpo_bytes}  # fmt: skip
+        return {
+            "rto_seconds": self.rto_seconds,
+            "rpo_seconds": self.rpo_seconds,
+            "rpo_bytes": self.rpo_bytes,
+        }
 
 
 class NotResumedError(ValueError):

@@ -57,8 +57,12 @@ def plan(cluster: ClusterConfig, node: str, aws: Any) -> dict[str, Any]:
     endpoint = cluster.endpoint
     if isinstance(endpoint, ServiceFileEndpoint):
         section = {"host": target.host, "port": str(target.port), "dbname": cluster.dbname}
-        return {"kind": "service_file", "path": str(endpoint.path), "service": endpoint.service,
-                "section": section}  # fmt: skip
+        return {
+            "kind": "service_file",
+            "path": str(endpoint.path),
+            "service": endpoint.service,
+            "section": section,
+        }
     return {
         "kind": "route53",
         "call": "route53.change_resource_record_sets",

@@ -94,16 +94,22 @@ def stop_cleanly(node: NodeConfig, name: str) -> dict[str, Any]:
     the primary's WAL, which the replica must replay before it is promoted."""
     state = node_state(node)
     if not state.reachable:
-        raise FailoverError(f"{name} is not reachable ({state.error}); a planned switchover "
-                            "needs a running primary (use mode=unplanned)")  # fmt: skip
+        raise FailoverError(
+            f"{name} is not reachable ({state.error}); a planned switchover "
+            "needs a running primary (use mode=unplanned)"
+        )
     if state.in_recovery:
         raise FailoverError(f"{name} is in recovery, not a primary")
     with connect(node, "postgres") as conn:
         conn.execute(b"CHECKPOINT")
     stopped_at = time.time()
     stop(node, "fast", 30)
-    return {"node": name, "mode": Mode.PLANNED.value, "end_lsn": _end_lsn(node, state),
-            "stopped_at": stopped_at}  # fmt: skip
+    return {
+        "node": name,
+        "mode": Mode.PLANNED.value,
+        "end_lsn": _end_lsn(node, state),
+        "stopped_at": stopped_at,
+    }
 
 
 def _end_lsn(node: NodeConfig, before: NodeState) -> str:
@@ -129,10 +135,17 @@ def confirm_lost(
         state = node_state(node)
         if state.reachable:
             role = "a standby" if state.in_recovery else "a primary accepting connections"
-            raise FailoverError(f"{name} answers as {role}; refusing an unplanned failover "
-                                "(use mode=planned for a switchover)")  # fmt: skip
-    return {"node": name, "mode": Mode.UNPLANNED.value, "end_lsn": None, "lost_at": time.time(),
-            "error": state.error}  # fmt: skip
+            raise FailoverError(
+                f"{name} answers as {role}; refusing an unplanned failover "
+                "(use mode=planned for a switchover)"
+            )
+    return {
+        "node": name,
+        "mode": Mode.UNPLANNED.value,
+        "end_lsn": None,
+        "lost_at": time.time(),
+        "error": state.error,
+    }
 
 
 def crash(node: NodeConfig, name: str) -> None:
@@ -219,8 +232,12 @@ def promote(
     wait_for(
         lambda: not node_state(node).in_recovery, timeout, f"{name} out of recovery", cancelled
     )
-    return {"node": name, "promoted_at": time.time(), "promoted_from_lsn": lsn_text(received),
-            "lost_wal_bytes": lost}  # fmt: skip
+    return {
+        "node": name,
+        "promoted_at": time.time(),
+        "promoted_from_lsn": lsn_text(received),
+        "lost_wal_bytes": lost,
+    }
 
 
 def _wait_replayed(
@@ -231,8 +248,10 @@ def _wait_replayed(
         wait_for(lambda: node_state(node).lsn > end, timeout, f"{name} to replay", cancelled)
     except FluxoraError as exc:
         state = node_state(node)
-        raise FailoverError(f"{name} replayed up to {lsn_text(state.lsn)}, the primary stopped "
-                            f"at {lsn_text(end)}: not promoting ({exc})") from exc  # fmt: skip
+        raise FailoverError(
+            f"{name} replayed up to {lsn_text(state.lsn)}, the primary stopped "
+            f"at {lsn_text(end)}: not promoting ({exc})"
+        ) from exc
     return node_state(node)
 
 
@@ -253,8 +272,9 @@ WRITE_CHECK_SQL = """CREATE TABLE IF NOT EXISTS fluxora_dr_write_check (
     job_id text)"""
 
 
-def verify_writes(cluster: ClusterConfig, expect: str | None, job_id: str | None,
-                  aws: Any) -> dict[str, Any]:  # fmt: skip
+def verify_writes(
+    cluster: ClusterConfig, expect: str | None, job_id: str | None, aws: Any
+) -> dict[str, Any]:
     """A row written and read back through the endpoint, on the node we expect."""
     name = endpoint.current(cluster, aws)
     if name is None:
@@ -270,8 +290,9 @@ def verify_writes(cluster: ClusterConfig, expect: str | None, job_id: str | None
     return {"node": name, "row_id": row[0]}
 
 
-def restore_writer(cluster: ClusterConfig, fenced: str, aws: Any,
-                   cancelled: threading.Event) -> dict[str, Any]:  # fmt: skip
+def restore_writer(
+    cluster: ClusterConfig, fenced: str, aws: Any, cancelled: threading.Event
+) -> dict[str, Any]:
     """Rollback: if another node was promoted, keep it and point the endpoint there; else
     unfence `fenced` (its standby.signal removed, started) and point the endpoint back."""
     found = writers(cluster)

@@ -117,9 +117,15 @@ def ctl_argv(node: NodeConfig, action: str, options: list[str], pg_ctl: list[str
             raise NodeControlError(f"node has no cluster and no {action}_command to {action} it")
         return list(command)
     return [
-        "pg_ctlcluster", "--skip-systemctl-redirect", *options, str(node.version),
-        str(node.cluster_name), action, "--", *pg_ctl,
-    ]  # fmt: skip
+        "pg_ctlcluster",
+        "--skip-systemctl-redirect",
+        *options,
+        str(node.version),
+        str(node.cluster_name),
+        action,
+        "--",
+        *pg_ctl,
+    ]
 
 
 def is_running(node: NodeConfig) -> bool:
@@ -182,9 +188,14 @@ def wal_end_after(node: NodeConfig, start_lsn: int) -> int:
     assert node.data_dir is not None
     timeline = control_data(node).get("Latest checkpoint's TimeLineID", "1")
     argv = [
-        find_tool("pg_waldump", node.bin_dir), "-p", str(node.data_dir / "pg_wal"),
-        "-t", timeline, "-s", lsn_text(start_lsn),
-    ]  # fmt: skip
+        find_tool("pg_waldump", node.bin_dir),
+        "-p",
+        str(node.data_dir / "pg_wal"),
+        "-t",
+        timeline,
+        "-s",
+        lsn_text(start_lsn),
+    ]
     # pg_waldump exits non-zero at the end of valid WAL, which is what we are after.
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     end = start_lsn

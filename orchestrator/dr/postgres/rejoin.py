@@ -52,9 +52,10 @@ def plan(cluster: ClusterConfig, name: str, upstream: str, method: Method) -> di
     server = f"host={source.host} port={source.port}"
     commands = {
         Method.REWIND: [f"pg_rewind -D {node.data_dir} --source-server='{server}'"],
-        Method.CLONE: [f"pg_basebackup -D {node.data_dir} -X stream -c fast "
-                       f"-S {slot_name(name)} ({server})"],
-    }  # fmt: skip
+        Method.CLONE: [
+            f"pg_basebackup -D {node.data_dir} -X stream -c fast -S {slot_name(name)} ({server})"
+        ],
+    }
     if method is Method.AUTO:
         chosen = [*commands[Method.REWIND], "if it fails:", *commands[Method.CLONE]]
     else:
@@ -98,8 +99,13 @@ def rejoin(
 def _outcome(
     name: str, upstream: str, used: Method, rewind_error: str | None, started: float
 ) -> dict[str, Any]:
-    return {"node": name, "upstream": upstream, "method": used.value,
-            "rewind_error": rewind_error, "seconds": time.monotonic() - started}  # fmt: skip
+    return {
+        "node": name,
+        "upstream": upstream,
+        "method": used.value,
+        "rewind_error": rewind_error,
+        "seconds": time.monotonic() - started,
+    }
 
 
 def _attempt(
@@ -161,16 +167,30 @@ def _tool_env(source: NodeConfig) -> dict[str, str]:
 
 
 def _rewind(node: NodeConfig, source: NodeConfig, name: str) -> None:
-    argv = [find_tool("pg_rewind", node.bin_dir), "-D", str(node.data_dir),
-            "--source-server", "dbname=postgres"]  # fmt: skip
+    argv = [
+        find_tool("pg_rewind", node.bin_dir),
+        "-D",
+        str(node.data_dir),
+        "--source-server",
+        "dbname=postgres",
+    ]
     run_command(as_owner(node, argv), "pg_rewind", 3600, _tool_env(source))
 
 
 def _clone(node: NodeConfig, source: NodeConfig, name: str) -> None:
     assert node.data_dir is not None
     empty_directory(node.data_dir)
-    argv = [find_tool("pg_basebackup", node.bin_dir), "-D", str(node.data_dir),
-            "-X", "stream", "-c", "fast", "-S", slot_name(name)]  # fmt: skip
+    argv = [
+        find_tool("pg_basebackup", node.bin_dir),
+        "-D",
+        str(node.data_dir),
+        "-X",
+        "stream",
+        "-c",
+        "fast",
+        "-S",
+        slot_name(name),
+    ]
     run_command(as_owner(node, argv), "pg_basebackup", 3600, _tool_env(source))
 
 
