@@ -12,10 +12,13 @@ import pytest
 from orchestrator.config import Config
 from orchestrator.core.journal import Phase, RunStatus
 from orchestrator.dr.postgres import endpoint
+from orchestrator.dr.postgres.failover import fence
+from orchestrator.dr.postgres.topology import ClusterConfig
 from orchestrator.dr.probe import WriteProbe, present_rows
 from tests.harness.failover import (
     CLUSTER,
     config_for,
+    node_entry,
     resources,
     run_runbook,
     service_probe,
@@ -23,6 +26,7 @@ from tests.harness.failover import (
     write_directly,
 )
 from tests.harness.postgres import PgCluster, PgPair
+from tests.harness.processes import free_port
 
 
 @pytest.fixture
@@ -172,3 +176,23 @@ def test_dry_run_plans_every_step_and_changes_nothing(pair: PgPair, config: Conf
     assert in_recovery(pair.replica)
     assert endpoint_node(config) == "a"
     assert pair.primary.psql("SELECT to_regclass('fluxora_dr_probe') IS NULL") == "t"
+
+
+def test_unreachable_remote_primary_is_fenced_by_endpoint_and_fence_command(
+    tmp_path: Path, pair: PgPair
+) -> None:
+    marker = tmp_path / "fenced"
+    remote = {"host": "127.0.0.1", "port": free_port(), "connect_timeout_seconds": 1,
+              "stop_command": ["false"], "fence_command": ["touch", str(marker)]}  # fmt: skip
+    cluster = ClusterConfig.model_validate({
+        "home": "r", "nodes": {"r": remote, "b": node_entry(pair.replica)},
+        "endpoint": {"kind": "service_file", "path": str(tmp_path / "svc.conf"), "service": "m"},
+    })  # fmt: skip
+    endpoint.repoint(cluster, "r", None)
+    fenced = fence(cluster, "r", "b", None)
+    assert fenced["reachable"] is False
+    assert fenced["fenced_by"][0] == "endpoint repointed to b"
+    assert fenced["fenced_by"][1].startswith("stop_command failed (stop (fast) failed (1)")
+    assert fenced["fenced_by"][2] == "fence_command"
+    assert marker.exists()
+    assert endpoint.current(cluster, None) == "b"

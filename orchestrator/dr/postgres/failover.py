@@ -23,6 +23,7 @@ from orchestrator.dr.postgres.nodes import (
     lsn_text,
     node_state,
     postmaster_pid,
+    run_command,
     start,
     stop,
     wait_for,
@@ -167,12 +168,25 @@ def fence(cluster: ClusterConfig, name: str, candidate: str, aws: Any) -> dict[s
         endpoint.repoint(cluster, candidate, aws)  # clients reach a read-only node meanwhile
         fenced_by.append(f"endpoint repointed to {candidate}")
     fenced_by += _stop_any_way(node)
-    if node.data_dir is not None:
-        fenced_by.append(f"wrote {write_standby_signal(node)}")
+    fenced_by.append(_keep_down(node))
     state = node_state(node)
     if state.reachable and not state.in_recovery:
         raise FailoverError(f"{name} still accepts writes after fencing ({', '.join(fenced_by)})")
     return {"node": name, "fenced_by": fenced_by, "reachable": state.reachable}
+
+
+def _keep_down(node: NodeConfig) -> str:
+    """So that it cannot come back as a primary: standby.signal (local), else the node's
+    fence_command; an unreachable remote node without one is fenced by the endpoint only."""
+    if node.data_dir is not None:
+        return f"wrote {write_standby_signal(node)}"
+    if node.fence_command is None:
+        return "no fence_command: fenced by the endpoint only"
+    try:
+        run_command(list(node.fence_command), "fence_command", 60)
+    except NodeControlError as exc:
+        return f"{exc}; fenced by the endpoint only"
+    return "fence_command"
 
 
 def _stop_any_way(node: NodeConfig) -> list[str]:
@@ -182,7 +196,7 @@ def _stop_any_way(node: NodeConfig) -> list[str]:
         try:
             stop(node, "fast", 10)
         except NodeControlError as exc:
-            return [f"stop_command failed ({exc}); fenced by the endpoint only"]
+            return [f"stop_command failed ({exc})"]
         return ["stop_command"]
     if not is_running(node):
         return ["not running"]

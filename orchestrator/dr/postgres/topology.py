@@ -23,8 +23,8 @@ postgres_clusters:
       dr_node: db-dr                # region-evacuation points the record here
 ```
 A node with `cluster` ("VERSION/NAME") is controlled locally with pg_ctlcluster and must name
-its `data_dir`; any other node is stopped with `stop_command` when given, and is fenced through
-the endpoint alone when it cannot be reached.
+its `data_dir`; any other node is stopped with `stop_command` and kept down with
+`fence_command` when given, and is fenced through the endpoint alone when neither works.
 """
 
 from __future__ import annotations
@@ -52,6 +52,9 @@ class NodeConfig(ServerConfig):
     dns_name: str | None = None  # what the DNS endpoint points at; default: host
     stop_command: list[str] | None = None  # a remote node: how to stop it (argv)
     start_command: list[str] | None = None
+    # A remote node: how to keep it from coming back as a primary (argv; for example Salt
+    # writing standby.signal and disabling the unit). Run by the fence step after the stop.
+    fence_command: list[str] | None = None
 
     @model_validator(mode="after")
     def _local_needs_data_dir(self) -> Self:
