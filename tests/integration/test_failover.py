@@ -9,11 +9,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from orchestrator.actions import builtin_registry
 from orchestrator.config import Config
+from orchestrator.core.actions import ActionContext
 from orchestrator.core.journal import Phase, RunStatus
-from orchestrator.dr.postgres import endpoint
+from orchestrator.dr.postgres import endpoint, rejoin
 from orchestrator.dr.postgres.failover import fence
-from orchestrator.dr.postgres.topology import ClusterConfig
+from orchestrator.dr.postgres.topology import ClusterConfig, NodeConfig
 from orchestrator.dr.probe import WriteProbe, present_rows
 from tests.harness.failover import (
     CLUSTER,
@@ -196,3 +198,26 @@ def test_unreachable_remote_primary_is_fenced_by_endpoint_and_fence_command(
     assert fenced["fenced_by"][2] == "fence_command"
     assert marker.exists()
     assert endpoint.current(cluster, None) == "b"
+
+
+def test_rejoin_falls_back_to_a_fresh_clone_when_pg_rewind_fails(
+    pair: PgPair, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    switchover = run_runbook("postgres-failover", "dev", {"mode": "planned"}, resources(config))
+    assert switchover.status is RunStatus.COMPLETED, switchover.error
+    rewind = rejoin._rewind
+
+    def rewind_from_nowhere(node: NodeConfig, source: NodeConfig, name: str) -> None:
+        rewind(node, source.model_copy(update={"port": free_port()}), name)  # a real failure
+
+    monkeypatch.setattr(rejoin, "_rewind", rewind_from_nowhere)
+    action = builtin_registry().get("postgres.rejoin")
+    ctx = ActionContext(env="dev", resources=resources(config))
+    rejoined = action(ctx, action.parse({"cluster": CLUSTER, "node": "a", "upstream": "b"}))
+    assert rejoined.ok, rejoined.error
+    assert rejoined.data["method"] == "clone"
+    assert rejoined.data["rewind_error"].startswith("pg_rewind failed")
+    assert in_recovery(pair.primary)
+    assert pair.replica.psql(
+        "SELECT state FROM pg_stat_replication WHERE application_name = 'a'"
+    ) == ("streaming")

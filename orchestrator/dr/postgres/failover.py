@@ -63,9 +63,6 @@ def roles(cluster: ClusterConfig, aws: Any) -> Roles:
     return Roles(primary=primary, replica=others[0], home=cluster.home)
 
 
-ROLE_NAMES = ("@primary", "@replica", "@home", "@dr")
-
-
 def resolve_node(cluster: ClusterConfig, name: str, aws: Any) -> str:
     """A node name, or a role resolved now: `@primary` (the endpoint's node), `@replica`,
     `@home` (the designed primary), `@dr` (the DR region's node)."""
@@ -115,7 +112,7 @@ def stop_cleanly(node: NodeConfig, name: str) -> dict[str, Any]:
 
 def _end_lsn(node: NodeConfig, before: NodeState) -> str:
     if node.data_dir is None:
-        return lsn_text(before.lsn)  # remote: the position read just before the stop
+        return lsn_text(before.lsn)  # remote: the last position read before the stop
     data = control_data(node)
     if data.get("Database cluster state") != "shut down":
         raise FailoverError(
@@ -257,9 +254,17 @@ def promote(
 def _wait_replayed(
     node: NodeConfig, name: str, end: int, timeout: float, cancelled: threading.Event
 ) -> NodeState:
-    """The replay position passes the primary's shutdown checkpoint: nothing is lost."""
+    """The replay position passes the primary's shutdown checkpoint (local primaries: from
+    pg_controldata) and everything received is replayed (a fast shutdown sends all WAL to the
+    standbys before the postmaster exits; for a remote primary, `end` is its last position read
+    before the stop): nothing is lost."""
+
+    def replayed() -> bool:
+        state = node_state(node)
+        return state.lsn > end and state.lsn >= state.received_lsn
+
     try:
-        wait_for(lambda: node_state(node).lsn > end, timeout, f"{name} to replay", cancelled)
+        wait_for(replayed, timeout, f"{name} to replay", cancelled)
     except FluxoraError as exc:
         state = node_state(node)
         raise FailoverError(

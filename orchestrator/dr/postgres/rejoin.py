@@ -86,10 +86,10 @@ def rejoin(
     rewind_error = None
     if method is not Method.CLONE:
         rewind_error = _attempt(node, source, name, cancelled, _rewind)
-        if rewind_error is None or method is Method.REWIND:
-            if rewind_error is not None:
-                raise FailoverError(f"pg_rewind of {name} failed: {rewind_error}")
+        if rewind_error is None:
             return _outcome(name, upstream, Method.REWIND, None, started)
+        if method is Method.REWIND:
+            raise FailoverError(f"pg_rewind of {name} failed: {rewind_error}")
     clone_error = _attempt(node, source, name, cancelled, _clone)
     if clone_error is not None:
         raise FailoverError(f"fresh clone of {name} failed: {clone_error}")
