@@ -364,12 +364,16 @@ def probe_start(ctx: ActionContext, params: ProbeStartParams) -> Result:
             max_seconds=params.max_seconds,
         )
         ctx.resource("dr_probes").add(probe_id, probe.start())
-        if not probe.wait_for_writes(1, 10):
-            ctx.resource("dr_probes").pop(probe_id)
-            writes = probe.stop()
-            last = writes[-1].error if writes else "no attempt"
-            return Result.failure(f"the probe could not write through the endpoint: {last}")
-        return Result.success(changed=True, probe_id=probe_id)
+        # A failing first write is no reason to stop: in an incident the primary is already
+        # gone, and the outage is measured from here.
+        probe.wait_for_writes(1, 10, succeeded=False)
+        first = next(iter(probe.writes()), None)
+        return Result.success(
+            changed=True,
+            probe_id=probe_id,
+            first_write_ok=first is not None and first.ok,
+            first_write_error=first.error if first else "no attempt within 10 s",
+        )
 
     return _guard(ctx, f"probe on {params.cluster}", act)
 

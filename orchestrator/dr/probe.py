@@ -76,10 +76,10 @@ class WriteProbe:
         with self._lock:
             return list(self._writes)
 
-    def wait_for_writes(self, count: int, timeout: float) -> bool:
-        """True once `count` writes succeeded (a test or a drill waits for a baseline)."""
+    def wait_for_writes(self, count: int, timeout: float, *, succeeded: bool = True) -> bool:
+        """True once `count` writes succeeded (or, with `succeeded=False`, were attempted)."""
         deadline = time.monotonic() + timeout
-        while sum(w.ok for w in self.writes()) < count:
+        while sum(w.ok or not succeeded for w in self.writes()) < count:
             if time.monotonic() > deadline or self._stop.is_set():
                 return False
             time.sleep(self._interval)

@@ -150,6 +150,20 @@ def test_a_failed_step_runs_the_rollbacks_in_order_and_leaves_one_writer(
     pair.replica.ctl("start")
 
 
+def test_failover_after_the_primary_is_already_lost_measures_from_its_start(
+    pair: PgPair, config: Config, probe: WriteProbe
+) -> None:
+    pair.primary.ctl("stop")  # the incident happened before anyone ran the runbook
+    journal = run_runbook("postgres-failover", "dev", {}, resources(config))
+    assert journal.status is RunStatus.COMPLETED, journal.error
+    assert step_output(journal, "probe")["first_write_ok"] is False
+    measurement = step_output(journal, "measure")["measurement"]
+    assert measurement["rto_seconds"] > 0
+    assert step_output(journal, "fence")["fenced_by"][1] == "not running"
+    assert probe.wait_for_writes(sum(w.ok for w in probe.writes()) + 5, 30)
+    assert acknowledged_rows_missing(probe, pair.replica) == []
+
+
 def test_failover_refuses_when_the_primary_answers(pair: PgPair, config: Config) -> None:
     journal = run_runbook("postgres-failover", "dev", {"mode": "unplanned"}, resources(config))
     assert journal.status is RunStatus.FAILED
