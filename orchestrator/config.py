@@ -24,6 +24,7 @@ from pydantic import (
 
 from orchestrator.aws.config import AwsConfig
 from orchestrator.backup.config import BackupConfig, DatabaseConfig
+from orchestrator.dr.postgres.topology import TopologyConfig
 from orchestrator.errors import ConfigError
 from orchestrator.objectstore.config import ObjectStoreConfig
 
@@ -121,6 +122,8 @@ class Config(Section):
     databases: dict[str, dict[str, DatabaseConfig]] = Field(default_factory=dict)  # env -> name
     backup: BackupConfig = BackupConfig()
     aws: AwsConfig = AwsConfig()
+    # PostgreSQL clusters for failover/failback: env -> cluster name -> nodes and endpoint.
+    postgres_clusters: TopologyConfig = Field(default_factory=dict)
     runbooks_dir: Path | None = None  # default: dr_runbooks/ beside the package
     # Rules and schedules are validated by their own loaders, which name the rule and key.
     rules: list[dict[str, Any]] = Field(default_factory=list)

@@ -52,6 +52,7 @@ class RestoreParams(ActionParams):
     backup_id: str | None = None
     database: str | None = None
     kind: BackupKind | None = None
+    from_dr: bool = False  # read the DR region's copy (region evacuation)
 
 
 def _reporter(ctx: ActionContext, message: str) -> Reporter:
@@ -133,7 +134,7 @@ def _run_restore(ctx: ActionContext, params: RestoreParams, *, keep: bool, recor
     manifest: Manifest | None = None
     store: ObjectStore | None = None
     try:
-        store = ctx.resource("objectstore")
+        store = ctx.resource("dr_objectstore" if params.from_dr else "objectstore")
         manifest = find_backup(store, ctx.env, params.backup_id, params.database, params.kind)
         labels = {"env": ctx.env, "database": manifest.source.database, "kind": manifest.kind}
         job = _restore_job(ctx, manifest, store, keep)
@@ -147,7 +148,7 @@ def _run_restore(ctx: ActionContext, params: RestoreParams, *, keep: bool, recor
         return _failed(ctx, error, labels)
     if record:
         _record(store, manifest, outcome, outcome.problems)
-    data = {**_restore_data(outcome), **labels}
+    data = {**_restore_data(outcome), "dbname": job.target_dbname, **labels}
     if not outcome.ok:
         error = f"backup {manifest.backup_id} restored but does not match its manifest: " + (
             "; ".join(outcome.problems)

@@ -1,0 +1,129 @@
+"""A primary/replica pair described as a `postgres_clusters:` topology with a service-file
+endpoint, and action contexts that run the failover actions on it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+
+from orchestrator.actions import builtin_registry, dr_postgres, resource_builders
+from orchestrator.backup.resources import build_resources as build_backup_resources
+from orchestrator.config import Config, load_config
+from orchestrator.core.actions import ActionContext
+from orchestrator.core.jobs import Job
+from orchestrator.core.journal import Journal
+from orchestrator.dr.postgres import endpoint
+from orchestrator.dr.probe import WriteProbe
+from orchestrator.executor.runner import Run, RunbookRunner, RunnerDeps
+from orchestrator.executor.steps import ActionThreads
+from orchestrator.resources import ResourceProvider
+from orchestrator.runbooks.catalog import default_runbooks_dir, load_catalog
+from orchestrator.runbooks.model import RunbookSpec
+from tests.harness.postgres import SOCKET_DIR, PgCluster, PgPair
+
+CLUSTER = "main"
+SERVICE = "fluxora-main"
+
+
+def node_entry(cluster: PgCluster) -> dict[str, Any]:
+    return {
+        "host": SOCKET_DIR,
+        "port": cluster.port,
+        "cluster": f"{cluster.version}/{cluster.name}",
+        "data_dir": str(cluster.data_dir),
+        "connect_timeout_seconds": 2,
+    }
+
+
+def topology(pair: PgPair, service_file: Path, env: str = "dev") -> dict[str, Any]:
+    """The pair as cluster `main`: node `a` (home, the primary) and node `b` (the replica)."""
+    cluster = {
+        "home": "a",
+        "nodes": {"a": node_entry(pair.primary), "b": node_entry(pair.replica)},
+        "endpoint": {"kind": "service_file", "path": str(service_file), "service": SERVICE},
+    }
+    return {env: {CLUSTER: cluster}}
+
+
+def config_for(pair: PgPair, data_dir: Path, **extra: Any) -> Config:
+    """A config with the pair's topology, its endpoint pointing at the primary."""
+    document = {
+        "data_dir": str(data_dir),
+        "postgres_clusters": topology(pair, data_dir / "pg_service.conf"),
+    }
+    document.update(extra)
+    path = data_dir / "config.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    config = load_config(config_file=path, environ={})
+    endpoint.repoint(config.postgres_clusters["dev"][CLUSTER], "a", None)
+    return config
+
+
+def context(config: Config, job_id: str = "test-job", **kwargs: Any) -> ActionContext:
+    return ActionContext(
+        env=config.env,
+        job_id=job_id,
+        resources=dr_postgres.build_resources(config, config.env),
+        **kwargs,
+    )
+
+
+def resources(config: Config, env: str = "dev") -> dict[str, Any]:
+    """What the daemon gives actions in `env`: every family's resources plus the backup ones."""
+    built = ResourceProvider(config, resource_builders()).for_env(env)
+    return {**built, **build_backup_resources(config)}
+
+
+def run_runbook(
+    name: str,
+    env: str,
+    params: dict[str, Any],
+    given: dict[str, Any],
+    *,
+    dry_run: bool = False,
+    spec: RunbookSpec | None = None,
+) -> Journal:
+    """The shipped runbook `name` (or `spec`) through the executor's runner, real actions."""
+    registry = builtin_registry()
+    spec = spec or load_catalog(default_runbooks_dir(), registry).get(name)
+    job = Job(runbook=name, env=env, params=params, dry_run=dry_run)
+    context = ActionContext(env=env, job_id=job.id, resources=given, dry_run=dry_run)
+    run = Run(job=job, runbook=spec, journal=Journal.start(job), context=context)
+
+    async def save(journal: Journal) -> None:
+        return None
+
+    deps = RunnerDeps(registry=registry, threads=ActionThreads(), save=save,
+                      stopping=lambda: False)  # fmt: skip
+    return asyncio.run(RunbookRunner(run, deps).execute())
+
+
+def step_output(journal: Journal, name: str) -> dict[str, Any]:
+    (record,) = [s for s in (*journal.steps, *journal.rollbacks) if s.name == name]
+    return dict(record.output)
+
+
+def service_probe(probe_id: str, interval: float = 0.05) -> WriteProbe:
+    """A client's write probe: libpq resolves `service=fluxora-main` from PGSERVICEFILE on
+    every (re)connect, as any application would."""
+
+    def connect() -> psycopg.Connection[Any]:
+        return psycopg.connect(f"service={SERVICE} user=postgres connect_timeout=2",
+                               autocommit=True)  # fmt: skip
+
+    return WriteProbe(probe_id, connect, interval=interval)
+
+
+def write_directly(cluster: PgCluster) -> str | None:
+    """Try to write to a node directly; None when the write committed, else the error."""
+    try:
+        with psycopg.connect(cluster.dsn() + " connect_timeout=2", autocommit=True) as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS fxt_direct (v int)")
+            conn.execute("INSERT INTO fxt_direct VALUES (1)")
+    except psycopg.Error as exc:
+        return str(exc).strip()
+    return None
