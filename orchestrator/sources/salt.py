@@ -227,7 +227,7 @@ class SaltPublisher:
 
     def __init__(self, opts: Mapping[str, Any]) -> None:
         self._opts = opts
-        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
+        self._queue: queue.SimpleQueue[tuple[str, dict[str, Any]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._send, name="salt-publisher", daemon=True)
         self._thread.start()
 
