@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ class Outcome:
     done_p50: float
     done_p99: float
     lost: int
+    cpu_ms: float | None = None  # the daemon's CPU time (user + system) per event
 
 
 def pct(values: list[float], q: float) -> float:
@@ -185,7 +187,9 @@ def reactor_run(opts: dict[str, Any], count: int) -> Outcome:
 # --- the orchestrator -------------------------------------------------------------------------
 
 
-def start_daemon(workdir: Path, master_config: Path) -> tuple[ServerProcess, Path]:
+def start_daemon(
+    workdir: Path, master_config: Path, prefix: Sequence[str] = (), timeout: float = 30
+) -> tuple[ServerProcess, Path]:
     config = {
         "env": "dev",
         "runbooks_dir": str(FIXTURE_RUNBOOKS),
@@ -198,7 +202,8 @@ def start_daemon(workdir: Path, master_config: Path) -> tuple[ServerProcess, Pat
     path.write_text(yaml.safe_dump(config))
     data = workdir / "data"
     server = start_orchestrator(data, ["--config", str(path)], env=secret_env(),
-                                log_path=workdir / "orch.log")  # fmt: skip
+                                log_path=workdir / "orch.log", prefix=prefix,
+                                timeout=timeout)  # fmt: skip
     return server, data / "fluxora.sqlite"
 
 
@@ -266,18 +271,29 @@ async def post_events(
     return sent, len(sent) / (last_ack - start)
 
 
-def ours_http(url: str, db: Path, count: int) -> Outcome:
-    sent, accepted = asyncio.run(post_events(url, count))
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ours_http(daemon: ServerProcess, db: Path, count: int) -> Outcome:
+    cpu = cpu_seconds(daemon.popen.pid)
+    sent, accepted = asyncio.run(post_events(daemon.url, count))
     wait_settled(lambda: count_done(db, set(sent)), len(sent))
     outcome = summarize("fluxora /events", sent, db, accepted)
     outcome.lost += count - len(sent)  # refused sends count as lost too
+    outcome.cpu_ms = (cpu_seconds(daemon.popen.pid) - cpu) * 1000 / count
     return outcome
 
 
-def ours_salt(opts: dict[str, Any], db: Path, count: int) -> Outcome:
+def ours_salt(opts: dict[str, Any], daemon: ServerProcess, db: Path, count: int) -> Outcome:
+    cpu = cpu_seconds(daemon.popen.pid)
     sent = fire_burst(opts, "bench/ours", count)
     wait_settled(lambda: count_done(db, set(sent)), count)
-    return summarize("fluxora salt bus", sent, db, None)
+    outcome = summarize("fluxora salt bus", sent, db, None)
+    outcome.cpu_ms = (cpu_seconds(daemon.popen.pid) - cpu) * 1000 / count
+    return outcome
 
 
 # --- report ------------------------------------------------------------------------------------
@@ -289,7 +305,8 @@ def row(o: Outcome) -> str:
 
     return (f"| {o.path} | {o.sent:,} | {f(o.accepted_per_s, '/s')} | {f(o.decided_per_s, '/s')} "
             f"| {f(o.done_per_s, '/s')} | {f(o.decision_p50)} / {f(o.decision_p99)} "
-            f"| {f(o.done_p50)} / {f(o.done_p99)} | {o.lost} |")  # fmt: skip
+            f"| {f(o.done_p50)} / {f(o.done_p99)} | {o.lost} "
+            f"| {'-' if o.cpu_ms is None else f'{o.cpu_ms:.2f} ms'} |")  # fmt: skip
 
 
 def machine() -> str:
@@ -303,8 +320,8 @@ def machine() -> str:
 def report(results: list[tuple[Outcome, Outcome, Outcome]], load: Outcome) -> None:
     print(f"\nbench/events on {machine()}\n")
     print("| path | events | accepted/s | decided/s | done/s | event->decision p50 / p99 "
-          "| event->done p50 / p99 | lost |")  # fmt: skip
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| event->done p50 / p99 | lost | daemon CPU/event |")  # fmt: skip
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for http, bus, reactor in results:
         for outcome in (http, bus, reactor):
             print(row(outcome))
@@ -333,16 +350,16 @@ def main() -> int:
         wait_for_reactor(opts)
         if args.salt_only:  # a quick check of the Salt-bus path alone (no baseline, no ratios)
             for size in args.sizes:
-                print(row(ours_salt(opts, db, size)), flush=True)
+                print(row(ours_salt(opts, daemon, db, size)), flush=True)
             return 0
         results = []
         for size in args.sizes:
-            http = ours_http(daemon.url, db, size)
-            bus = ours_salt(opts, db, size)
+            http = ours_http(daemon, db, size)
+            bus = ours_salt(opts, daemon, db, size)
             reactor = reactor_run(opts, size)
             results.append((http, bus, reactor))
             print(row(http), row(bus), row(reactor), sep="\n", flush=True)
-        load = offered_load(daemon.url, db, args.rate, args.seconds)
+        load = offered_load(daemon, db, args.rate, args.seconds)
         report(results, load)
     finally:
         if daemon is not None:
@@ -352,11 +369,14 @@ def main() -> int:
     return 0
 
 
-def offered_load(url: str, db: Path, rate: float, seconds: float) -> Outcome:
+def offered_load(daemon: ServerProcess, db: Path, rate: float, seconds: float) -> Outcome:
     count = int(rate * seconds)
-    sent, accepted = asyncio.run(post_events(url, count, rate=rate))
+    cpu = cpu_seconds(daemon.popen.pid)
+    sent, accepted = asyncio.run(post_events(daemon.url, count, rate=rate))
     wait_until(lambda: count_done(db, set(sent)) == len(sent), SETTLE_SECONDS, "offered load")
-    return summarize("fluxora /events", sent, db, accepted)
+    outcome = summarize("fluxora /events", sent, db, accepted)
+    outcome.cpu_ms = (cpu_seconds(daemon.popen.pid) - cpu) * 1000 / count
+    return outcome
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ class Daemon:
         self.executor = self._executor(definitions)
         engine = RuleEngine(definitions.rules, definitions.runbooks, config.env)
         self.processor = Processor(self.runner, engine.decide, self.metrics, self.executor.wake)
-        self.inbox = Inbox(self.runner, self.metrics, self.processor.wake)
+        self.inbox = Inbox(self.runner, self.metrics, self.processor)
         self.schedules = ScheduleSource(
             definitions.schedules,
             ScheduleDeps(

@@ -1,9 +1,12 @@
 """The inbox (commit before acknowledging, dedup by id) and the processor that decides.
 
 Sources call `Inbox.submit`; it returns once the event is durably committed (group commit:
-one transaction for everything that arrived meanwhile). The processor takes committed events
-oldest first, asks the rules, and stores every decision with the jobs they create, in one
-transaction per batch; after a restart it starts with whatever was left unprocessed.
+one transaction for everything that arrived meanwhile). The same transaction decides: the
+processor takes the unprocessed events oldest first (the new ones included), asks the rules,
+and stores every decision with the jobs they create, so an event is decided by the time it is
+acknowledged and never waits for another round of the store (or behind running jobs). Deciding
+runs inside a savepoint: if it fails, the events still commit and the processor's own loop
+retries; that loop also decides what a restart left unprocessed.
 """
 
 from __future__ import annotations
@@ -26,23 +29,32 @@ RETRY_SECONDS = 1.0
 
 
 class Inbox:
-    def __init__(self, runner: StoreRunner, metrics: Metrics, on_commit: Callable[[], None]):
+    def __init__(self, runner: StoreRunner, metrics: Metrics, processor: Processor):
         self._runner = runner
         self._metrics = metrics
-        self._on_commit = on_commit
+        self._processor = processor
         self._batcher: Batcher[Submission, Admission] = Batcher(self._flush)
         self.accepting = True
 
     async def _flush(self, submissions: list[Submission]) -> Sequence[Admission]:
-        return await self._runner.call(self._runner.store.add_events, submissions)
+        admissions, processed = await self._runner.call(self._commit, submissions)
+        for submission, admission in zip(submissions, admissions, strict=True):
+            if admission is Admission.ACCEPTED:
+                self._metrics.events_received.labels(submission.event.source.value).inc()
+                self._metrics.inbox_depth.inc()
+        self._processor.account(processed)
+        return admissions
+
+    def _commit(
+        self, submissions: list[Submission]
+    ) -> tuple[list[Admission], list[Processed] | None]:
+        """On the store thread: the events and their decisions, in one transaction."""
+        store = self._runner.store
+        with store.batch():
+            return store.add_events(submissions), self._processor.decide_in_transaction()
 
     async def submit(self, submission: Submission) -> Admission:
-        admission = await self._batcher.submit(submission)
-        if admission is Admission.ACCEPTED:
-            self._metrics.events_received.labels(submission.event.source.value).inc()
-            self._metrics.inbox_depth.inc()
-            self._on_commit()
-        return admission
+        return await self._batcher.submit(submission)
 
     def reject(self, source: EventSource, reason: str) -> None:
         """Count a refused event (`fluxora_events_rejected_total{source,reason}`)."""
@@ -71,6 +83,25 @@ class Processor:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def decide_in_transaction(self) -> list[Processed] | None:
+        """On the store thread, inside the caller's transaction: decide a batch under a
+        savepoint. None when that failed (rolled back to the savepoint; the loop retries)."""
+        store = self._runner.store
+        try:
+            with store.transaction() as conn, conn.begin_nested():
+                return store.process_events(PROCESS_BATCH, self._decide)
+        except Exception:
+            log.exception("deciding at intake failed; retrying")
+            return None
+
+    def account(self, processed: Sequence[Processed] | None) -> None:
+        """Metrics for what `decide_in_transaction` decided (now committed); the loop takes
+        over after a failure or when more than a batch was waiting."""
+        if processed is None or len(processed) == PROCESS_BATCH:
+            self.wake()
+        if processed:
+            self._account(processed, utcnow())
 
     async def start(self) -> None:
         depth = await self._runner.call(self._runner.store.unprocessed_count)

@@ -40,12 +40,15 @@ class Attempt:
 class ActionThreads:
     """Daemon worker threads for action calls: reused (starting a thread per call costs more
     than the no-op action itself under load), never joined at exit, and a new one is started
-    whenever none is idle, so an action stuck past its timeout never delays another."""
+    whenever none is idle, so an action stuck past its timeout never delays another.
+
+    A worker that finishes leaves a token in `_idle`; `submit` (on the event loop) takes one
+    or starts a thread. No lock is shared with the workers: a worker holding one while it
+    waited for the interpreter made the event loop wait too (~0.15 ms per call under load)."""
 
     def __init__(self) -> None:
         self._work: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._idle = 0
-        self._lock = threading.Lock()
+        self._idle: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self._count = 0
 
     def submit(self, func: Callable[[], Result], name: str) -> asyncio.Future[Result]:
@@ -65,26 +68,24 @@ class ActionThreads:
                 outcome, error = func(), None
             except BaseException as exc:
                 outcome, error = None, exc
+            self._idle.put(True)  # before the result: the caller's next call reuses this thread
             # RuntimeError: the loop is closed, the daemon stopped while this action ran.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(deliver, outcome, error)
 
-        with self._lock:
-            if self._idle == 0:
-                self._count += 1
-                thread = threading.Thread(target=self._serve, name=f"action-{self._count}")
-                thread.daemon = True
-                self._idle += 1
-                thread.start()
-            self._idle -= 1
+        try:
+            self._idle.get_nowait()  # an idle worker will take the work
+        except queue.Empty:
+            self._count += 1
+            thread = threading.Thread(target=self._serve, name=f"action-{self._count}")
+            thread.daemon = True
+            thread.start()
         self._work.put(work)
         return future
 
     def _serve(self) -> None:
         while (work := self._work.get()) is not None:
             work()
-            with self._lock:
-                self._idle += 1
 
 
 async def call_once(
@@ -152,7 +153,10 @@ async def _attempts(
         ctx = replace(how.context, cancelled=threading.Event())
         how.on_attempt(ctx.cancelled)
         attempt = await call_once(how.registry, call, params, ctx, how.threads)
-        log.info(
+        # The journal keeps every step; the log tells an operator about failures and retries
+        # (an info line for every step that just worked cost ~5% of the CPU per event).
+        quiet = attempt.result.ok and number == 1
+        (log.debug if quiet else log.info)(
             "step attempt",
             job_id=ctx.job_id,
             step=call.name,

@@ -20,17 +20,23 @@ def start_orchestrator(
     args: Sequence[str] = (),
     env: dict[str, str] | None = None,
     log_path: Path | None = None,
+    *,
+    prefix: Sequence[str] = (),
+    timeout: float = 30,
 ) -> ServerProcess:
-    """`fluxora-orch run` on a free port with `data_dir`; ready when /healthz answers."""
+    """`fluxora-orch run` on a free port with `data_dir`; ready when /healthz answers.
+    `prefix` runs it under another program (bench/event_cost: valgrind)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    argv = [fluxora_orch(), "run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}"]
+    argv = [*prefix, fluxora_orch(), "run", "--data-dir", str(data_dir)]
+    argv += ["--listen", f"127.0.0.1:{port}"]
     return start_server(
         "fluxora-orch",
         [*argv, *args],
         log_path or data_dir.parent / f"{data_dir.name}-orch.log",
         url,
         http_ok(f"{url}/healthz"),
+        timeout=timeout,
         env={**os.environ, **(env or {})},
     )
 

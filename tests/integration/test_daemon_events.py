@@ -8,12 +8,15 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 
 from orchestrator.sources.signing import SIGNATURE_HEADER, signed_headers
-from tests.harness.fluxora import SECRET, TOKEN, Daemon, OrchClient, cli
+from tests.harness.fluxora import SECRET, TOKEN, Daemon, OrchClient, cli, start_daemon
+from tests.harness.processes import wait_until
 from tests.harness.salt_bus import fire_on_master
 
 pytestmark = pytest.mark.integration
@@ -76,6 +79,31 @@ def test_event_runs_the_rules_runbook_and_explain_says_why(orch_daemon: Daemon) 
     assert decisions["noop-on-request"]["decision"] == "fired"
     assert decisions["cooldown"]["decision"] == "no-match"
     assert "does not match 'fluxora/test/cooldown'" in decisions["cooldown"]["reason"]
+
+
+def test_events_are_decided_when_acknowledged_even_while_a_job_runs(tmp_path: Path) -> None:
+    # Deciding is part of the intake's commit: each 202 of a burst comes after the event's
+    # decisions are stored (no polling), and a running job holds no decision back.
+    daemon = start_daemon(tmp_path, shutdown_grace_seconds=1)
+    client = daemon.client
+    try:
+        slow_event = client.post_event("fluxora/test/slow", {"seconds": 600}).body["id"]
+        slow = decisions_by_rule(client.explain(slow_event))["slow"]
+        assert slow["decision"] == "fired", slow
+        wait_until(lambda: client.job(slow["job_id"])["status"] == "running", 20, "slow job")
+
+        def send(n: int) -> dict[str, Any]:
+            answer = client.post_event("fluxora/test/noop", {"n": n})
+            assert answer.status == 202, answer.body
+            return decisions_by_rule(client.explain(answer.body["id"]))
+
+        with ThreadPoolExecutor(16) as pool:
+            burst = list(pool.map(send, range(200)))
+        assert {d["noop-on-request"]["decision"] for d in burst} == {"fired"}
+        assert client.finished_job(burst[-1]["noop-on-request"]["job_id"])["status"] == "completed"
+        assert client.job(slow["job_id"])["status"] == "running"
+    finally:
+        daemon.stop()
 
 
 def _via_http(daemon: Daemon, tag: str, event_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.exc import IntegrityError
 
@@ -18,6 +20,8 @@ from orchestrator.core.decisions import Outcome
 from orchestrator.core.events import Event, EventSource, utcnow
 from orchestrator.core.jobs import Approval, Job, JobStatus
 from orchestrator.core.journal import Phase, RunStatus, StepRecord, StepStatus
+from orchestrator.inbox import Inbox, Processor
+from orchestrator.metrics import Metrics
 from orchestrator.store import open_store
 from orchestrator.store.base import (
     Admission,
@@ -30,6 +34,7 @@ from orchestrator.store.base import (
     Store,
     Submission,
 )
+from orchestrator.store.runner import StoreRunner
 
 pytestmark = pytest.mark.integration
 
@@ -269,3 +274,61 @@ def test_family_tables_live_in_the_same_store(store: Store) -> None:
     with store.transaction() as conn:
         assert conn.execute(select(table.c.group_name)).scalar_one() == "forecast-workers"
     assert list(store.iter_family_tables()) == ["scaling_actions"]
+
+
+def test_the_inbox_decides_in_the_transaction_that_accepts(store: Store) -> None:
+    # No processor loop runs here: the decisions and jobs come with the intake's commit.
+    accepted, woken = event(), []
+
+    async def scenario() -> Admission:
+        runner, metrics = StoreRunner(store), Metrics(CollectorRegistry())
+        processor = Processor(runner, fire_every_event, metrics, lambda: woken.append(True))
+        try:
+            return await Inbox(runner, metrics, processor).submit(Submission(event=accepted))
+        finally:
+            runner.close()
+
+    assert asyncio.run(scenario()) is Admission.ACCEPTED
+    record = store.get_event(accepted.id)
+    assert record is not None
+    assert record.processed_at is not None
+    (decision,) = store.decisions_for(accepted.id)
+    assert decision.outcome is Outcome.FIRED
+    assert decision.job_id is not None
+    assert store.get_job(decision.job_id) is not None
+    assert woken == [True]  # the executor is told about the new job
+
+
+def test_a_failed_decision_keeps_the_accepted_event_for_the_processor(store: Store) -> None:
+    # Deciding fails in the database (a job id already taken): rolled back to its savepoint,
+    # the event still commits; the processor's loop decides it once deciding works again.
+    taken = store.add_job(job())
+    accepted, broken = event(), [True]
+
+    def decide(ev: Event, view: DecisionView) -> list[Proposal]:
+        proposals = fire_every_event(ev, view)
+        if broken:
+            clash = replace(proposals[0].job, id=taken.id)  # type: ignore[arg-type]
+            return [replace(proposals[0], job=clash)]
+        return proposals
+
+    async def scenario() -> None:
+        runner, metrics = StoreRunner(store), Metrics(CollectorRegistry())
+        processor = Processor(runner, decide, metrics, lambda: None)
+        try:
+            inbox = Inbox(runner, metrics, processor)
+            assert await inbox.submit(Submission(event=accepted)) is Admission.ACCEPTED
+            assert store.decisions_for(accepted.id) == []
+            broken.clear()
+            await processor.start()
+            while not store.decisions_for(accepted.id):
+                await asyncio.sleep(0.01)  # polled; the deadline is wait_for's below
+            await processor.stop()
+        finally:
+            runner.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=30))
+    record = store.get_event(accepted.id)
+    assert record is not None
+    assert record.processed_at is not None
+    assert [d.outcome for d in store.decisions_for(accepted.id)] == [Outcome.FIRED]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,25 @@ def test_prod_requires_approval_unless_the_runbook_says_otherwise() -> None:
     relaxed = spec.model_copy(update={"approval": {"prod": False, "dev": True}})
     assert not relaxed.requires_approval("prod")
     assert relaxed.requires_approval("dev")
+
+
+def test_action_threads_are_reused_and_a_stuck_action_holds_up_no_other() -> None:
+    threads, release = ActionThreads(), threading.Event()
+
+    def stuck() -> Result:
+        release.wait(30)
+        return Result.success(thread=threading.get_ident())
+
+    def quick() -> Result:
+        return Result.success(thread=threading.get_ident())
+
+    async def scenario() -> tuple[Result, list[Result]]:
+        held = threads.submit(stuck, "stuck")
+        quick_ones = [await threads.submit(quick, "quick") for _ in range(5)]
+        release.set()
+        return await held, quick_ones
+
+    held, quick_ones = asyncio.run(asyncio.wait_for(scenario(), timeout=30))
+    reused = {r.data["thread"] for r in quick_ones}
+    assert len(reused) == 1  # one idle worker took every quick call in turn
+    assert held.data["thread"] not in reused
