@@ -88,14 +88,6 @@ def read(config: Config, path: str, offline: Callable[[Store], T], **query: Any)
             raise DaemonError(str(exc)) from None
 
 
-def get_json(config: Config, path: str) -> Any:
-    """GET /api/<path> from the daemon, which must answer."""
-    try:
-        return _request(urllib.request.Request(f"{base_url(config)}/api/{path}"))
-    except (urllib.error.URLError, OSError) as exc:
-        raise DaemonError(f"no daemon at {base_url(config)}: {exc}") from None
-
-
 def post_event(config: Config, tag: str, data: dict[str, Any], event_id: str | None) -> Any:
     """Send a signed event to POST /events; the daemon's answer (202: id and status)."""
     # Always an id: a retry of this command with --id runs once, and two fires of the same
