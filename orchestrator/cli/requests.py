@@ -1,5 +1,5 @@
 """Running a runbook as a job of the daemon, the way every other event does: a signed
-`fluxora/request/runbook/<name>` event to POST /events, whose rule (`<name>-on-request` in the
+`fluxora/request/runbook/<name>` event to POST /events, whose rule (`runbook-request` in the
 shipped rules) decides and creates the job; then the job is followed through /api/ until it
 ends, and its steps' results are what the command prints. `--local` runs in this process
 instead (orchestrator/cli/inprocess.py), which is also what happens when no daemon answers."""
@@ -43,37 +43,54 @@ def request_tag(runbook: str) -> str:
     return f"fluxora/request/runbook/{runbook}"
 
 
-def _decided(config: Config, event_id: str) -> list[dict[str, Any]]:
+def submit(config: Config, runbook: str, data: dict[str, Any]) -> str:
+    """Send the request event (`env`, `params`, optional `dry_run` and `lock`); the id of the
+    job its decision created, or DaemonError with every rule's reason when none did."""
+    answer = post_event(config, request_tag(runbook), data, None)
+    event_id = answer["id"]
     deadline = time.monotonic() + DECISION_TIMEOUT
-    while True:
-        decisions: list[dict[str, Any]] = get_json(config, f"events/{event_id}")["decisions"]
-        if decisions:
-            return decisions
-        if time.monotonic() > deadline:
-            raise DaemonError(f"event {event_id} not decided after {DECISION_TIMEOUT:.0f}s")
-        time.sleep(POLL_SECONDS)
-
-
-def _job_of(runbook: str, event_id: str, decisions: list[dict[str, Any]]) -> str:
-    fired = [d for d in decisions if d["decision"] == "fired" and d["job_id"]]
-    if fired:
-        return str(fired[0]["job_id"])
+    while not (decisions := get_json(config, f"events/{event_id}")["decisions"]):
+        pause(deadline, f"event {event_id} to be decided")
+    for decision in decisions:
+        if decision["decision"] == "fired" and decision["job_id"]:
+            return str(decision["job_id"])
     why = "; ".join(f"{d['rule']}: {d['decision']} ({d['reason']})" for d in decisions)
     raise DaemonError(f"the daemon did not run {runbook} for event {event_id}: {why}")
 
 
-def _follow(config: Config, job_id: str, what: str, show: bool) -> dict[str, Any]:
-    """Poll the job until it ends; a spinner with its current step on a terminal."""
+def follow(
+    config: Config,
+    job_id: str,
+    *,
+    deadline: float = float("inf"),
+    on_update: Callable[[dict[str, Any]], None] = lambda job: None,
+) -> dict[str, Any]:
+    """Poll the job until it ends (DaemonError at `deadline`); `on_update` sees every poll."""
+    while True:
+        job: dict[str, Any] = get_json(config, f"jobs/{job_id}")
+        if job["status"] in FINISHED:
+            return job
+        on_update(job)
+        pause(deadline, f"job {job_id} to finish")
+
+
+def pause(deadline: float, what: str) -> None:
+    if time.monotonic() > deadline:
+        raise DaemonError(f"timed out waiting for {what}")
+    time.sleep(POLL_SECONDS)
+
+
+def _follow_with_spinner(config: Config, job_id: str, what: str, show: bool) -> dict[str, Any]:
+    """`follow`, with a spinner naming the current step on a terminal."""
     console = Console(stderr=True)
     with console.status(f"{what}: job {job_id} queued") as status:
-        while True:
-            job: dict[str, Any] = get_json(config, f"jobs/{job_id}")
-            if job["status"] in FINISHED:
-                return job
+
+        def update(job: dict[str, Any]) -> None:
             current = (job.get("journal") or {}).get("current") or {}
             if show and current:
                 status.update(f"{what}: job {job_id}, step {current['name']} running")
-            time.sleep(POLL_SECONDS)
+
+        return follow(config, job_id, on_update=update)
 
 
 def _step_result(step: dict[str, Any]) -> Result:
@@ -83,14 +100,14 @@ def _step_result(step: dict[str, Any]) -> Result:
 
 
 def run_on_daemon(
-    config: Config, runbook: str, action: str, params: dict[str, Any], *, show: bool
+    config: Config, runbook: str, action: str, request: dict[str, Any], *, show: bool
 ) -> list[Result]:
-    """Run `runbook` with `params` as a daemon job; the Results of its `action` steps (a job
-    that ends before running one is a failed Result naming the job and its error)."""
-    answer = post_event(config, request_tag(runbook), params, None)
-    job_id = _job_of(runbook, answer["id"], _decided(config, answer["id"]))
+    """Run `runbook` as a daemon job (`request`: env, params, lock); the Results of its
+    `action` steps (a job that ends before running one is a failed Result naming the job and
+    its error)."""
+    job_id = submit(config, runbook, request)
     print(f"{runbook}: job {job_id} on the daemon at {base_url(config)}", file=sys.stderr)
-    job = _follow(config, job_id, runbook, show)
+    job = _follow_with_spinner(config, job_id, runbook, show)
     steps = [s for s in (job.get("journal") or {}).get("steps", []) if s["action"] == action]
     if steps:
         return [_step_result(step) for step in steps]

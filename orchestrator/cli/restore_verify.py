@@ -35,7 +35,11 @@ def _restore_verify(args: argparse.Namespace) -> int:
         return [run_action(args, context(args, dry_run=args.dry_run), "postgres.verify", params)]
 
     def on_daemon() -> list[Result]:
-        request = {**params, "env": args.env or config.env}
+        request = {
+            "env": args.env or config.env,
+            "params": params,
+            "lock": f"restore-verify-{args.database or 'newest'}",
+        }
         return run_on_daemon(
             config, "restore-verify", "postgres.verify", request, show=not args.json
         )

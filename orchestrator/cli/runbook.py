@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +17,16 @@ import yaml
 
 from orchestrator.actions import builtin_registry
 from orchestrator.api import queries
-from orchestrator.cli.client import DaemonError, get_json, post_event, read
+from orchestrator.cli.client import read
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.jobs import print_journal
 from orchestrator.cli.output import print_json, table
+from orchestrator.cli.requests import follow, submit
 from orchestrator.definitions import runbooks_dir
 from orchestrator.dr.docs import expected_pages, stale_pages, write_pages
 from orchestrator.dr.report import write_report
 from orchestrator.errors import FluxoraError
 from orchestrator.runbooks.catalog import load_catalog
-
-POLL_SECONDS = 0.5
-FINISHED = {"completed", "failed", "aborted", "interrupted", "rejected"}
 
 
 class UsageError(FluxoraError, ValueError):
@@ -144,10 +143,9 @@ def _run(args: argparse.Namespace) -> int:
         "params": parse_params(args.param),
         "dry_run": args.dry_run,
     }
-    answer = post_event(config, f"fluxora/request/runbook/{args.name}", data, None)
     deadline = time.monotonic() + args.timeout
-    job_id = _job_for(config, answer["id"], deadline)
-    job = _wait(config, job_id, deadline, quiet=args.json)
+    job_id = submit(config, args.name, data)
+    job = follow(config, job_id, deadline=deadline, on_update=_say_status(job_id, args.json))
     if args.json:
         print_json(job)
     else:
@@ -156,38 +154,18 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if job["status"] == "completed" else 1
 
 
-def _job_for(config: Any, event_id: str, deadline: float) -> str:
-    """The job the event's decisions created; DaemonError with every reason when none did."""
-    while True:
-        explained = get_json(config, f"events/{event_id}")
-        decisions = explained.get("decisions") or []
-        if decisions:
-            break
-        _pause(deadline, f"event {event_id} to be decided")
-    for decision in decisions:
-        if decision["job_id"]:
-            return str(decision["job_id"])
-    reasons = "; ".join(f"{d['rule']}: {d['decision']}: {d['reason']}" for d in decisions)
-    raise DaemonError(f"no job was created for event {event_id}: {reasons}")
+def _say_status(job_id: str, quiet: bool) -> Callable[[dict[str, Any]], None]:
+    """Print each new status of the job (with how to approve one that waits)."""
+    said: list[str] = []
 
+    def say(job: dict[str, Any]) -> None:
+        if quiet or said[-1:] == [job["status"]]:
+            return
+        said.append(job["status"])
+        hint = f" (fluxora-orch approve {job_id})" if job["status"] == "awaiting-approval" else ""
+        print(f"job {job_id}: {job['status']}{hint}", flush=True)
 
-def _wait(config: Any, job_id: str, deadline: float, *, quiet: bool) -> dict[str, Any]:
-    said: str | None = None
-    while True:
-        job: dict[str, Any] = get_json(config, f"jobs/{job_id}")
-        if job["status"] in FINISHED:
-            return job
-        if job["status"] != said and not quiet:
-            said = job["status"]
-            hint = f" (fluxora-orch approve {job_id})" if said == "awaiting-approval" else ""
-            print(f"job {job_id}: {said}{hint}", flush=True)
-        _pause(deadline, f"job {job_id} to finish")
-
-
-def _pause(deadline: float, what: str) -> None:
-    if time.monotonic() > deadline:
-        raise DaemonError(f"timed out waiting for {what}")
-    time.sleep(POLL_SECONDS)
+    return say
 
 
 def _docs(args: argparse.Namespace) -> int:

@@ -96,7 +96,7 @@ def test_cli_backup_and_restore_verify_run_as_daemon_jobs_unless_local(
         client = daemon.client
         assert client.sample("fluxora_backup_last_success_timestamp_seconds", **LABELS) > 0
         (job,) = client.get("/api/jobs?runbook=backup")
-        assert (job["rule"], job["status"]) == ("backup-on-request", "completed")
+        assert (job["rule"], job["status"]) == ("runbook-request", "completed")
 
         verified = run("restore-verify", "--json")
         assert verified.returncode == 0, verified.stderr

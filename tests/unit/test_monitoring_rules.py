@@ -27,10 +27,6 @@ SEVERITIES = {"critical", "warning"}
 PENDING_GENERATED_PAGES = {
     f"dr_runbooks/docs/{runbook}.md"
     for runbook in (
-        "postgres-failover",
-        "postgres-failback",
-        "restore-drill",
-        "region-evacuation",
         "scale-out",
         "scale-in",
     )

@@ -88,22 +88,6 @@ fluxora:
       run: restore-verify
       with: {database: '{{ event.data.database }}', kind: '{{ event.data.kind }}'}
       lock: 'restore-verify-{{ event.data.database }}'
-    # `fluxora-orch backup` / `restore-verify` send these requests to the daemon.
-    backup-on-request:
-      match: fluxora/request/runbook/backup
-      env: '{{ event.data.env | default(env) }}'
-      run: backup
-      with: {database: '{{ event.data.database }}', kind: '{{ event.data.kind }}'}
-      lock: 'backup-{{ event.data.database }}-{{ event.data.kind }}'
-    restore-verify-on-request:
-      match: fluxora/request/runbook/restore-verify
-      env: '{{ event.data.env | default(env) }}'
-      run: restore-verify
-      with:
-        backup_id: '{{ event.data.backup_id | default(none) }}'
-        database: '{{ event.data.database | default(none) }}'
-        kind: '{{ event.data.kind | default(none) }}'
-      lock: "restore-verify-{{ event.data.database or 'newest' }}"
     # A stale backup (FluxoraBackupStale, via Alertmanager) gets one immediate backup of that
     # database and kind, at most once an hour each.
     backup-when-stale:
@@ -122,14 +106,16 @@ fluxora:
       with: '{{ event.data.params | default({}) }}'
       lock: 'drill-{{ event.data.lock | default(event.data.runbook) }}'
       approval: {prod: true}
-    # What `fluxora-orch runbook run NAME` and `salt-run fluxora.runbook name=NAME` send; the
-    # runbook's own approval policy applies (prod by default).
+    # What `fluxora-orch runbook run NAME`, `backup`, `restore-verify` and `salt-run
+    # fluxora.runbook name=NAME` send; the runbook's own approval policy applies (prod by
+    # default), and a request may name a lock (a backup's is the one its schedule takes).
     runbook-request:
       match: fluxora/request/runbook/*
       run: "{{ event.tag.split('/')[3] }}"
       env: '{{ event.data.env | default(env) }}'
       with: '{{ event.data.params | default({}) }}'
       dry_run: '{{ event.data.dry_run | default(false) }}'
+      lock: '{{ event.data.lock | default(none) }}'
   {%- endraw %}
 
   deploy:
