@@ -63,7 +63,7 @@ def test_a_dry_run_plans_without_acting(orch_daemon: Daemon, tmp_path: Path) -> 
 def test_an_unknown_runbook_is_refused_with_the_reason(orch_daemon: Daemon) -> None:
     code, _, err = runbook(orch_daemon, "run", "no-such-runbook", "--timeout", "30")
     assert code == 1
-    assert "runbook-request: rejected: no runbook named 'no-such-runbook'" in err
+    assert "runbook-request: rejected (no runbook named 'no-such-runbook')" in err
 
 
 def test_a_bad_param_is_a_usage_error(orch_daemon: Daemon) -> None:
