@@ -80,7 +80,7 @@ def node_state(node: NodeConfig, dbname: str = "postgres") -> NodeState:
         with connect(node, dbname) as conn:
             row = conn.execute(_STATE_SQL.encode()).fetchone()
     except (DatabaseUnavailableError, psycopg.Error) as exc:
-        return NodeState(reachable=False, error=str(exc).strip().splitlines()[-1])
+        return NodeState(reachable=False, error=" ".join(str(exc).split()))
     assert row is not None
     return NodeState(True, bool(row[0]), lsn_int(row[1] or "0/0"), lsn_int(row[2]))
 
