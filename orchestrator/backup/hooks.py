@@ -140,6 +140,8 @@ class BackupMetricsHook(RunHook):
         self.metrics = metrics
 
     async def on_finish(self, run: Run) -> None:
+        if run.job.dry_run:  # a dry run backs nothing up and verifies nothing
+            return
         for record in run.journal.steps:
             if record.action == BACKUP_ACTION:
                 self.metrics.observe_backup(step_result(run.job, record))
