@@ -87,6 +87,11 @@ def run_on_daemon(
 ) -> list[Result]:
     """Run `runbook` with `params` as a daemon job; the Results of its `action` steps (a job
     that ends before running one is a failed Result naming the job and its error)."""
+    if config.webhook.secret is None:
+        raise DaemonError(
+            f"the daemon at {base_url(config)} takes requests signed with the webhook secret: "
+            "set FLUXORA_WEBHOOK_SECRET or webhook.secret, or run in this process with --local"
+        )
     answer = post_event(config, request_tag(runbook), params, None)
     job_id = _job_of(runbook, answer["id"], _decided(config, answer["id"]))
     print(f"{runbook}: job {job_id} on the daemon at {base_url(config)}", file=sys.stderr)

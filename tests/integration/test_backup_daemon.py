@@ -145,3 +145,16 @@ def test_a_backup_schedule_without_a_database_fails_validate_and_run(tmp_path: P
         done = cli(command, "--config", str(path), "--data-dir", str(tmp_path / "data"))
         assert done.returncode == 1, command
         assert error in done.stderr, done.stderr
+
+
+def test_cli_without_the_webhook_secret_names_it_and_local(
+    tmp_path: Path, app_db: dict[str, object]
+) -> None:
+    daemon = start_daemon(tmp_path, **scheduled_backups(app_db, every="1h"))
+    try:
+        done = cli("backup", "--database", "app", *daemon.settings(), env={})
+    finally:
+        assert daemon.stop() == 0
+    assert done.returncode == 1
+    assert "takes requests signed with the webhook secret" in done.stderr
+    assert "--local" in done.stderr
