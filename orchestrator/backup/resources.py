@@ -1,6 +1,7 @@
 """From config to the resources the postgres actions use (`ActionContext.resources`):
 `objectstore`, `dr_objectstore` (when a DR bucket is configured), `databases` and `backup`.
-The composition root calls `build_resources(config)` once."""
+The daemon builds them through the postgres action family (`actions/postgres.py`); the CLI's
+in-process path and the tests call `build_resources(config)` directly."""
 
 from __future__ import annotations
 

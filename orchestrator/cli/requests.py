@@ -105,6 +105,11 @@ def run_on_daemon(
     """Run `runbook` as a daemon job (`request`: env, params, lock); the Results of its
     `action` steps (a job that ends before running one is a failed Result naming the job and
     its error)."""
+    if config.webhook.secret is None:
+        raise DaemonError(
+            f"the daemon at {base_url(config)} takes requests signed with the webhook secret: "
+            "set FLUXORA_WEBHOOK_SECRET or webhook.secret, or run in this process with --local"
+        )
     job_id = submit(config, runbook, request)
     print(f"{runbook}: job {job_id} on the daemon at {base_url(config)}", file=sys.stderr)
     job = _follow_with_spinner(config, job_id, runbook, show)

@@ -336,3 +336,24 @@ def test_cli_prints_summaries(tmp_path: Path, pg_pair: PgPair, source_db: str) -
     assert "RPO " in verified
     assert "  verified" in cli("backups", "list")
     assert "keep: " in cli("backups", "prune", "--dry-run")
+
+
+def test_a_sql_ascii_database_backs_up_and_verifies(tmp_path: Path, pg_pair: PgPair) -> None:
+    # pg_createcluster under the C locale (a fresh dev host) makes SQL_ASCII databases, where
+    # a driver reads text as bytes unless told otherwise.
+    name = "fxt_db_ascii"
+    cluster = pg_pair.primary
+    cluster.psql(f"CREATE DATABASE {name} ENCODING 'SQL_ASCII' TEMPLATE template0 LOCALE 'C'")
+    try:
+        cluster.psql("CREATE TABLE t (v text); INSERT INTO t VALUES ('a'), ('b')", dbname=name)
+        path = write_config(
+            tmp_path / "c.yaml", tmp_path / "data", {"app": database_entry(cluster, name)}
+        )
+        ctx = context_for(load(path))
+        backed_up = run(ctx, "postgres.backup", database="app")
+        assert backed_up.ok, backed_up.error
+        verified = run(ctx, "postgres.verify", backup_id=backed_up.data["backup_id"])
+        assert verified.ok, verified.error
+        assert verified.data["tables_checked"] == 1
+    finally:
+        cluster.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -134,3 +134,27 @@ def test_embedded_defaults_start_cleanly_with_the_backup_schedules(tmp_path: Pat
         assert terminate(server) == 0
     records = [json.loads(line) for line in (tmp_path / "orch.log").read_text().splitlines()]
     assert [r for r in records if r["level"] in ("error", "critical")] == []
+
+
+def test_a_backup_schedule_without_a_database_fails_validate_and_run(tmp_path: Path) -> None:
+    config = scheduled_backups({}, every="1h")
+    config["schedules"] = [{"name": "backup-all", "interval": "1d", "data": {"kind": "logical"}}]
+    path = write_config(tmp_path / "bad.yaml", **config)
+    error = "schedule 'backup-all': data.database: the backup runbook runs on this schedule"
+    for command in ("validate", "run"):
+        done = cli(command, "--config", str(path), "--data-dir", str(tmp_path / "data"))
+        assert done.returncode == 1, command
+        assert error in done.stderr, done.stderr
+
+
+def test_cli_without_the_webhook_secret_names_it_and_local(
+    tmp_path: Path, app_db: dict[str, object]
+) -> None:
+    daemon = start_daemon(tmp_path, **scheduled_backups(app_db, every="1h"))
+    try:
+        done = cli("backup", "--database", "app", *daemon.settings(), env={})
+    finally:
+        assert daemon.stop() == 0
+    assert done.returncode == 1
+    assert "takes requests signed with the webhook secret" in done.stderr
+    assert "--local" in done.stderr

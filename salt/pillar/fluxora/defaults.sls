@@ -31,7 +31,8 @@ fluxora:
     primary: {cluster: main, port: 5432, listen_addresses: '*'}
     replica: {cluster: main, port: 5432, listen_addresses: '*'}
     replication: {user: replicator, slot: fluxora_replica_1}
-    backup: {user: fluxora_backup}
+    # createdb: restore-verify restores into scratch databases on the source's own server.
+    backup: {user: fluxora_backup, createdb: true}
     monitor: {user: prometheus}
     databases:
       fluxora: {owner: fluxora}

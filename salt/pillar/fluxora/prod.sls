@@ -15,6 +15,9 @@ fluxora:
       replication_cidrs: [10.30.1.0/24]
       client_cidrs: [10.30.0.0/16]
     wal: {wal_keep_size: 4GB}
+    # Never a scratch database on a production primary: restore-verify uses
+    # fluxora:orchestrator:config:backup:restore_targets:prod.
+    backup: {createdb: false}
   redis: {bind: 0.0.0.0, maxmemory: 2gb}
   monitoring:
     prometheus: {retention: 30d}

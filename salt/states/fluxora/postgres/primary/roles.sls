@@ -9,7 +9,8 @@
 {%- set users = {
       postgres.replication.user: {'replication': true, 'password': postgres.replication.password},
       postgres.backup.user: {'replication': true, 'password': postgres.backup.password,
-                             'groups': 'pg_read_all_data'},
+                             'groups': 'pg_read_all_data',
+                             'createdb': postgres.backup.createdb},
       postgres.monitor.user: {'groups': 'pg_monitor'},
     } %}
 {%- for db, spec in postgres.databases | dictsort %}
@@ -25,6 +26,7 @@ fluxora-postgres-primary-roles-{{ name }}-postgres_user-present:
     - name: {{ name }}
     - login: true
     - replication: {{ spec.get('replication', false) }}
+    - createdb: {{ spec.get('createdb', false) }}
 {%- if spec.get('password') %}
     - password: {{ spec.password | json }}
     - encrypted: scram-sha-256
