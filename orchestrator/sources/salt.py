@@ -158,6 +158,8 @@ class SaltListener:
             submission = self._one(raw.get("tag", ""), raw.get("data"))
             if submission is not None:
                 batch.append(submission)
+            elif not batch:
+                return batch  # not ours (most of the bus): block again rather than poll
             if len(batch) >= MAX_BATCH:
                 break  # before reading another: an event read is an event kept
             raw = bus.get_event_noblock()
