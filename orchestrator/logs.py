@@ -7,6 +7,7 @@ in any process that imports salt. Fields whose name suggests a secret are never 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -19,10 +20,12 @@ REDACTED = "[redacted]"
 
 
 def redact(fields: dict[str, Any]) -> dict[str, Any]:
-    return {
-        name: REDACTED if any(word in name.lower() for word in _SECRET_WORDS) else value
-        for name, value in fields.items()
-    }
+    return {name: REDACTED if _secret(name) else value for name, value in fields.items()}
+
+
+@functools.cache  # field names are the code's own keywords: a small, fixed set
+def _secret(name: str) -> bool:
+    return any(word in name.lower() for word in _SECRET_WORDS)
 
 
 class JsonFormatter(logging.Formatter):

@@ -123,7 +123,7 @@ class SaltListener:
         # lost (a burst lost ~8% that way here). A blocking receive never reconnects.
         bus: Subscriber | None = None
         try:
-            bus = Subscriber(self._opts)
+            bus = Subscriber(self._opts, self._selected)
             bus.connect(SUBSCRIBE_SECONDS)
             subscribed.set()
             while not self._stop.is_set():
@@ -158,13 +158,18 @@ class SaltListener:
             submission = self._one(raw.get("tag", ""), raw.get("data"))
             if submission is not None:
                 batch.append(submission)
+            elif not batch:
+                return batch  # not ours (most of the bus): block again rather than poll
             if len(batch) >= MAX_BATCH:
                 break  # before reading another: an event read is an event kept
             raw = bus.get_event_noblock()
         return batch
 
+    def _selected(self, tag: str) -> bool:
+        return tag != self._wake_tag and tag_selected(tag, self._include, self._exclude)
+
     def _one(self, tag: str, data: Any) -> Submission | None:
-        if tag == self._wake_tag or not tag_selected(tag, self._include, self._exclude):
+        if not self._selected(tag):
             return None
         try:
             return Submission(event=to_event(tag, data))
@@ -186,12 +191,15 @@ class SaltListener:
 
 class Subscriber:
     """The master's event bus read with Salt's asynchronous publish client, run on an event
-    loop of the calling thread's own (made in it: Salt's client takes the current loop)."""
+    loop of the calling thread's own (made in it: Salt's client takes the current loop).
+    Events whose tag is not `wanted` come without their data (never unpacked): most of the
+    bus is not ours, our own job completions included."""
 
-    def __init__(self, opts: Mapping[str, Any]) -> None:
+    def __init__(self, opts: Mapping[str, Any], wanted: Callable[[str], bool]) -> None:
         import salt.transport
         import tornado.ioloop
 
+        self._wanted = wanted
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
         io_loop = tornado.ioloop.IOLoop.current()
@@ -212,6 +220,9 @@ class Subscriber:
         raw = self._loop.run_until_complete(self._client.recv(timeout=timeout))
         if raw is None:
             return None
+        tag = raw.partition(salt.utils.event.TAGEND.encode())[0].decode(errors="replace")
+        if not self._wanted(tag):
+            return {"tag": tag, "data": None}
         tag, data = salt.utils.event.SaltEvent.unpack(raw)
         return {"tag": tag, "data": data}
 

@@ -451,20 +451,22 @@ class SqlStore(Store):
         finished_at = ts(utcnow())
         if not completions:
             return []
-        statement = (
-            update(jobs)
-            .where(jobs.c.id == bindparam("key"))
-            .values(status=bindparam("status"), finished_at=finished_at)
-        )
+        by_status: dict[JobStatus, list[str]] = {}
+        for completion in completions:
+            by_status.setdefault(completion.status, []).append(completion.job_id)
+        by_id: dict[str, Job] = {}
         with self.transaction() as conn:
-            conn.execute(
-                statement, [{"key": c.job_id, "status": c.status.value} for c in completions]
-            )
+            # One UPDATE ... RETURNING per status (a batch nearly always has one).
+            for status, ids in by_status.items():
+                finish = (
+                    update(jobs)
+                    .where(jobs.c.id.in_(ids))
+                    .values(status=status.value, finished_at=finished_at)
+                    .returning(*jobs.c)
+                )
+                by_id.update((r.id, _job(r._mapping)) for r in conn.execute(finish))
             self._update_journals(conn, [c.journal for c in completions])
-            ids = [c.job_id for c in completions]
-            rows = conn.execute(select(jobs).where(jobs.c.id.in_(ids))).all()
-        by_id = {r.id: _job(r._mapping) for r in rows}
-        return [by_id[i] for i in ids if i in by_id]
+        return [by_id[c.job_id] for c in completions if c.job_id in by_id]
 
     def interrupt_running(self, owner: str) -> list[tuple[Job, Journal]]:
         jobs, journals = self.t["jobs"], self.t["journals"]

@@ -150,3 +150,14 @@ def test_salt_listener_batches_keep_every_event_across_the_batch_limit() -> None
         assert len(batch) <= salt.MAX_BATCH
         seen.extend(s.event.id for s in batch)
     assert seen == [f"e{n}" for n in range(salt.MAX_BATCH * 2 + 5)]
+
+
+def test_salt_listener_blocks_again_after_an_event_it_does_not_take() -> None:
+    from orchestrator.sources import salt
+
+    listener = salt.SaltListener({}, ["fluxora/*"], [], submit=None, reject=None)  # type: ignore[arg-type]
+    bus = FakeBus(3)
+    assert listener._drain(bus, {"tag": "salt/job/1/ret", "data": None}) == []
+    assert len(bus.events) == 3  # not polled: the next blocking read takes them, in order
+    first = bus.get_event_noblock()
+    assert [s.event.id for s in listener._drain(bus, first)] == ["e0", "e1", "e2"]
