@@ -90,6 +90,9 @@ def connect(
             connect_timeout=server.connect_timeout_seconds,
             application_name="fluxora-orch",
             autocommit=autocommit,
+            # In a SQL_ASCII database psycopg would return text as bytes (snapshot ids,
+            # names); UTF-8 makes it str there and changes nothing elsewhere.
+            client_encoding="utf8",
         )
     except PasswordUnavailableError as exc:
         raise DatabaseUnavailableError(f"{describe(server, dbname)}: {exc}") from exc

@@ -89,11 +89,9 @@ def scheduled_work(config: Config) -> list[ScheduledWork]:
 
 def export_schedules(metrics: BackupMetrics, work: Sequence[ScheduledWork]) -> None:
     for item in work:
-        export = (
-            metrics.set_interval
-            if item.runbook == BACKUP_RUNBOOK
-            else (metrics.set_verify_interval)
-        )
+        export = metrics.set_interval
+        if item.runbook == RESTORE_VERIFY_RUNBOOK:
+            export = metrics.set_verify_interval
         export(item.env, item.database, item.kind, item.interval_seconds)
 
 
@@ -142,6 +140,8 @@ class BackupMetricsHook(RunHook):
         self.metrics = metrics
 
     async def on_finish(self, run: Run) -> None:
+        if run.job.dry_run:  # a dry run backs nothing up and verifies nothing
+            return
         for record in run.journal.steps:
             if record.action == BACKUP_ACTION:
                 self.metrics.observe_backup(step_result(run.job, record))

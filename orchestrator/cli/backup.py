@@ -6,31 +6,48 @@ import argparse
 from typing import Any
 
 from orchestrator.backup.resources import Databases, UnknownDatabaseError
+from orchestrator.cli.common import config_from_args
 from orchestrator.cli.inprocess import add_command, context, finish, human_bytes, run_action
+from orchestrator.cli.requests import add_local_argument, run_on_daemon, run_requests
 from orchestrator.core.results import Result
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:
     parser = add_command(
         commands, "backup", parent, _backup,
-        help="back up databases into the object store (in this process)",
+        help="back up databases into the object store (as daemon jobs, or --local)",
         description="Back up a configured database (default: all of the environment) into "
-        "the object store, then copy it to the DR bucket when one is configured.",
+        "the object store, then copy it to the DR bucket when one is configured. Runs as a "
+        "job of the daemon (the backup runbook) when one answers; --dry-run, --local or no "
+        "daemon run it in this process.",
     )  # fmt: skip
     parser.add_argument("--database", help="configured database name (default: all)")
     parser.add_argument("--kind", choices=["logical", "physical"], default="logical")
+    add_local_argument(parser)
 
 
 def _backup(args: argparse.Namespace) -> int:
-    ctx = context(args, dry_run=args.dry_run)
-    databases: Databases = ctx.resource("databases")
-    names = [args.database] if args.database else databases.names(ctx.env)
+    config = config_from_args(args)
+    env = args.env or config.env
+    names = [args.database] if args.database else Databases(config.databases).names(env)
     if not names:
-        raise UnknownDatabaseError(ctx.env, "(any)", [])
-    results = [
-        run_action(args, ctx, "postgres.backup", {"database": name, "kind": args.kind})
-        for name in names
-    ]
+        raise UnknownDatabaseError(env, "(any)", [])
+    requests = [{"database": name, "kind": args.kind} for name in names]
+
+    def local() -> list[Result]:
+        ctx = context(args, dry_run=args.dry_run)
+        return [run_action(args, ctx, "postgres.backup", params) for params in requests]
+
+    def on_daemon() -> list[Result]:
+        return [
+            result
+            for params in requests
+            for result in run_on_daemon(
+                config, "backup", "postgres.backup", {**params, "env": env}, show=not args.json
+            )
+        ]
+
+    results = run_requests(config, local, on_daemon, force_local=args.local or args.dry_run)
     return finish(args, results, _summary)
 
 

@@ -20,14 +20,12 @@ from orchestrator.cli.client import DaemonError, get_json, post_event, read
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.jobs import print_journal
 from orchestrator.cli.output import print_json, table
+from orchestrator.cli.requests import FINISHED, POLL_SECONDS, request_tag
 from orchestrator.definitions import runbooks_dir
 from orchestrator.dr.docs import expected_pages, stale_pages, write_pages
 from orchestrator.dr.report import write_report
 from orchestrator.errors import FluxoraError
 from orchestrator.runbooks.catalog import load_catalog
-
-POLL_SECONDS = 0.5
-FINISHED = {"completed", "failed", "aborted", "interrupted", "rejected"}
 
 
 class UsageError(FluxoraError, ValueError):
@@ -144,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         "params": parse_params(args.param),
         "dry_run": args.dry_run,
     }
-    answer = post_event(config, f"fluxora/request/runbook/{args.name}", data, None)
+    answer = post_event(config, request_tag(args.name), data, None)
     deadline = time.monotonic() + args.timeout
     job_id = _job_for(config, answer["id"], deadline)
     job = _wait(config, job_id, deadline, quiet=args.json)

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from orchestrator.actions import builtin_registry
+from orchestrator.backup.hooks import scheduled_work
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.output import print_json
 from orchestrator.definitions import load_definitions, runbooks_dir
@@ -26,6 +27,7 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
 def _validate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     definitions = load_definitions(config, builtin_registry())
+    scheduled_work(config)  # a backup or restore-verify schedule must name its database
     names = {
         "runbooks": [r.name for r in definitions.runbooks],
         "rules": [r.name for r in definitions.rules],

@@ -125,13 +125,15 @@ def orchestrator_config(
     postgres: dict[str, Any],
     aws: dict[str, Any] | None,
     password_file: str,
+    alertmanager_token: str | None = None,
 ) -> dict[str, Any]:
     """The daemon's config file: pillar ``fluxora:orchestrator:config`` completed from the rest
     of pillar, its single source of truth: ``schedules`` and ``rules`` (``fluxora:schedules``,
     ``fluxora:rules``), the ``databases`` it backs up (``fluxora:postgres``: the primary, read
     as the backup user whose password is in ``password_file``; prod's are marked production, so
     restore-verify never restores into them) and the ``objectstore`` (the backups bucket of
-    ``fluxora:aws`` and its DR copy; without AWS, the local store under data_dir). A key set in
+    ``fluxora:aws`` and its DR copy; without AWS, the local store under data_dir) and the
+    bearer token Alertmanager sends (``fluxora:monitoring:orchestrator_token``). A key set in
     ``fluxora:orchestrator:config`` wins."""
     environment = env()
     shared = __pillar__.get("fluxora", {})
@@ -143,6 +145,8 @@ def orchestrator_config(
     done.setdefault("databases", {environment: _databases(postgres, password_file, production)})
     if aws and "backups" in aws.get("buckets", {}):
         done.setdefault("objectstore", _s3_store(aws))
+    if alertmanager_token:
+        done.setdefault("alertmanager", {}).setdefault("token", alertmanager_token)
     return done
 
 

@@ -1,5 +1,6 @@
-"""A stand-in for the platform's forecast workers (not part of this repository): their queue
-depth gauge served over HTTP on loopback, for the shipped `fluxora-forecast` scrape job."""
+"""Stand-ins Prometheus scrapes: a prometheus_client registry served over HTTP on loopback; and
+the platform's forecast workers (not part of this repository) as one, exporting their queue
+depth for the shipped `fluxora-forecast` scrape job."""
 
 from __future__ import annotations
 
@@ -9,15 +10,11 @@ from contextlib import contextmanager
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 
-class ForecastWorkers:
+class StandIn:
+    """A registry served on a free loopback port; declare metrics on `registry`."""
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.queue_depth = Gauge(
-            "fluxora_forecast_queue_depth",
-            "Forecast jobs waiting, by queue.",
-            ["queue"],
-            registry=self.registry,
-        )
         self.server, self.thread = start_http_server(0, "127.0.0.1", registry=self.registry)
 
     @property
@@ -28,6 +25,17 @@ class ForecastWorkers:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+
+
+class ForecastWorkers(StandIn):
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue_depth = Gauge(
+            "fluxora_forecast_queue_depth",
+            "Forecast jobs waiting, by queue.",
+            ["queue"],
+            registry=self.registry,
+        )
 
 
 @contextmanager

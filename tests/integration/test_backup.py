@@ -325,13 +325,35 @@ def test_cli_prints_summaries(tmp_path: Path, pg_pair: PgPair, source_db: str) -
         return done.stdout
 
     assert "would back up postgres@/var/run/postgresql:" in cli("backup", "--dry-run")
-    backed_up = cli("backup", "--database", "app")
+    # --local: in this process whatever listens on the default address (no daemon here).
+    backed_up = cli("backup", "--database", "app", "--local")
     assert backed_up.startswith("backup ")
     assert "of dev/app (logical):" in backed_up
     assert "4 tables, consistent at" in backed_up
-    verified = cli("restore-verify")
+    verified = cli("restore-verify", "--local")
     assert "verified: 4 tables match the manifest" in verified
     assert "RTO " in verified
     assert "RPO " in verified
     assert "  verified" in cli("backups", "list")
     assert "keep: " in cli("backups", "prune", "--dry-run")
+
+
+def test_a_sql_ascii_database_backs_up_and_verifies(tmp_path: Path, pg_pair: PgPair) -> None:
+    # pg_createcluster under the C locale (a fresh dev host) makes SQL_ASCII databases, where
+    # a driver reads text as bytes unless told otherwise.
+    name = "fxt_db_ascii"
+    cluster = pg_pair.primary
+    cluster.psql(f"CREATE DATABASE {name} ENCODING 'SQL_ASCII' TEMPLATE template0 LOCALE 'C'")
+    try:
+        cluster.psql("CREATE TABLE t (v text); INSERT INTO t VALUES ('a'), ('b')", dbname=name)
+        path = write_config(
+            tmp_path / "c.yaml", tmp_path / "data", {"app": database_entry(cluster, name)}
+        )
+        ctx = context_for(load(path))
+        backed_up = run(ctx, "postgres.backup", database="app")
+        assert backed_up.ok, backed_up.error
+        verified = run(ctx, "postgres.verify", backup_id=backed_up.data["backup_id"])
+        assert verified.ok, verified.error
+        assert verified.data["tables_checked"] == 1
+    finally:
+        cluster.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -3,6 +3,8 @@ metrics on the daemon's /metrics, and last-success gauges restored from the cata
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,8 @@ import pytest
 from orchestrator.backup.catalog import list_backups, read_verification
 from orchestrator.objectstore.local import LocalObjectStore
 from tests.harness.backup import database_entry, scheduled_backups, scratch_database
-from tests.harness.fluxora import Daemon, OrchClient, start_daemon, write_config
+from tests.harness.fluxora import Daemon, OrchClient, cli, secret_env, start_daemon, write_config
+from tests.harness.orchestrator import start_orchestrator, terminate
 from tests.harness.postgres import PgPair
 from tests.harness.processes import wait_until
 
@@ -74,3 +77,84 @@ def test_scheduled_backups_run_as_jobs_and_their_gauges_survive_a_restart(
         assert client.sample("fluxora_backup_interval_seconds", **LABELS) == 3600
     finally:
         assert again.stop() == 0
+
+
+def test_cli_backup_and_restore_verify_run_as_daemon_jobs_unless_local(
+    tmp_path: Path, app_db: dict[str, object]
+) -> None:
+    daemon = start_daemon(tmp_path, **scheduled_backups(app_db, every="1h"))
+    try:
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return cli(*args, *daemon.settings(), env=secret_env())
+
+        backed_up = run("backup", "--database", "app")
+        assert backed_up.returncode == 0, backed_up.stderr
+        assert "of dev/app (logical):" in backed_up.stdout
+        assert "backup: job " in backed_up.stderr
+        # It ran in the daemon: its metrics and its job list know it.
+        client = daemon.client
+        assert client.sample("fluxora_backup_last_success_timestamp_seconds", **LABELS) > 0
+        (job,) = client.get("/api/jobs?runbook=backup")
+        assert (job["rule"], job["status"]) == ("backup-on-request", "completed")
+
+        verified = run("restore-verify", "--json")
+        assert verified.returncode == 0, verified.stderr
+        (result,) = json.loads(verified.stdout)
+        assert (result["ok"], result["database"], result["tables_checked"]) == (True, "app", 4)
+        assert client.sample("fluxora_restore_verify_last_status", **LABELS) == 1
+
+        unknown = run("backup", "--database", "nosuch")
+        assert unknown.returncode == 1
+        assert "no database 'nosuch' configured for environment 'dev'" in unknown.stderr
+        assert client.sample("fluxora_backup_failures_total", **LABELS | {"database": "nosuch"})
+
+        local = run("backup", "--database", "app", "--local")
+        assert local.returncode == 0, local.stderr
+        assert "job " not in local.stderr
+        assert len(client.get("/api/jobs?runbook=backup")) == 2, "--local made no daemon job"
+    finally:
+        assert daemon.stop() == 0
+    # With the daemon gone, the same command runs in this process and says so.
+    alone = cli("backup", "--database", "app", *daemon.settings(), env=secret_env())
+    assert alone.returncode == 0, alone.stderr
+    assert f"note: no daemon at {daemon.server.url}; running in this process" in alone.stderr
+
+
+def test_embedded_defaults_start_cleanly_with_the_backup_schedules(tmp_path: Path) -> None:
+    # What scripts/run starts: no config file, a fresh data directory.
+    server = start_orchestrator(tmp_path / "data", log_path=tmp_path / "orch.log")
+    try:
+        client = OrchClient(server.url)
+        dev = {"env": "dev", "database": "fluxora", "kind": "logical"}
+        assert client.sample("fluxora_backup_interval_seconds", **dev) == 86400
+        assert client.sample("fluxora_restore_verify_interval_seconds", **dev) == 86400
+        wait_until(lambda: "schedule leader" in (tmp_path / "orch.log").read_text(), 30, "leader")
+    finally:
+        assert terminate(server) == 0
+    records = [json.loads(line) for line in (tmp_path / "orch.log").read_text().splitlines()]
+    assert [r for r in records if r["level"] in ("error", "critical")] == []
+
+
+def test_a_backup_schedule_without_a_database_fails_validate_and_run(tmp_path: Path) -> None:
+    config = scheduled_backups({}, every="1h")
+    config["schedules"] = [{"name": "backup-all", "interval": "1d", "data": {"kind": "logical"}}]
+    path = write_config(tmp_path / "bad.yaml", **config)
+    error = "schedule 'backup-all': data.database: the backup runbook runs on this schedule"
+    for command in ("validate", "run"):
+        done = cli(command, "--config", str(path), "--data-dir", str(tmp_path / "data"))
+        assert done.returncode == 1, command
+        assert error in done.stderr, done.stderr
+
+
+def test_cli_without_the_webhook_secret_names_it_and_local(
+    tmp_path: Path, app_db: dict[str, object]
+) -> None:
+    daemon = start_daemon(tmp_path, **scheduled_backups(app_db, every="1h"))
+    try:
+        done = cli("backup", "--database", "app", *daemon.settings(), env={})
+    finally:
+        assert daemon.stop() == 0
+    assert done.returncode == 1
+    assert "takes requests signed with the webhook secret" in done.stderr
+    assert "--local" in done.stderr

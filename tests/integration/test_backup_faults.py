@@ -144,7 +144,7 @@ def test_sigkill_mid_backup_leaves_nothing_listed_and_prune_cleans_up(
     log_path = tmp_path / "backup.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [fluxora_orch(), "backup", "--config", str(via_proxy), "--database", "app"],
+            [fluxora_orch(), "backup", "--local", "--config", str(via_proxy), "--database", "app"],
             stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
         )  # fmt: skip
     try:
@@ -164,7 +164,7 @@ def test_sigkill_mid_backup_leaves_nothing_listed_and_prune_cleans_up(
 
     assert json.loads(cli("backups", "list").stdout) == []
     assert len(uploads(bucket)) == 1  # the killed upload, never completed
-    done = cli("backup", "--database", "app")
+    done = cli("backup", "--database", "app", "--local")
     assert done.returncode == 0, done.stderr
     (listed,) = json.loads(cli("backups", "list").stdout)
     assert listed["backup_id"] == json.loads(done.stdout)[0]["backup_id"]
@@ -182,7 +182,7 @@ def test_cli_failure_exits_non_zero_with_the_reason(tmp_path: Path, pg_pair: PgP
         {"app": {**database_entry(pg_pair.primary, "fxt_unused"), "user": "fxt_nobody"}},
     )
     done = subprocess.run(
-        [fluxora_orch(), "backup", "--config", str(config), "--database", "app"],
+        [fluxora_orch(), "backup", "--local", "--config", str(config), "--database", "app"],
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
     assert done.returncode == 1

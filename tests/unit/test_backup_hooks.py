@@ -75,8 +75,10 @@ def record(action: str, status: StepStatus, **output: Any) -> StepRecord:
                       error=None if status is StepStatus.OK else "it broke")  # fmt: skip
 
 
-def finish(hook: BackupMetricsHook, steps: list[StepRecord], **params: Any) -> None:
-    job = Job(runbook="any", env="dev", params=params)
+def finish(
+    hook: BackupMetricsHook, steps: list[StepRecord], dry_run: bool = False, **params: Any
+) -> None:
+    job = Job(runbook="any", env="dev", params=params, dry_run=dry_run)
     spec = RunbookSpec.model_validate({"name": "any", "description": "d", "owner": "o",
                                        "environments": ["dev"],
                                        "steps": [{"name": "s", "action": "noop"}]})  # fmt: skip
@@ -108,3 +110,10 @@ def test_the_hook_observes_backup_and_verify_steps_of_any_runbook() -> None:
     assert sample("fluxora_restore_verify_failures_total", LABELS) == 1
     assert sample("fluxora_restore_verify_last_status", LABELS) == 0
     assert sample("fluxora_restore_verify_last_success_timestamp_seconds", LABELS) == 1100.0
+
+
+def test_a_dry_run_job_moves_no_metric() -> None:
+    registry = CollectorRegistry()
+    hook = BackupMetricsHook(BackupMetrics(registry))
+    finish(hook, [record("postgres.backup", StepStatus.FAILED, **LABELS)], dry_run=True)
+    assert registry.get_sample_value("fluxora_backup_failures_total", LABELS) is None

@@ -88,6 +88,25 @@ fluxora:
       run: restore-verify
       with: {database: '{{ event.data.database }}', kind: '{{ event.data.kind }}'}
       lock: 'restore-verify-{{ event.data.database }}'
+    # `fluxora-orch backup` / `restore-verify` send these requests to the daemon.
+    # (A request with `params` is `runbook run`'s: runbook-request below takes it.)
+    backup-on-request:
+      match: fluxora/request/runbook/backup
+      when: 'event.data.params is not defined'
+      env: '{{ event.data.env | default(env) }}'
+      run: backup
+      with: {database: '{{ event.data.database }}', kind: '{{ event.data.kind }}'}
+      lock: 'backup-{{ event.data.database }}-{{ event.data.kind }}'
+    restore-verify-on-request:
+      match: fluxora/request/runbook/restore-verify
+      when: 'event.data.params is not defined'
+      env: '{{ event.data.env | default(env) }}'
+      run: restore-verify
+      with:
+        backup_id: '{{ event.data.backup_id | default(none) }}'
+        database: '{{ event.data.database | default(none) }}'
+        kind: '{{ event.data.kind | default(none) }}'
+      lock: "restore-verify-{{ event.data.database or 'newest' }}"
     # A stale backup (FluxoraBackupStale, via Alertmanager) gets one immediate backup of that
     # database and kind, at most once an hour each.
     backup-when-stale:
@@ -104,16 +123,19 @@ fluxora:
       match: fluxora/schedule/drill-*
       run: '{{ event.data.runbook }}'
       with: '{{ event.data.params | default({}) }}'
-      lock: 'drill-{{ event.data.lock | default(event.data.runbook) }}'
+      lock: 'runbook-{{ event.data.lock | default(event.data.runbook) }}'
       approval: {prod: true}
-    # What `fluxora-orch runbook run NAME` and `salt-run fluxora.runbook name=NAME` send; the
-    # runbook's own approval policy applies (prod by default).
+    # What `fluxora-orch runbook run NAME` and `salt-run fluxora.runbook name=NAME` send (with
+    # `params`); the runbook's own approval policy applies (prod by default), and one run of a
+    # runbook at a time (the same lock as its scheduled drills).
     runbook-request:
       match: fluxora/request/runbook/*
+      when: 'event.data.params is defined'
       run: "{{ event.tag.split('/')[3] }}"
       env: '{{ event.data.env | default(env) }}'
-      with: '{{ event.data.params | default({}) }}'
+      with: '{{ event.data.params }}'
       dry_run: '{{ event.data.dry_run | default(false) }}'
+      lock: "runbook-{{ event.data.lock | default(event.tag.split('/')[3]) }}"
   {%- endraw %}
 
   deploy:

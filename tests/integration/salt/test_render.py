@@ -73,6 +73,9 @@ def test_rendered_orchestrator_config_loads_with_the_daemon_schema(
         "fluxora-orchestrator-config-backup-password-file-managed"
     ]
     assert (password["name"], password["mode"]) == (str(database.password_file), "0640")
+    token = config.alertmanager.token
+    assert token is not None, "Alertmanager's bearer token (fluxora:monitoring) reaches the daemon"
+    assert state["show_changes"] is False, "the config holds a secret: no diff in Salt's output"
     assert config.objectstore.kind == ("local" if env == "dev" else "s3")
     if env != "dev":
         assert config.objectstore.bucket == f"fluxora-{env}-backups"

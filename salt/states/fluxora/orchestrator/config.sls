@@ -18,6 +18,7 @@ fluxora-orchestrator-config-file-serialize:
     - name: {{ orchestrator.config_file }}
     - serializer: yaml
     - dataset: {{ orchestrator.config | json }}
+    - show_changes: false  # it holds the Alertmanager token (and any secret set in pillar)
     - user: root
     - group: {{ orchestrator.group }}
     - mode: '0640'
