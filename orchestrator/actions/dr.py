@@ -45,8 +45,9 @@ def build_hooks(deps: HookDeps) -> Sequence[RunHook]:
     metrics = DrillMetrics(deps.registry)
     definitions = deps.definitions
     drills = {r.name: r for r in definitions.runbooks if is_drill(r)}
-    for runbook in drills.values():
-        metrics.set_targets(runbook)
+    for runbook in drills.values():  # this daemon's env; others' as their drills run here
+        if deps.config.env in runbook.environments:
+            metrics.set_targets(runbook, deps.config.env)
     intervals = drill_intervals(definitions.schedules, definitions.rules, deps.config.env, utcnow())
     for (name, env), seconds in intervals.items():
         if name in drills:

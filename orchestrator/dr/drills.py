@@ -97,12 +97,11 @@ class DrillMetrics:
             "fluxora_drill_interval_seconds", "Configured interval between scheduled drills."
         )
 
-    def set_targets(self, runbook: RunbookSpec) -> None:
-        for env in runbook.environments:
-            if runbook.targets.rto is not None:
-                self.rto_target.labels(runbook.name, env).set(runbook.targets.rto)
-            if runbook.targets.rpo is not None:
-                self.rpo_target.labels(runbook.name, env).set(runbook.targets.rpo)
+    def set_targets(self, runbook: RunbookSpec, env: str) -> None:
+        if runbook.targets.rto is not None:
+            self.rto_target.labels(runbook.name, env).set(runbook.targets.rto)
+        if runbook.targets.rpo is not None:
+            self.rpo_target.labels(runbook.name, env).set(runbook.targets.rpo)
 
     def observe(self, run: DrillRun) -> None:
         labels = (run.runbook, run.env)
@@ -150,4 +149,5 @@ class MeasurementHook(RunHook):
             rpo_seconds=assessment["rpo_seconds"],
         )
         await self._runner.call(save_run, self._runner.store, drill)
+        self._metrics.set_targets(run.runbook, drill.env)
         self._metrics.observe(drill)

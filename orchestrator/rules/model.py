@@ -20,10 +20,12 @@ A templated `run` is checked when the rule decides: an event naming no runbook g
 ```yaml
   - name: runbook-request
     match: fluxora/request/runbook/*
+    when: "event.data.params is defined"
     run: "{{ event.tag.split('/')[3] }}"
     env: "{{ event.data.env | default(env) }}"
-    with: "{{ event.data.params | default({}) }}"
+    with: "{{ event.data.params }}"
     dry_run: "{{ event.data.dry_run | default(false) }}"
+    lock: "runbook-{{ event.data.lock | default(event.tag.split('/')[3]) }}"
 ```
 Templates see `event` (`id`, `tag`, `source`, `data`, `received_at`) and `env`.
 """

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.fluxora import Daemon, cli, secret_env
+from tests.harness.fluxora import FIXTURE_RUNBOOKS, Daemon, cli, secret_env
 
 pytestmark = pytest.mark.integration
 
@@ -84,3 +84,18 @@ def test_report_writes_markdown_and_a_png_timeline(orch_daemon: Daemon, tmp_path
     assert "| RTO |" in markdown
     assert "| step | hold | `wait` | ok |" in markdown
     assert Path(files["timeline"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_docs_check_fails_on_a_stale_page_until_docs_rewrites_it(tmp_path: Path) -> None:
+    runbooks = tmp_path / "runbooks"
+    runbooks.mkdir()
+    (runbooks / "drill.yaml").write_text((FIXTURE_RUNBOOKS / "drill.yaml").read_text())
+    config = tmp_path / "config.yaml"
+    config.write_text(f"runbooks_dir: {runbooks}\n")
+    settings = ["--config", str(config), "--data-dir", str(tmp_path / "data")]
+    stale = cli("runbook", "docs", "--check", *settings)
+    assert stale.returncode == 1
+    assert f"{runbooks}/docs/drill.md: out of date" in stale.stdout
+    written = cli("runbook", "docs", *settings)
+    assert written.returncode == 0, written.stderr
+    assert cli("runbook", "docs", "--check", *settings).returncode == 0

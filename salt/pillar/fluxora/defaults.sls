@@ -99,24 +99,26 @@ fluxora:
       lock: 'backup-{{ event.data.labels.database }}-{{ event.data.labels.kind }}'
       cooldown: {window: 1h, key: '{{ event.data.labels.database }}-{{ event.data.labels.kind }}'}
     # DR drills on schedule (each environment's file lists its `drill-*` schedules, whose data
-    # names the runbook, its params and optionally a lock shared by drills that must not
-    # overlap); in prod a person approves every drill.
+    # names the runbook and its params); in prod a person approves every drill. Every drill
+    # holds the environment's DR lock dr/<env>: one at a time, and no scale-in while it runs.
     drill-on-schedule:
       match: fluxora/schedule/drill-*
       run: '{{ event.data.runbook }}'
       with: '{{ event.data.params | default({}) }}'
-      lock: 'drill-{{ event.data.lock | default(event.data.runbook) }}'
+      lock: 'dr/{{ env }}'
       approval: {prod: true}
     # What `fluxora-orch runbook run NAME`, `backup`, `restore-verify` and `salt-run
     # fluxora.runbook name=NAME` send; the runbook's own approval policy applies (prod by
-    # default), and a request may name a lock (a backup's is the one its schedule takes).
+    # default). A request holds the lock it names (a backup's is the one its schedule takes),
+    # else the environment's DR lock, as a scheduled drill does.
     runbook-request:
       match: fluxora/request/runbook/*
+      when: 'event.data.params is defined'
       run: "{{ event.tag.split('/')[3] }}"
       env: '{{ event.data.env | default(env) }}'
-      with: '{{ event.data.params | default({}) }}'
+      with: '{{ event.data.params }}'
       dry_run: '{{ event.data.dry_run | default(false) }}'
-      lock: '{{ event.data.lock | default(none) }}'
+      lock: "{{ event.data.lock | default('dr/' ~ (event.data.env | default(env))) }}"
   {%- endraw %}
 
   deploy:

@@ -111,8 +111,7 @@ fluxora:
       cron: '0 10 1-7 * wed'
       data:
         runbook: postgres-failover
-        lock: postgres-primary
         params: {planned: true}
     drill-failback-monthly:
       cron: '0 11 1-7 * wed'
-      data: {runbook: postgres-failback, lock: postgres-primary}
+      data: {runbook: postgres-failback}

@@ -102,8 +102,7 @@ fluxora:
       cron: '0 5 * * tue'
       data:
         runbook: postgres-failover
-        lock: postgres-primary
         params: {planned: true}
     drill-failback-weekly:
       cron: '30 5 * * tue'
-      data: {runbook: postgres-failback, lock: postgres-primary}
+      data: {runbook: postgres-failback}
