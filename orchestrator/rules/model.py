@@ -25,7 +25,7 @@ A templated `run` is checked when the rule decides: an event naming no runbook g
     env: "{{ event.data.env | default(env) }}"
     with: "{{ event.data.params }}"
     dry_run: "{{ event.data.dry_run | default(false) }}"
-    lock: "runbook-{{ event.data.lock | default(event.tag.split('/')[3]) }}"
+    lock: "{{ event.data.lock | default('dr/' ~ (event.data.env | default(env))) }}"
 ```
 Templates see `event` (`id`, `tag`, `source`, `data`, `received_at`) and `env`.
 """
