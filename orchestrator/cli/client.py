@@ -64,6 +64,14 @@ def with_store(config: Config, work: Callable[[Store], T]) -> T:
         store.close()
 
 
+def get_json(config: Config, path: str) -> Any:
+    """GET /api/<path> from the daemon, which must answer (no store fallback)."""
+    try:
+        return _request(urllib.request.Request(f"{base_url(config)}/api/{path}"))
+    except (urllib.error.URLError, OSError) as exc:
+        raise DaemonError(f"no daemon at {base_url(config)}: {exc}") from None
+
+
 def read(config: Config, path: str, offline: Callable[[Store], T], **query: Any) -> Any:
     """GET /api/<path> from the daemon; if no daemon answers, the same query on its store."""
     params = {k: v for k, v in query.items() if v is not None}
