@@ -26,6 +26,7 @@ from orchestrator.aws.config import AwsConfig
 from orchestrator.backup.config import BackupConfig, DatabaseConfig
 from orchestrator.errors import ConfigError
 from orchestrator.objectstore.config import ObjectStoreConfig
+from orchestrator.scaling.config import ScalingConfig
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
 ENV_CONFIG = "FLUXORA_CONFIG"
@@ -121,6 +122,7 @@ class Config(Section):
     databases: dict[str, dict[str, DatabaseConfig]] = Field(default_factory=dict)  # env -> name
     backup: BackupConfig = BackupConfig()
     aws: AwsConfig = AwsConfig()
+    scaling: ScalingConfig = ScalingConfig()
     runbooks_dir: Path | None = None  # default: dr_runbooks/ beside the package
     # Rules and schedules are validated by their own loaders, which name the rule and key.
     rules: list[dict[str, Any]] = Field(default_factory=list)
