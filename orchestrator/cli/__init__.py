@@ -7,11 +7,21 @@ import sys
 from collections.abc import Sequence
 
 from orchestrator import __version__
-from orchestrator.cli import backup, backups, events, fire, jobs, restore_verify, run, validate
+from orchestrator.cli import (
+    backup,
+    backups,
+    events,
+    fire,
+    jobs,
+    restore_verify,
+    run,
+    scale,
+    validate,
+)
 from orchestrator.cli.common import add_settings_arguments
 from orchestrator.errors import FluxoraError
 
-COMMANDS = (run, validate, fire, events, jobs, backup, backups, restore_verify)
+COMMANDS = (run, validate, fire, events, jobs, backup, backups, restore_verify, scale)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -75,7 +75,7 @@ def test_no_second_action_inside_the_cooldown_in_either_direction() -> None:
         (seen(now=NOW.replace(hour=0, minute=30)), Suppression.PROTECTION_WINDOW),
     ],
 )
-def test_scale_in_is_held_back_but_scale_out_is_not(observed: Observed, reason: Suppression) -> None:
+def test_scale_in_is_held_back_but_not_scale_out(observed: Observed, reason: Suppression) -> None:
     assert decide(POLICY, Request(by=-1), observed).suppressed is reason
     assert decide(POLICY, Request(by=1), observed).applies
 

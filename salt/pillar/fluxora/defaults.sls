@@ -75,6 +75,20 @@ fluxora:
       cron: '0 6 * * *'
       event: fluxora/schedule/restore-verify-daily
       data: {}
+    # The day-ahead forecast run (auction gate closure 12:00 CET): the worker group is pre-scaled
+    # before it and scaled back to its baseline after; the settle steps continue a scale-in.
+    forecast-window-prescale:
+      cron: '30 8 * * *'
+      event: fluxora/schedule/forecast-window-prescale
+      data: {capacity: 4}
+    forecast-window-scale-back:
+      cron: '30 11 * * *'
+      event: fluxora/schedule/forecast-window-scale-back
+      data: {}
+    forecast-scale-in-settle:
+      interval: 10m
+      event: fluxora/schedule/forecast-scale-in-settle
+      data: {}
   # Rule templates are the orchestrator's Jinja, not pillar's: kept raw.
   {%- raw %}
   rules:
@@ -88,6 +102,45 @@ fluxora:
       run: replica-rebuild
       cooldown_seconds: 1800
       lock: postgres-replica
+    # Scaling (dr_runbooks/scale-*.yaml). The orchestrator enforces each group's policy
+    # (fluxora:scaling:groups); these rules only say when to ask. Keys are the orchestrator's.
+    forecast-backlog-scale-out:
+      match: fluxora/alert/FluxoraForecastQueueBacklog/firing
+      when: event.data.labels.env == env
+      run: scale-out
+      with: {group: 'fluxora-{{ env }}-worker'}
+    forecast-backlog-scale-in:
+      match: fluxora/alert/FluxoraForecastQueueBacklog/resolved
+      when: event.data.labels.env == env
+      run: scale-in
+      with: {group: 'fluxora-{{ env }}-worker'}
+    forecast-scale-in-settle:
+      match: fluxora/schedule/forecast-scale-in-settle
+      run: scale-in
+      with: {group: 'fluxora-{{ env }}-worker', follow: true}
+    forecast-window-prescale:
+      match: fluxora/schedule/forecast-window-prescale
+      run: scale-to
+      with: {group: 'fluxora-{{ env }}-worker', capacity: '{{ event.data.capacity }}'}
+    forecast-window-scale-back:
+      match: fluxora/schedule/forecast-window-scale-back
+      run: scale-to
+      with: {group: 'fluxora-{{ env }}-worker'}
+    scale-request-to:
+      match: fluxora/request/scale/to
+      run: scale-to
+      env: '{{ event.data.env }}'
+      with: {group: '{{ event.data.group }}', capacity: '{{ event.data.capacity }}'}
+    scale-request-out:
+      match: fluxora/request/scale/out
+      run: scale-out
+      env: '{{ event.data.env }}'
+      with: {group: '{{ event.data.group }}', by: '{{ event.data.by }}'}
+    scale-request-in:
+      match: fluxora/request/scale/in
+      run: scale-in
+      env: '{{ event.data.env }}'
+      with: {group: '{{ event.data.group }}', by: '{{ event.data.by }}'}
   {%- endraw %}
 
   deploy:

@@ -92,6 +92,9 @@ fluxora:
   scaling:
     groups:
       api: {min: 3, max: 12, desired: 3, step_out: 2, step_in: 1, cooldown_seconds: 300,
-            warmup_seconds: 120, scale_in_protection: false}
+            warmup_seconds: 120, scale_in_protection: false, approval_step: 2}
       worker: {min: 2, max: 20, desired: 4, step_out: 4, step_in: 2, cooldown_seconds: 600,
-               warmup_seconds: 300, scale_in_protection: true}
+               warmup_seconds: 300, scale_in_protection: true, approval_step: 4,
+               scale_in_protection_windows: ['08:30-11:30']}
+  schedules:
+    forecast-window-prescale: {data: {capacity: 12}}

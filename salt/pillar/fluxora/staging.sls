@@ -87,4 +87,5 @@ fluxora:
       api: {min: 1, max: 4, desired: 2, step_out: 1, step_in: 1, cooldown_seconds: 300,
             warmup_seconds: 120, scale_in_protection: false}
       worker: {min: 1, max: 6, desired: 2, step_out: 2, step_in: 1, cooldown_seconds: 300,
-               warmup_seconds: 180, scale_in_protection: true}
+               warmup_seconds: 180, scale_in_protection: true,
+               scale_in_protection_windows: ['08:30-11:30']}
