@@ -35,3 +35,30 @@ def start_node_exporter(workdir: Path) -> ServerProcess:
     argv = [binary("prometheus-node-exporter"), f"--web.listen-address=127.0.0.1:{port}"]
     url = _metrics_url(port)
     return start_server("node-exporter", argv, workdir / "node-exporter.log", url, http_ok(url))
+
+
+class QueueDepthExporter:
+    """The forecast workers' `fluxora_forecast_queue_depth{env, queue}` (prometheus_client in a
+    thread, on loopback): a test sets the depth the real Prometheus scrapes."""
+
+    def __init__(self, env: str, queue: str) -> None:
+        from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
+        self.registry = CollectorRegistry()
+        gauge = Gauge(
+            "fluxora_forecast_queue_depth",
+            "Forecast jobs waiting.",
+            ("env", "queue"),
+            registry=self.registry,
+        )
+        self.depth = gauge.labels(env=env, queue=queue)
+        self.server, self.thread = start_http_server(0, "127.0.0.1", registry=self.registry)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)

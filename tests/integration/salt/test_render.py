@@ -57,6 +57,9 @@ def test_rendered_orchestrator_config_loads_with_the_daemon_schema(
     config = load_config(config_file=config_file, environ={})
     assert config.env == env
     assert config.data_dir == Path("/var/lib/fluxora/orchestrator")
+    groups = config.scaling.groups
+    assert all(name.startswith(f"fluxora-{env}-") and p.env == env for name, p in groups.items())
+    assert (f"fluxora-{env}-worker" in groups) == (env != "dev")
 
 
 # --- bad input: a pillar missing a required key ---------------------------------------------------

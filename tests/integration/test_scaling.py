@@ -1,0 +1,336 @@
+"""Scaling against the moto server over HTTP: the aws.asg.* actions, the shipped runbooks and
+rules in the real daemon, `fluxora-orch scale`, and the safety rules (bounds, cooldown, the DR
+lock, the prod approval step), each decision read back from the store and the metrics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.actions import builtin_registry, family_tables
+from orchestrator.core.jobs import Approval, Job, JobStatus
+from orchestrator.core.results import Result
+from orchestrator.scaling.history import Entry, History, Outcome
+from orchestrator.store import open_store
+from orchestrator.store.base import Store
+from tests.harness import scaling
+from tests.harness.fluxora import Daemon, cli, secret_env, start_daemon
+from tests.harness.processes import ServerProcess
+
+pytestmark = pytest.mark.integration
+
+STAGING = "fluxora-staging-worker"
+PROD = "fluxora-prod-worker"
+
+
+@pytest.fixture
+def groups(aws_reset: None) -> dict[str, int]:
+    """The staging and prod worker groups in moto, both at 2 of 1..6."""
+    for name in (STAGING, PROD):
+        scaling.create_group(name, min_size=1, max_size=6, desired=2)
+    return dict.fromkeys((STAGING, PROD), 2)
+
+
+@pytest.fixture
+def daemon_with(tmp_path: Path, moto_server: ServerProcess) -> Iterator[Callable[..., Daemon]]:
+    """Start a daemon (env staging) on the shipped scaling rules with the given policies."""
+    started: list[Daemon] = []
+
+    def start(policies: dict[str, dict[str, Any]], **config: Any) -> Daemon:
+        workdir = tmp_path / f"orch-{len(started)}"
+        workdir.mkdir()
+        path = scaling.write_config(
+            workdir / "config.yaml", env="staging", groups=policies, **config
+        )
+        started.append(start_daemon(workdir, config_path=path))
+        return started[-1]
+
+    yield start
+    for daemon in started:
+        daemon.stop()
+
+
+def policies(**staging: Any) -> dict[str, dict[str, Any]]:
+    return {
+        STAGING: scaling.policy("staging", **staging),
+        PROD: scaling.policy("prod", approval_step=1),
+    }
+
+
+@contextmanager
+def daemon_store(daemon: Daemon) -> Iterator[Store]:
+    """The daemon's store, opened beside it (as the CLI does)."""
+    store = open_store(scaling.load(daemon.config, daemon.data_dir), family_tables())
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def history(daemon: Daemon, group: str) -> list[Entry]:
+    with daemon_store(daemon) as store:
+        return History(store).entries(group)
+
+
+def scale(daemon: Daemon, *args: str) -> Any:
+    return cli("scale", *args, *daemon.settings(), env=secret_env())
+
+
+def run_action(context: Any, name: str, params: dict[str, Any]) -> Result:
+    action = builtin_registry().get(name)
+    return action(context, action.parse(params))
+
+
+# --- the actions, in-process ------------------------------------------------------------------
+
+
+def test_requests_beyond_the_bounds_are_clamped_and_the_clamp_recorded(
+    groups: dict[str, int], tmp_path: Path
+) -> None:
+    path = scaling.write_config(tmp_path / "config.yaml", env="staging", groups=policies())
+    context = scaling.action_context(scaling.load(path, tmp_path / "data"), "staging", "job-1")
+
+    high = run_action(context, "aws.asg.set_capacity", {"group": STAGING, "capacity": 50})
+    assert high.ok, high
+    assert high.changed
+    assert high.data["clamp"] == "requested 50 clamped to max 6"
+    assert scaling.desired(STAGING) == 6
+    low = run_action(context, "aws.asg.scale_by", {"group": STAGING, "step": "in", "by": 10})
+    assert (low.data["target"], low.data["clamp"]) == (1, "requested -4 clamped to min 1")
+    assert scaling.desired(STAGING) == 1
+
+    rows = History(context.resource("scaling").store).entries(STAGING)
+    assert [(r.direction, r.current, r.target, r.result) for r in rows] == [
+        ("out", 2, 6, Outcome.APPLIED),
+        ("in", 6, 1, Outcome.APPLIED),
+    ]
+    assert rows[0].reason == "scale out from 2 to 6 (requested 50 clamped to max 6)"
+    assert rows[0].job_id == "job-1"
+    assert scaling.desired(PROD) == 2
+
+
+def test_a_group_that_does_not_exist_in_aws_is_a_failed_result(
+    aws_reset: None, tmp_path: Path
+) -> None:
+    path = scaling.write_config(tmp_path / "config.yaml", env="staging", groups=policies())
+    context = scaling.action_context(scaling.load(path, tmp_path / "data"), "staging")
+    result = run_action(context, "aws.asg.scale_by", {"group": STAGING, "step": "out"})
+    assert not result.ok
+    assert result.error == (
+        f"scaling {STAGING} in staging failed: Auto Scaling group {STAGING!r} does not exist "
+        "in eu-west-1"
+    )
+
+
+# --- rules, runbooks and schedules in the daemon ------------------------------------------------
+
+
+def _schedule_fire(daemon: Daemon, name: str) -> str:
+    """Emit what the schedule `name` emits (its tag and data from pillar) and return the job."""
+    spec = scaling.shipped_schedule(name)
+    answer = daemon.client.post_event(f"fluxora/schedule/{name}", spec["data"])
+    assert answer.status == 202, answer
+    job_id = daemon.client.fired_job(answer.body["id"], name)
+    assert daemon.client.finished_job(job_id)["status"] == "completed"
+    return job_id
+
+
+def test_forecast_window_schedules_pre_scale_and_scale_back(
+    groups: dict[str, int], daemon_with: Callable[..., Daemon]
+) -> None:
+    daemon = daemon_with(policies())
+    _schedule_fire(daemon, "forecast-window-prescale")
+    assert (
+        scaling.desired(STAGING)
+        == scaling.shipped_schedule("forecast-window-prescale")["data"]["capacity"]
+    )
+    _schedule_fire(daemon, "forecast-window-scale-back")
+    assert scaling.desired(STAGING) == 2  # the policy's baseline
+    rows = history(daemon, STAGING)
+    assert [(r.direction, r.current, r.target, r.result) for r in rows] == [
+        ("out", 2, 4, Outcome.APPLIED),
+        ("in", 4, 2, Outcome.APPLIED),
+    ]
+    client = daemon.client
+    assert client.sample("fluxora_asg_desired_capacity", group=STAGING) == 2
+    assert (
+        client.sample(
+            "fluxora_scaling_actions_total", group=STAGING, direction="in", result="applied"
+        )
+        == 1
+    )
+
+
+def test_a_burst_of_backlog_alerts_inside_the_cooldown_scales_once(
+    groups: dict[str, int], daemon_with: Callable[..., Daemon]
+) -> None:
+    daemon = daemon_with(policies(cooldown_seconds=600))
+    assert "fluxora_asg_desired_capacity{" not in daemon.client.metrics_text()
+    events = [
+        daemon.client.post_alerts(backlog_alert("firing", f"{n:016x}")).body["ids"][0]
+        for n in range(5)
+    ]
+    jobs = [daemon.client.fired_job(event_id, "forecast-backlog-scale-out") for event_id in events]
+    for job_id in jobs:
+        assert daemon.client.finished_job(job_id)["status"] == "completed"
+
+    assert scaling.desired(STAGING) == 4  # one step of 2, not five
+    rows = history(daemon, STAGING)
+    assert [r.result for r in rows].count(Outcome.APPLIED) == 1
+    suppressed = [r for r in rows if r.result is Outcome.SUPPRESSED]
+    assert len(suppressed) == 4
+    assert all(r.suppressed == "cooldown" and "600s cooldown" in r.reason for r in suppressed)
+    client = daemon.client
+    assert client.sample("fluxora_scaling_suppressed_total", group=STAGING, reason="cooldown") == 4
+    assert (
+        client.sample(
+            "fluxora_scaling_actions_total", group=STAGING, direction="out", result="applied"
+        )
+        == 1
+    )
+    assert client.sample("fluxora_asg_desired_capacity", group=STAGING) == 4
+
+
+def backlog_alert(status: str, fingerprint: str, env: str = "staging") -> dict[str, Any]:
+    labels = {"alertname": "FluxoraForecastQueueBacklog", "env": env, "queue": "day-ahead"}
+    return {
+        "version": "4",
+        "status": status,
+        "receiver": "fluxora-orchestrator",
+        "groupKey": '{}:{alertname="FluxoraForecastQueueBacklog"}',
+        "alerts": [
+            {
+                "status": status,
+                "labels": {**labels, "severity": "warning"},
+                "annotations": {},
+                "startsAt": "2026-11-26T08:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "fingerprint": fingerprint,
+            }
+        ],
+    }
+
+
+# --- the DR lock, approval and the CLI ------------------------------------------------------------
+
+
+def test_no_scale_in_while_a_drill_holds_the_dr_lock(
+    groups: dict[str, int], daemon_with: Callable[..., Daemon]
+) -> None:
+    daemon = daemon_with(policies())
+    drill = Job(
+        runbook="restore-drill",
+        env="staging",
+        lock_key="dr/staging",
+        status=JobStatus.AWAITING_APPROVAL,
+    )
+    with daemon_store(daemon) as store:
+        store.add_job(drill)
+    blocked = scale(daemon, STAGING, "--by", "-1", "--env", "staging")
+    assert blocked.returncode == 1, blocked
+    assert "fluxora-orch: not scaled (dr-lock)" in blocked.stderr
+    assert f"no scale-in while job {drill.id} (restore-drill, awaiting-approval)" in blocked.stdout
+    assert scaling.desired(STAGING) == 2
+    out = scale(daemon, STAGING, "--by", "+1", "--env", "staging")
+    assert out.returncode == 0, out
+    assert "scaled out 2 -> 3" in out.stdout
+
+    with daemon_store(daemon) as store:
+        store.decide_approval(Approval(job_id=drill.id, approved=False, by="test"))
+    after = scale(daemon, STAGING, "--by", "-1", "--env", "staging")
+    assert after.returncode == 0, after
+    assert scaling.desired(STAGING) == 2
+    assert [r.suppressed for r in history(daemon, STAGING)] == ["dr-lock", None, None]
+
+
+def test_prod_scale_in_beyond_the_approval_step_waits_for_approval(
+    groups: dict[str, int], daemon_with: Callable[..., Daemon]
+) -> None:
+    daemon = daemon_with(policies())
+    asked = scale(daemon, PROD, "--to", "1", "--env", "prod", "--json")
+    # prod's approval step is 1 in this test: 2 -> 1 is allowed, 2 -> 0 is clamped to min
+    assert asked.returncode == 0, asked
+    assert scaling.desired(PROD) == 1
+    scaling_out = scale(daemon, PROD, "--to", "4", "--env", "prod")
+    assert scaling_out.returncode == 0, scaling_out
+    gated = scale(daemon, PROD, "--by", "-3", "--env", "prod", "--json")
+    assert gated.returncode == 0, gated
+    outcome = json.loads(gated.stdout)
+    assert outcome["suppressed"] == "approval-required"
+    job_id = outcome["approval_job"]
+    assert outcome["reason"] == (
+        f"scale-in by 3 exceeds the approval step 1; job {job_id} awaits approval"
+    )
+    assert scaling.desired(PROD) == 4
+    approved = cli("approve", job_id, "--by", "alice", *daemon.settings())
+    assert approved.returncode == 0, approved
+    assert daemon.client.finished_job(job_id)["status"] == "completed"
+    assert scaling.desired(PROD) == 1
+    results = [(r.result, r.suppressed, r.target) for r in history(daemon, PROD)]
+    assert results == [
+        (Outcome.APPLIED, None, 1),
+        (Outcome.APPLIED, None, 4),
+        (Outcome.SUPPRESSED, "approval-required", 1),
+        (Outcome.APPLIED, None, 1),
+    ]
+
+
+def test_scale_cli_sets_steps_and_plans(
+    groups: dict[str, int], daemon_with: Callable[..., Daemon]
+) -> None:
+    daemon = daemon_with(policies())
+    plan = scale(daemon, STAGING, "--to", "5", "--env", "staging", "--dry-run")
+    assert plan.returncode == 0, plan
+    assert plan.stdout.startswith(f"{STAGING} (staging): would scale out 2 -> 5")
+    assert scaling.desired(STAGING) == 2
+    assert history(daemon, STAGING) == []
+
+    clamped = scale(daemon, STAGING, "--to", "50", "--env", "staging", "--json")
+    assert clamped.returncode == 0, clamped
+    assert '"clamp": "requested 50 clamped to max 6"' in clamped.stdout
+    assert scaling.desired(STAGING) == 6
+    unchanged = scale(daemon, STAGING, "--by", "+2", "--env", "staging")
+    assert unchanged.returncode == 0, unchanged
+    assert "desired capacity is already 6" in unchanged.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["fluxora-staging-api", "--to", "3"],
+            1,
+            "unknown group 'fluxora-staging-api' in env "
+            "'staging' (groups of staging: fluxora-staging-worker)",
+        ),
+        (
+            [PROD, "--to", "3"],
+            1,
+            "group 'fluxora-prod-worker' belongs to env 'prod', not 'staging'",
+        ),
+        ([STAGING, "--to", "-1"], 1, "--to: capacity must be 0 or more, got -1"),
+        ([STAGING, "--to", "three"], 2, "argument --to: invalid int value: 'three'"),
+        ([STAGING, "--by", "1.5"], 2, "argument --by: invalid int value: '1.5'"),
+        ([STAGING, "--by", "0"], 1, "--by: must not be 0"),
+        ([STAGING], 2, "one of the arguments --to --by is required"),
+    ],
+)
+def test_bad_scale_requests_change_nothing(
+    groups: dict[str, int],
+    daemon_with: Callable[..., Daemon],
+    args: list[str],
+    code: int,
+    message: str,
+) -> None:
+    daemon = daemon_with(policies())
+    before = {name: scaling.describe(name) for name in groups}
+    result = scale(daemon, *args, "--env", "staging")
+    assert result.returncode == code, result
+    assert message in result.stderr
+    assert {name: scaling.describe(name) for name in groups} == before
+    assert daemon.client.get("/api/events") == []
