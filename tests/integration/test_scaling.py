@@ -1,12 +1,19 @@
 """Scaling against the moto server over HTTP: the aws.asg.* actions, the shipped runbooks and
 rules in the real daemon, `fluxora-orch scale`, and the safety rules (bounds, cooldown, the DR
-lock, the prod approval step), each decision read back from the store and the metrics."""
+lock, the prod approval step), each decision read back from the store and the metrics.
+
+Last, the whole loop with real servers: a queue-depth exporter -> the real Prometheus on the
+shipped rules (the backlog alert) -> the real Alertmanager on the shipped routes -> the
+orchestrator's /alertmanager -> the shipped scaling rules and runbooks -> the group's desired
+capacity in moto, and back down step by step, outside the cooldown, once the backlog clears."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +26,10 @@ from orchestrator.scaling.history import Entry, History, Outcome
 from orchestrator.store import open_store
 from orchestrator.store.base import Store
 from tests.harness import scaling
-from tests.harness.fluxora import Daemon, cli, secret_env, start_daemon
-from tests.harness.processes import ServerProcess
+from tests.harness.exporters import QueueDepthExporter
+from tests.harness.fluxora import TOKEN, Daemon, cli, secret_env, start_daemon
+from tests.harness.monitoring import MonitoringStack
+from tests.harness.processes import ServerProcess, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -334,3 +343,83 @@ def test_bad_scale_requests_change_nothing(
     assert message in result.stderr
     assert {name: scaling.describe(name) for name in groups} == before
     assert daemon.client.get("/api/events") == []
+
+
+# --- the whole loop -------------------------------------------------------------------------------
+
+ALERT = "FluxoraForecastQueueBacklog"
+COOLDOWN = 4.0
+
+
+@pytest.fixture
+def exporter() -> Iterator[QueueDepthExporter]:
+    served = QueueDepthExporter(env="staging", queue="day-ahead")
+    yield served
+    served.stop()
+
+
+def _stack(
+    start: Callable[..., MonitoringStack], exporter: QueueDepthExporter, daemon: Daemon, tmp: Path
+) -> MonitoringStack:
+    token_file = tmp / "orchestrator-token"
+    token_file.write_text(TOKEN + "\n")
+    return start(
+        targets={"fluxora-forecast": [exporter.address]},
+        labels={"env": "staging"},
+        orchestrator_url=daemon.server.url,
+        token_file=token_file,
+        alert_for={ALERT: "0s"},
+    )
+
+
+def _alert_events(daemon: Daemon, status: str) -> list[dict[str, Any]]:
+    tag = f"fluxora/alert/{ALERT}/{status}"
+    return list(daemon.client.get(f"/api/events?tag={tag}"))
+
+
+def test_backlog_scales_the_workers_out_and_back_in_step_by_step(
+    groups: dict[str, int],
+    daemon_with: Callable[..., Daemon],
+    monitoring_stack: Callable[..., MonitoringStack],
+    exporter: QueueDepthExporter,
+    tmp_path: Path,
+) -> None:
+    # The settle schedule runs every second here instead of every ten minutes.
+    settle = scaling.shipped_schedule("forecast-scale-in-settle", interval="1s")
+    daemon = daemon_with(policies(cooldown_seconds=COOLDOWN, warmup_seconds=2), schedules=[settle])
+    stack = _stack(monitoring_stack, exporter, daemon, tmp_path)
+
+    exporter.depth.set(800)
+    stack.prometheus_api.wait_for_firing(ALERT, timeout=90)
+    wait_until(lambda: scaling.desired(STAGING) == 4, 90, "the scale-out to 4")
+    exporter.depth.set(0)
+    wait_until(lambda: bool(_alert_events(daemon, "resolved")), 90, "the resolved notification")
+    wait_until(lambda: scaling.desired(STAGING) == 2, 90, "the scale-in back to the baseline")
+    wait_until(
+        lambda: history(daemon, STAGING)[-1].result is Outcome.UNCHANGED,
+        30,
+        "a settle step at the baseline",
+    )
+
+    rows = history(daemon, STAGING)
+    applied = [r for r in rows if r.result is Outcome.APPLIED]
+    assert [(r.direction, r.current, r.target) for r in applied] == [
+        ("out", 2, 4),
+        ("in", 4, 3),
+        ("in", 3, 2),
+    ]
+    gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(applied)]
+    assert all(gap >= COOLDOWN for gap in gaps), gaps
+    assert scaling.desired(STAGING) == 2
+    # While the alert fired, the settle steps did not scale in (no intent, or the cooldown or
+    # warmup after the scale-out); the first step in came after the resolved notification.
+    before_resolve = [r for r in rows if r.at < applied[1].at and r.direction == "in"]
+    assert {r.suppressed for r in before_resolve} <= {"no-scale-in-intent", "cooldown", "warmup"}
+    (resolved,) = _alert_events(daemon, "resolved")
+    assert applied[1].at >= datetime.fromisoformat(resolved["received_at"])
+    (firing,) = _alert_events(daemon, "firing")
+    fired = {d["rule"]: d for d in daemon.client.explain(firing["id"])["decisions"]}
+    assert fired["forecast-backlog-scale-out"]["decision"] == "fired"
+    decided = {d["rule"]: d for d in daemon.client.explain(resolved["id"])["decisions"]}
+    assert decided["forecast-backlog-scale-in"]["decision"] == "fired"
+    assert daemon.client.sample("fluxora_asg_desired_capacity", group=STAGING) == 2
