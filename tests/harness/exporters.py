@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+
 from tests.harness.postgres import SOCKET_DIR, PgCluster
 from tests.harness.processes import ServerProcess, free_port, http_ok, start_server
 from tests.harness.prometheus import binary
@@ -37,21 +39,15 @@ def start_node_exporter(workdir: Path) -> ServerProcess:
     return start_server("node-exporter", argv, workdir / "node-exporter.log", url, http_ok(url))
 
 
-class QueueDepthExporter:
-    """The forecast workers' `fluxora_forecast_queue_depth{env, queue}` (prometheus_client in a
-    thread, on loopback): a test sets the depth the real Prometheus scrapes."""
+class ClientExporter:
+    """Metrics of a `prometheus_client` registry served over HTTP on loopback, in a thread:
+    a stand-in for an exporter a test controls. Subclasses declare metrics on `registry` and
+    then call `serve()`."""
 
-    def __init__(self, env: str, queue: str) -> None:
-        from prometheus_client import CollectorRegistry, Gauge, start_http_server
-
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        gauge = Gauge(
-            "fluxora_forecast_queue_depth",
-            "Forecast jobs waiting.",
-            ("env", "queue"),
-            registry=self.registry,
-        )
-        self.depth = gauge.labels(env=env, queue=queue)
+
+    def serve(self) -> None:
         self.server, self.thread = start_http_server(0, "127.0.0.1", registry=self.registry)
 
     @property
@@ -62,3 +58,19 @@ class QueueDepthExporter:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=10)
+
+
+class QueueDepthExporter(ClientExporter):
+    """The forecast workers' `fluxora_forecast_queue_depth{env, queue}`: a test sets the depth
+    the real Prometheus scrapes."""
+
+    def __init__(self, env: str, queue: str) -> None:
+        super().__init__()
+        gauge = Gauge(
+            "fluxora_forecast_queue_depth",
+            "Forecast jobs waiting.",
+            ("env", "queue"),
+            registry=self.registry,
+        )
+        self.depth = gauge.labels(env=env, queue=queue)
+        self.serve()

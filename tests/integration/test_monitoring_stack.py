@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client import Gauge
 
 from tests.harness import monitoring_inventory as inventory
+from tests.harness.exporters import ClientExporter
 from tests.harness.monitoring import (
     AlertmanagerAPI,
     MonitoringStack,
@@ -31,11 +32,11 @@ pytestmark = pytest.mark.integration
 BACKUP = {"env": "dev", "database": "fluxora", "kind": "logical"}
 
 
-class StandInExporter:
+class StandInExporter(ClientExporter):
     """Backup freshness gauges as the orchestrator exports them, served over HTTP on loopback."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        super().__init__()
         labels = list(BACKUP)
         self.last_success = Gauge(
             "fluxora_backup_last_success_timestamp_seconds",
@@ -47,16 +48,7 @@ class StandInExporter:
             "fluxora_backup_interval_seconds", "Backup schedule.", labels, registry=self.registry
         )
         self.inbox = Gauge("fluxora_inbox_depth", "Inbox depth.", registry=self.registry)
-        self.server, self.thread = start_http_server(0, "127.0.0.1", registry=self.registry)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        self.serve()
 
 
 @pytest.fixture
