@@ -13,6 +13,7 @@ from sqlalchemy import (
     Double,
     Integer,
     MetaData,
+    RowMapping,
     String,
     Table,
     Text,
@@ -126,8 +127,7 @@ class History:
         return [_entry(row) for row in rows]
 
 
-def _entry(row: object) -> Entry:
-    data = dict(row)  # type: ignore[call-overload]
+def _entry(data: RowMapping) -> Entry:
     return Entry(
         group=data["group_name"],
         env=data["env"],

@@ -13,7 +13,7 @@ from orchestrator.core.events import utcnow
 from orchestrator.core.jobs import Job, JobStatus
 from orchestrator.scaling.config import GroupPolicy, ScalingConfig
 from orchestrator.scaling.decide import Observed, Request, Suppression, Verdict, decide
-from orchestrator.scaling.groups import AWS_ERRORS, Groups
+from orchestrator.scaling.groups import AWS_ERRORS, Groups, GroupState
 from orchestrator.scaling.history import Entry, History, Outcome
 from orchestrator.store.base import Store
 
@@ -145,7 +145,7 @@ def _holder(job: Job | None) -> str | None:
     return f"job {job.id} ({job.runbook}, {job.status})"
 
 
-def _state(state: Any) -> dict[str, Any]:
+def _state(state: GroupState) -> dict[str, Any]:
     return {
         "min": state.min,
         "max": state.max,

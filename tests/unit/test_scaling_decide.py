@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pydantic
 import pytest
 
+from orchestrator.config import load_config
+from orchestrator.errors import ConfigError
 from orchestrator.scaling.config import (
     GroupPolicy,
     ScalingConfig,
@@ -117,3 +120,11 @@ def test_a_policy_knows_its_groups_environment() -> None:
 def test_bad_policies_are_refused_with_the_reason(change: dict[str, object], message: str) -> None:
     with pytest.raises(pydantic.ValidationError, match=message):
         GroupPolicy.model_validate({**POLICY.model_dump(), **change})
+
+
+def test_a_bad_policy_in_the_config_file_names_the_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("scaling: {groups: {fluxora-prod-worker: {env: prod, min: 1, max: x}}}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config_file=path, data_dir=tmp_path, environ={})
+    assert str(caught.value).startswith(f"{path}: scaling.groups.fluxora-prod-worker.max: ")
