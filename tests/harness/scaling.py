@@ -126,3 +126,14 @@ def describe(name: str) -> dict[str, Any]:
 
 def desired(name: str) -> int:
     return int(describe(name)["DesiredCapacity"])
+
+
+def instance_tags(name: str) -> list[dict[str, str]]:
+    """The tags of each instance of group `name`, as EC2 reports them."""
+    ids = [i["InstanceId"] for i in describe(name)["Instances"]]
+    reservations = boto3.client("ec2", region_name=REGION).describe_instances(InstanceIds=ids)
+    return [
+        {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
+        for reservation in reservations["Reservations"]
+        for instance in reservation["Instances"]
+    ]

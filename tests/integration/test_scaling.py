@@ -20,11 +20,12 @@ from typing import Any
 import pytest
 
 from orchestrator.actions import builtin_registry, family_tables
-from orchestrator.core.jobs import Approval, Job, JobStatus
+from orchestrator.core.jobs import Job, JobStatus
+from orchestrator.core.journal import Journal, RunStatus
 from orchestrator.core.results import Result
 from orchestrator.scaling.history import Entry, History, Outcome
 from orchestrator.store import open_store
-from orchestrator.store.base import Store
+from orchestrator.store.base import Completion, Store
 from tests.harness import scaling
 from tests.harness.exporters import QueueDepthExporter
 from tests.harness.fluxora import TOKEN, Daemon, cli, secret_env, start_daemon
@@ -121,6 +122,28 @@ def test_requests_beyond_the_bounds_are_clamped_and_the_clamp_recorded(
     assert rows[0].reason == "scale out from 2 to 6 (requested 50 clamped to max 6)"
     assert rows[0].job_id == "job-1"
     assert scaling.desired(PROD) == 2
+
+
+def test_new_instances_carry_the_groups_tags_and_hold_scale_in_during_warmup(
+    groups: dict[str, int], tmp_path: Path
+) -> None:
+    changed = {STAGING: scaling.policy("staging", warmup_seconds=600)}
+    path = scaling.write_config(tmp_path / "config.yaml", env="staging", groups=changed)
+    context = scaling.action_context(scaling.load(path, tmp_path / "data"), "staging")
+    assert run_action(context, "aws.asg.scale_by", {"group": STAGING, "step": "out"}).changed
+    launched = scaling.instance_tags(STAGING)
+    assert len(launched) == 4
+    assert all(scaling.TAGS.items() <= tags.items() for tags in launched)
+
+    held = run_action(context, "aws.asg.scale_by", {"group": STAGING, "step": "in"})
+    assert held.ok
+    assert (held.data["result"], held.data["suppressed"]) == ("suppressed", "warmup")
+    assert held.data["reason"] == "4 instance(s) inside the 600s warmup"
+    assert scaling.desired(STAGING) == 4
+    out = run_action(context, "aws.asg.scale_by", {"group": STAGING, "step": "out", "by": 1})
+    assert out.data["result"] == "applied"
+    read = run_action(context, "aws.asg.describe", {"group": STAGING})
+    assert (read.data["desired"], read.data["warming"]) == (5, 5)
 
 
 def test_a_group_that_does_not_exist_in_aws_is_a_failed_result(
@@ -236,21 +259,22 @@ def test_no_scale_in_while_a_drill_holds_the_dr_lock(
         runbook="restore-drill",
         env="staging",
         lock_key="dr/staging",
-        status=JobStatus.AWAITING_APPROVAL,
+        status=JobStatus.RUNNING,
     )
     with daemon_store(daemon) as store:
         store.add_job(drill)
     blocked = scale(daemon, STAGING, "--by", "-1", "--env", "staging")
     assert blocked.returncode == 1, blocked
     assert "fluxora-orch: not scaled (dr-lock)" in blocked.stderr
-    assert f"no scale-in while job {drill.id} (restore-drill, awaiting-approval)" in blocked.stdout
+    assert f"no scale-in while job {drill.id} (restore-drill, running)" in blocked.stdout
     assert scaling.desired(STAGING) == 2
     out = scale(daemon, STAGING, "--by", "+1", "--env", "staging")
     assert out.returncode == 0, out
     assert "scaled out 2 -> 3" in out.stdout
 
     with daemon_store(daemon) as store:
-        store.decide_approval(Approval(job_id=drill.id, approved=False, by="test"))
+        done = Journal.start(drill).finish(RunStatus.COMPLETED)
+        store.finish_jobs([Completion(job_id=drill.id, status=JobStatus.COMPLETED, journal=done)])
     after = scale(daemon, STAGING, "--by", "-1", "--env", "staging")
     assert after.returncode == 0, after
     assert scaling.desired(STAGING) == 2
