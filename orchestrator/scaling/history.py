@@ -34,6 +34,8 @@ class Outcome(StrEnum):
     SUPPRESSED = "suppressed"
     UNCHANGED = "unchanged"
     FAILED = "failed"
+    PLANNED = "planned"
+    """A dry run: returned, never recorded or counted."""
 
 
 def define_tables(metadata: MetaData) -> None:

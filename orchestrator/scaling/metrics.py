@@ -51,7 +51,7 @@ class ScalingMetrics:
     def observe(self, output: Mapping[str, Any]) -> None:
         """Update from one `aws.asg.*` step's output."""
         group = output.get("group")
-        if not group or output.get("result") == "planned":
+        if not group or output.get("result") == Outcome.PLANNED:
             return
         if output.get("desired") is not None:
             self.desired.labels(group).set(float(output["desired"]))

@@ -63,7 +63,7 @@ class Scaler:
             verdict = decide(policy, request, self._observe(groups, group, policy, call.env))
             data = _data(group, call.env, verdict)
             if call.dry_run:
-                return {**data, "result": "planned"}
+                return {**data, "result": Outcome.PLANNED.value}
             if verdict.applies:
                 data = _set_desired(groups, group, verdict.target, data)
             return self._record(call, group, request, verdict, data)
@@ -71,9 +71,15 @@ class Scaler:
     def _record(
         self, call: Call, group: str, request: Request, verdict: Verdict, data: dict[str, Any]
     ) -> dict[str, Any]:
-        if verdict.suppressed is Suppression.APPROVAL and call.job_id is not None:
-            data["approval_job"] = self._ask_approval(call.job_id)
-            data["reason"] += f"; job {data['approval_job']} awaits approval"
+        gated = (
+            self._ask_approval(call.job_id) if verdict.suppressed is Suppression.APPROVAL else None
+        )
+        if gated is not None:
+            data = {
+                **data,
+                "approval_job": gated,
+                "reason": f"{data['reason']}; job {gated} awaits approval",
+            }
         entry = Entry(
             group=group,
             env=call.env,
@@ -110,9 +116,9 @@ class Scaler:
         approval = self.store.get_approval(call.job_id)
         return approval is not None and approval.approved
 
-    def _ask_approval(self, job_id: str) -> str | None:
-        """A copy of the asking job that waits for `fluxora-orch approve`."""
-        job = self.store.get_job(job_id)
+    def _ask_approval(self, job_id: str | None) -> str | None:
+        """A copy of the asking job that waits for `fluxora-orch approve` (none outside a job)."""
+        job = self.store.get_job(job_id) if job_id is not None else None
         if job is None:
             return None
         gated = Job(

@@ -97,4 +97,6 @@ fluxora:
                warmup_seconds: 300, scale_in_protection: true, approval_step: 4,
                scale_in_protection_windows: ['08:30-11:30']}
   schedules:
-    forecast-window-prescale: {data: {capacity: 12}}
+    forecast-window-prescale:
+      data:
+        capacity: 12
