@@ -447,3 +447,29 @@ def test_backlog_scales_the_workers_out_and_back_in_step_by_step(
     decided = {d["rule"]: d for d in daemon.client.explain(resolved["id"])["decisions"]}
     assert decided["forecast-backlog-scale-in"]["decision"] == "fired"
     assert daemon.client.sample("fluxora_asg_desired_capacity", group=STAGING) == 2
+
+
+@pytest.mark.parametrize(
+    ("tag", "data", "error"),
+    [
+        ("to", {"capacity": -3}, "params.capacity: Input should be greater than or equal to 0"),
+        ("out", {"by": "many"}, "params.by: Input should be a valid integer"),
+        ("in", {"by": 1, "group": "fluxora-staging-nope"}, "unknown group"),
+    ],
+)
+def test_a_bad_request_sent_past_the_cli_fails_its_job_and_changes_nothing(
+    groups: dict[str, int],
+    daemon_with: Callable[..., Daemon],
+    tag: str,
+    data: dict[str, Any],
+    error: str,
+) -> None:
+    daemon = daemon_with(policies())
+    request = {"group": STAGING, "env": "staging", **data}
+    answer = daemon.client.post_event(f"fluxora/request/scale/{tag}", request)
+    job_id = daemon.client.fired_job(answer.body["id"], f"scale-request-{tag}")
+    job = daemon.client.finished_job(job_id)
+    assert job["status"] == "aborted"
+    assert error in job["journal"]["error"]
+    assert scaling.desired(STAGING) == 2
+    assert daemon.client.get("/healthz") == {"status": "ok"}  # the daemon keeps running
