@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from orchestrator.core.actions import ActionContext, ActionParams, ActionRegistry
+from orchestrator.core.actions import (
+    ActionContext,
+    ActionParams,
+    ActionRegistry,
+    MissingResourceError,
+)
 from orchestrator.core.results import Result
 from orchestrator.executor.runner import HookDeps, RunHook
 from orchestrator.scaling import history
@@ -25,7 +30,7 @@ from orchestrator.scaling.service import Call, Scaler
 if TYPE_CHECKING:
     from orchestrator.config import Config
 
-EXPECTED_FAILURES = (ScalingError, GroupNotFoundError, *AWS_ERRORS)
+EXPECTED_FAILURES = (ScalingError, GroupNotFoundError, MissingResourceError, *AWS_ERRORS)
 
 define_tables = history.define_tables
 
