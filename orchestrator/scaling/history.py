@@ -17,9 +17,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    func,
+    UniqueConstraint,
     select,
 )
+from sqlalchemy.exc import IntegrityError
 
 from orchestrator.scaling.decide import Direction
 from orchestrator.store.base import Store
@@ -55,6 +56,10 @@ def define_tables(metadata: MetaData) -> None:
         Column("reason", Text, nullable=False),
         Column("intent", Boolean, nullable=False),
         Column("job_id", String(64)),
+        # The n-th applied action of a group: two daemons cannot both take the same n, so only
+        # one of two concurrent requests decided on the same history acts (see Scaler).
+        Column("generation", Integer),
+        UniqueConstraint("group_name", "generation", name="scaling_history_one_action"),
     )
 
 
@@ -75,12 +80,20 @@ class Entry:
     job_id: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class LastAction:
+    at: datetime
+    generation: int
+
+
 class History:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.table = store.metadata.tables[TABLE]
 
-    def record(self, entry: Entry) -> None:
+    def record(self, entry: Entry, generation: int | None = None) -> int | None:
+        """Insert `entry` and return its row id; with a `generation` (an applied action), None
+        when another request already took that generation of the group."""
         row = {
             "group_name": entry.group,
             "env": entry.env,
@@ -94,18 +107,38 @@ class History:
             "reason": entry.reason,
             "intent": entry.intent,
             "job_id": entry.job_id,
+            "generation": generation,
         }
-        with self.store.transaction() as conn:
-            conn.execute(self.table.insert().values(**row))
+        try:
+            with self.store.transaction() as conn:
+                inserted = conn.execute(self.table.insert().values(**row)).inserted_primary_key
+        except IntegrityError:
+            if generation is None:
+                raise
+            return None
+        return int(inserted[0]) if inserted else None
 
-    def last_applied_at(self, group: str) -> datetime | None:
+    def mark_failed(self, row_id: int, reason: str) -> None:
+        """An applied action whose AWS call failed: it frees its generation (no cooldown)."""
         t = self.table
-        query = select(func.max(t.c.at)).where(
-            t.c.group_name == group, t.c.result == Outcome.APPLIED.value
+        failed = {"result": Outcome.FAILED.value, "reason": reason, "generation": None}
+        with self.store.transaction() as conn:
+            conn.execute(t.update().where(t.c.id == row_id).values(**failed))
+
+    def last_action(self, group: str) -> LastAction | None:
+        """The group's newest applied action (the cooldown runs from it)."""
+        t = self.table
+        query = (
+            select(t.c.at, t.c.generation)
+            .where(t.c.group_name == group, t.c.generation.is_not(None))
+            .order_by(t.c.generation.desc())
+            .limit(1)
         )
         with self.store.transaction() as conn:
-            value = conn.execute(query).scalar()
-        return None if value is None else datetime.fromtimestamp(value, UTC)
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return LastAction(at=datetime.fromtimestamp(row.at, UTC), generation=row.generation)
 
     def last_intent(self, group: str) -> Direction | None:
         """The direction of the newest scaling request of `group` that asked for a change."""

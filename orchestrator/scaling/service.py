@@ -11,10 +11,10 @@ from typing import Any
 
 from orchestrator.core.events import utcnow
 from orchestrator.core.jobs import Job, JobStatus
-from orchestrator.scaling.config import GroupPolicy, ScalingConfig
+from orchestrator.scaling.config import GroupPolicy, ScalingConfig, ScalingError
 from orchestrator.scaling.decide import Observed, Request, Suppression, Verdict, decide
 from orchestrator.scaling.groups import AWS_ERRORS, Groups, GroupState
-from orchestrator.scaling.history import Entry, History, Outcome
+from orchestrator.scaling.history import Entry, History, LastAction, Outcome
 from orchestrator.store.base import Store
 
 
@@ -30,6 +30,18 @@ class Call:
     env: str
     job_id: str | None
     dry_run: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Ask:
+    call: Call
+    groups: Groups
+    group: str
+    policy: GroupPolicy
+    request: Request
+
+
+CLAIM_ATTEMPTS = 3
 
 
 class Scaler:
@@ -56,33 +68,64 @@ class Scaler:
 
     def scale(self, call: Call, groups: Groups, group: str, request: Request) -> dict[str, Any]:
         """Decide and (unless suppressed or a dry run) apply; return the result's data.
-        One request per group at a time in this process."""
-        policy = self.policy(group, call.env)
-        with self._lock(group):
-            request = replace(request, approved=self._approved(call))
-            verdict = decide(policy, request, self._observe(groups, group, policy, call.env))
-            data = _data(group, call.env, verdict)
-            if call.dry_run:
-                return {**data, "result": Outcome.PLANNED.value}
-            if verdict.applies:
-                data = _set_desired(groups, group, verdict.target, data)
-            return self._record(call, group, request, verdict, data)
-
-    def _record(
-        self, call: Call, group: str, request: Request, verdict: Verdict, data: dict[str, Any]
-    ) -> dict[str, Any]:
-        gated = (
-            self._ask_approval(call.job_id) if verdict.suppressed is Suppression.APPROVAL else None
-        )
-        if gated is not None:
-            data = {
-                **data,
-                "approval_job": gated,
-                "reason": f"{data['reason']}; job {gated} awaits approval",
-            }
-        entry = Entry(
+        One request per group at a time in this process; across daemons, the generation in
+        the history lets only one of two requests decided on the same history act."""
+        ask = _Ask(
+            call=call,
+            groups=groups,
             group=group,
-            env=call.env,
+            policy=self.policy(group, call.env),
+            request=replace(request, approved=self._approved(call)),
+        )
+        with self._lock(group):
+            for _ in range(CLAIM_ATTEMPTS):
+                outcome = self._attempt(ask)
+                if outcome is not None:
+                    return outcome
+        raise ScalingError(f"group {group}: other requests acted first {CLAIM_ATTEMPTS} times")
+
+    def _attempt(self, ask: _Ask) -> dict[str, Any] | None:
+        """The request's outcome; None when another request acted since we looked."""
+        seen, last = self._observe(ask)
+        verdict = decide(ask.policy, ask.request, seen)
+        data = _data(ask.group, ask.call.env, verdict)
+        if ask.call.dry_run:
+            return {**data, "result": Outcome.PLANNED.value}
+        if not verdict.applies:
+            return self._record(ask, verdict, data)
+        return self._apply(ask, verdict, data, (last.generation if last else 0) + 1)
+
+    def _apply(
+        self, ask: _Ask, verdict: Verdict, data: dict[str, Any], generation: int
+    ) -> dict[str, Any] | None:
+        applied = {**data, "desired": verdict.target, "result": Outcome.APPLIED.value}
+        row = self.history.record(self._entry(ask, verdict, applied), generation)
+        if row is None:
+            return None
+        try:
+            ask.groups.set_desired(ask.group, verdict.target)
+        except AWS_ERRORS as exc:
+            reason = (
+                f"setting the desired capacity of {ask.group} to {verdict.target} failed: {exc}"
+            )
+            self.history.mark_failed(row, reason)
+            return {**data, "result": Outcome.FAILED.value, "reason": reason}
+        return applied
+
+    def _record(self, ask: _Ask, verdict: Verdict, data: dict[str, Any]) -> dict[str, Any]:
+        gated = None
+        if verdict.suppressed is Suppression.APPROVAL:
+            gated = self._ask_approval(ask.call.job_id)
+        if gated is not None:
+            reason = f"{data['reason']}; job {gated} awaits approval"
+            data = {**data, "approval_job": gated, "reason": reason}
+        self.history.record(self._entry(ask, verdict, data))
+        return data
+
+    def _entry(self, ask: _Ask, verdict: Verdict, data: dict[str, Any]) -> Entry:
+        return Entry(
+            group=ask.group,
+            env=ask.call.env,
             at=self.clock(),
             direction=verdict.direction,
             current=verdict.current,
@@ -91,24 +134,27 @@ class Scaler:
             result=Outcome(data["result"]),
             reason=data["reason"],
             suppressed=data["suppressed"],
-            intent=not request.follow,
-            job_id=call.job_id,
+            intent=not ask.request.follow,
+            job_id=ask.call.job_id,
         )
-        self.history.record(entry)
-        return data
 
-    def _observe(self, groups: Groups, group: str, policy: GroupPolicy, env: str) -> Observed:
+    def _observe(self, ask: _Ask) -> tuple[Observed, LastAction | None]:
+        # The store first: a request acting after this read takes the generation this one
+        # would take, so this one looks again instead of acting on a stale view.
+        last = self.history.last_action(ask.group)
+        intent = self.history.last_intent(ask.group)
+        holder = self.store.lock_holder(dr_lock_key(ask.call.env))
         now = self.clock()
-        state = groups.read(group, policy.warmup_seconds, now)
-        holder = self.store.lock_holder(dr_lock_key(env))
-        return Observed(
+        state = ask.groups.read(ask.group, ask.policy.warmup_seconds, now)
+        seen = Observed(
             now=now,
             desired=state.desired,
             warming=state.warming,
-            last_action_at=self.history.last_applied_at(group),
-            last_intent=self.history.last_intent(group),
+            last_action_at=last.at if last else None,
+            last_intent=intent,
             lock_holder=_holder(holder),
         )
+        return seen, last
 
     def _approved(self, call: Call) -> bool:
         if call.job_id is None:
@@ -134,15 +180,6 @@ class Scaler:
     def _lock(self, group: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(group, threading.Lock())
-
-
-def _set_desired(groups: Groups, group: str, target: int, data: dict[str, Any]) -> dict[str, Any]:
-    try:
-        groups.set_desired(group, target)
-    except AWS_ERRORS as exc:
-        reason = f"setting the desired capacity of {group} to {target} failed: {exc}"
-        return {**data, "result": Outcome.FAILED.value, "reason": reason}
-    return {**data, "desired": target, "result": Outcome.APPLIED.value}
 
 
 def _holder(job: Job | None) -> str | None:

@@ -18,12 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from orchestrator.actions import builtin_registry, family_tables
 from orchestrator.core.jobs import Job, JobStatus
 from orchestrator.core.journal import Journal, RunStatus
 from orchestrator.core.results import Result
+from orchestrator.scaling.decide import Request
+from orchestrator.scaling.groups import Groups, GroupState
 from orchestrator.scaling.history import Entry, History, Outcome
+from orchestrator.scaling.service import Call, Scaler
 from orchestrator.store import open_store
 from orchestrator.store.base import Completion, Store
 from tests.harness import scaling
@@ -157,6 +161,64 @@ def test_a_group_that_does_not_exist_in_aws_is_a_failed_result(
         f"scaling {STAGING} in staging failed: Auto Scaling group {STAGING!r} does not exist "
         "in eu-west-1"
     )
+
+
+def test_two_daemons_deciding_on_the_same_history_act_once(
+    groups: dict[str, int], tmp_path: Path
+) -> None:
+    """Daemon B scales the group after daemon A read the history but before A acts: A's claim
+    of the group's next action fails, A looks again and finds B's action inside the cooldown."""
+    changed = {STAGING: scaling.policy("staging", cooldown_seconds=600)}
+    path = scaling.write_config(tmp_path / "config.yaml", env="staging", groups=changed)
+    config = scaling.load(path, tmp_path / "data")
+    daemon_a = scaling.action_context(config, "staging", "job-a")
+    daemon_b = scaling.action_context(config, "staging", "job-b")  # its own Scaler and store
+
+    class BIsFaster(Groups):
+        raced = False
+
+        def read(self, group: str, warmup_seconds: float, now: datetime) -> GroupState:
+            if not self.raced:
+                self.raced = True
+                assert run_action(daemon_b, "aws.asg.scale_by", {"group": group, "step": "out"})
+            return super().read(group, warmup_seconds, now)
+
+    scaler_a: Scaler = daemon_a.resource("scaling")
+    outcome = scaler_a.scale(
+        Call(env="staging", job_id="job-a"), BIsFaster(daemon_a.resource("aws")), STAGING,
+        Request(by=2),
+    )  # fmt: skip
+    assert (outcome["result"], outcome["suppressed"]) == ("suppressed", "cooldown")
+    assert scaling.desired(STAGING) == 4
+    rows = History(scaler_a.store).entries(STAGING)
+    assert [(r.job_id, r.result) for r in rows] == [
+        ("job-b", Outcome.APPLIED),
+        ("job-a", Outcome.SUPPRESSED),
+    ]
+
+
+def test_a_failed_aws_call_is_recorded_and_starts_no_cooldown(
+    groups: dict[str, int], tmp_path: Path
+) -> None:
+    changed = {STAGING: scaling.policy("staging", cooldown_seconds=600)}
+    path = scaling.write_config(tmp_path / "config.yaml", env="staging", groups=changed)
+    context = scaling.action_context(scaling.load(path, tmp_path / "data"), "staging")
+
+    class Throttled(Groups):
+        def set_desired(self, group: str, capacity: int) -> None:
+            error = {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}
+            raise ClientError(error, "SetDesiredCapacity")
+
+    scaler: Scaler = context.resource("scaling")
+    call = Call(env="staging", job_id=None)
+    failed = scaler.scale(call, Throttled(context.resource("aws")), STAGING, Request(by=1))
+    assert failed["result"] == "failed"
+    assert "Rate exceeded" in failed["reason"]
+    applied = scaler.scale(call, Groups(context.resource("aws")), STAGING, Request(by=1))
+    assert applied["result"] == "applied"
+    assert scaling.desired(STAGING) == 3
+    rows = History(scaler.store).entries(STAGING)
+    assert [r.result for r in rows] == [Outcome.FAILED, Outcome.APPLIED]
 
 
 # --- rules, runbooks and schedules in the daemon ------------------------------------------------
