@@ -348,7 +348,7 @@ def test_prod_scale_in_beyond_the_approval_step_waits_for_approval(
 ) -> None:
     daemon = daemon_with(policies())
     asked = scale(daemon, PROD, "--to", "1", "--env", "prod", "--json")
-    # prod's approval step is 1 in this test: 2 -> 1 is allowed, 2 -> 0 is clamped to min
+    # prod's approval step is 1 in this test: a scale-in by 1 needs no approval
     assert asked.returncode == 0, asked
     assert scaling.desired(PROD) == 1
     scaling_out = scale(daemon, PROD, "--to", "4", "--env", "prod")
