@@ -27,6 +27,7 @@ from orchestrator.backup.config import BackupConfig, DatabaseConfig
 from orchestrator.dr.postgres.topology import TopologyConfig
 from orchestrator.errors import ConfigError
 from orchestrator.objectstore.config import ObjectStoreConfig
+from orchestrator.scaling.config import ScalingConfig
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
 ENV_CONFIG = "FLUXORA_CONFIG"
@@ -124,6 +125,7 @@ class Config(Section):
     aws: AwsConfig = AwsConfig()
     # PostgreSQL clusters for failover/failback: env -> cluster name -> nodes and endpoint.
     postgres_clusters: TopologyConfig = Field(default_factory=dict)
+    scaling: ScalingConfig = ScalingConfig()
     runbooks_dir: Path | None = None  # default: dr_runbooks/ beside the package
     # Rules and schedules are validated by their own loaders, which name the rule and key.
     rules: list[dict[str, Any]] = Field(default_factory=list)

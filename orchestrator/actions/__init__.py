@@ -12,13 +12,13 @@ also define:
 
 from __future__ import annotations
 
-from orchestrator.actions import aws, basic, dr, dr_postgres, postgres
+from orchestrator.actions import aws, aws_asg, basic, dr, dr_postgres, postgres
 from orchestrator.core.actions import ActionRegistry
 from orchestrator.executor.runner import HookBuilder
 from orchestrator.resources import ResourceBuilder
 from orchestrator.store.schema import TableDefiner
 
-FAMILIES = (aws, basic, postgres, dr, dr_postgres)
+FAMILIES = (aws, aws_asg, basic, postgres, dr, dr_postgres)
 
 
 def builtin_registry() -> ActionRegistry:

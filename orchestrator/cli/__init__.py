@@ -16,12 +16,13 @@ from orchestrator.cli import (
     restore_verify,
     run,
     runbook,
+    scale,
     validate,
 )
 from orchestrator.cli.common import add_settings_arguments
 from orchestrator.errors import FluxoraError
 
-COMMANDS = (run, validate, fire, events, jobs, backup, backups, restore_verify, runbook)
+COMMANDS = (run, validate, fire, events, jobs, backup, backups, restore_verify, runbook, scale)
 
 
 def build_parser() -> argparse.ArgumentParser:

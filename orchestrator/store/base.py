@@ -201,6 +201,11 @@ class Store(ABC):
         """Newest first."""
 
     @abstractmethod
+    def lock_holder(self, lock_key: str) -> Job | None:
+        """The job holding `lock_key` (pending, awaiting approval or running), if any; for
+        actions that must respect a lock they do not take (scaling vs. `dr/<env>`)."""
+
+    @abstractmethod
     def claim_jobs(self, owner: str, limit: int) -> list[tuple[Job, Journal]]:
         """Move up to `limit` pending jobs to running for `owner`, each exactly once across
         daemons, and start their journals; return them oldest first."""

@@ -369,6 +369,10 @@ class SqlStore(Store):
             row = conn.execute(select(jobs).where(jobs.c.id == job_id)).first()
         return _job(row._mapping) if row else None
 
+    def lock_holder(self, lock_key: str) -> Job | None:
+        with self._reading() as conn:
+            return _View(conn, self.t["jobs"]).lock_holder(lock_key)
+
     def list_jobs(
         self, *, limit: int = 50, status: JobStatus | None = None, runbook: str | None = None
     ) -> list[Job]:

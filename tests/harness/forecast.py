@@ -1,33 +1,17 @@
-"""Stand-ins Prometheus scrapes: a prometheus_client registry served over HTTP on loopback; and
-the platform's forecast workers (not part of this repository) as one, exporting their queue
-depth for the shipped `fluxora-forecast` scrape job."""
+"""The platform's forecast workers (not part of this repository) as a stand-in Prometheus
+scrapes, exporting their queue depth for the shipped `fluxora-forecast` scrape job."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client import Gauge
+
+from tests.harness.exporters import ClientExporter
 
 
-class StandIn:
-    """A registry served on a free loopback port; declare metrics on `registry`."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.server, self.thread = start_http_server(0, "127.0.0.1", registry=self.registry)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-
-class ForecastWorkers(StandIn):
+class ForecastWorkers(ClientExporter):
     def __init__(self) -> None:
         super().__init__()
         self.queue_depth = Gauge(
@@ -36,6 +20,7 @@ class ForecastWorkers(StandIn):
             ["queue"],
             registry=self.registry,
         )
+        self.serve()
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import Gauge
 
 from tests.harness import monitoring_inventory as inventory
-from tests.harness.forecast import StandIn
+from tests.harness.exporters import ClientExporter
 from tests.harness.monitoring import (
     AlertmanagerAPI,
     MonitoringStack,
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 BACKUP = {"env": "dev", "database": "fluxora", "kind": "logical"}
 
 
-class StandInExporter(StandIn):
+class StandInExporter(ClientExporter):
     """Backup freshness gauges as the orchestrator exports them, served over HTTP on loopback."""
 
     def __init__(self) -> None:
@@ -48,6 +48,7 @@ class StandInExporter(StandIn):
             "fluxora_backup_interval_seconds", "Backup schedule.", labels, registry=self.registry
         )
         self.inbox = Gauge("fluxora_inbox_depth", "Inbox depth.", registry=self.registry)
+        self.serve()
 
 
 @pytest.fixture

@@ -22,15 +22,6 @@ TESTS_DIR = MONITORING_DIR / "prometheus" / "tests"
 ALERTS = inventory.alert_rules()
 ALERT_NAMES = sorted({rule["alert"] for _, rule in ALERTS})
 SEVERITIES = {"critical", "warning"}
-# Pages generated from the runbook YAML by `fluxora-orch runbook docs` (the DR runbooks work,
-# issue 6). Until that lands they do not exist yet; drop this exception when it does.
-PENDING_GENERATED_PAGES = {
-    f"dr_runbooks/docs/{runbook}.md"
-    for runbook in (
-        "scale-out",
-        "scale-in",
-    )
-}
 
 
 def _test_cases() -> list[dict[str, Any]]:
@@ -59,7 +50,7 @@ def test_alert_is_labelled_and_annotated_for_an_operator(path: Path, rule: dict[
 def test_runbook_url_points_at_a_page_in_the_repository(path: Path, rule: dict[str, Any]) -> None:
     url = rule["annotations"]["runbook_url"]
     assert url.startswith("dr_runbooks/docs/"), f"{path.name}: {rule['alert']}: {url}"
-    assert (REPO_ROOT / url).is_file() or url in PENDING_GENERATED_PAGES, f"{url} is missing"
+    assert (REPO_ROOT / url).is_file(), f"{url} is missing"
 
 
 def test_hand_kept_alert_pages_are_named_after_their_alert() -> None:

@@ -119,6 +119,45 @@ fluxora:
       with: '{{ event.data.params }}'
       dry_run: '{{ event.data.dry_run | default(false) }}'
       lock: "{{ event.data.lock | default('dr/' ~ (event.data.env | default(env))) }}"
+    # Scaling (dr_runbooks/scale-*.yaml). The orchestrator enforces each group's policy
+    # (fluxora:scaling:groups); these rules only say when to ask. Keys are the orchestrator's.
+    forecast-backlog-scale-out:
+      match: fluxora/alert/FluxoraForecastQueueBacklog/firing
+      when: event.data.labels.env == env
+      run: scale-out
+      with: {group: 'fluxora-{{ env }}-worker'}
+    forecast-backlog-scale-in:
+      match: fluxora/alert/FluxoraForecastQueueBacklog/resolved
+      when: event.data.labels.env == env
+      run: scale-in
+      with: {group: 'fluxora-{{ env }}-worker'}
+    forecast-scale-in-settle:
+      match: fluxora/schedule/forecast-scale-in-settle
+      run: scale-in
+      with: {group: 'fluxora-{{ env }}-worker', follow: true}
+    forecast-window-prescale:
+      match: fluxora/schedule/forecast-window-prescale
+      run: scale-to
+      with: {group: 'fluxora-{{ env }}-worker', capacity: '{{ event.data.capacity }}'}
+    forecast-window-scale-back:
+      match: fluxora/schedule/forecast-window-scale-back
+      run: scale-to
+      with: {group: 'fluxora-{{ env }}-worker'}
+    scale-request-to:
+      match: fluxora/request/scale/to
+      run: scale-to
+      env: '{{ event.data.env }}'
+      with: {group: '{{ event.data.group }}', capacity: '{{ event.data.capacity }}'}
+    scale-request-out:
+      match: fluxora/request/scale/out
+      run: scale-out
+      env: '{{ event.data.env }}'
+      with: {group: '{{ event.data.group }}', by: '{{ event.data.by }}'}
+    scale-request-in:
+      match: fluxora/request/scale/in
+      run: scale-in
+      env: '{{ event.data.env }}'
+      with: {group: '{{ event.data.group }}', by: '{{ event.data.by }}'}
   {%- endraw %}
 
   deploy:

@@ -95,9 +95,10 @@ fluxora:
   scaling:
     groups:
       api: {min: 3, max: 12, desired: 3, step_out: 2, step_in: 1, cooldown_seconds: 300,
-            warmup_seconds: 120, scale_in_protection: false}
+            warmup_seconds: 120, scale_in_protection: false, approval_step: 2}
       worker: {min: 2, max: 20, desired: 4, step_out: 4, step_in: 2, cooldown_seconds: 600,
-               warmup_seconds: 300, scale_in_protection: true}
+               warmup_seconds: 300, scale_in_protection: true, approval_step: 4,
+               scale_in_protection_windows: ['08:30-11:30']}
 
   # DR drills (rule drill-on-schedule): every prod drill waits for a person's approval
   # (`fluxora-orch approve JOB_ID`), so they are scheduled in working hours.
@@ -115,3 +116,15 @@ fluxora:
     drill-failback-monthly:
       cron: '0 11 1-7 * wed'
       data: {runbook: postgres-failback}
+    # The day-ahead forecast run (auction gate closure 12:00 CET): the worker group is pre-scaled
+    # before it and scaled back to its baseline after; the settle steps continue a scale-in.
+    # (dev has no Auto Scaling group, so no forecast-window schedules.)
+    forecast-window-prescale:
+      cron: '30 8 * * *'
+      data: {capacity: 12}
+    forecast-window-scale-back:
+      cron: '30 11 * * *'
+      data: {}
+    forecast-scale-in-settle:
+      interval: 10m
+      data: {}

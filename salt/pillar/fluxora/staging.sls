@@ -87,7 +87,8 @@ fluxora:
       api: {min: 1, max: 4, desired: 2, step_out: 1, step_in: 1, cooldown_seconds: 300,
             warmup_seconds: 120, scale_in_protection: false}
       worker: {min: 1, max: 6, desired: 2, step_out: 2, step_in: 1, cooldown_seconds: 300,
-               warmup_seconds: 180, scale_in_protection: true}
+               warmup_seconds: 180, scale_in_protection: true,
+               scale_in_protection_windows: ['08:30-11:30']}
 
   # DR drills (rule drill-on-schedule): restore nightly; a planned failover weekly and the
   # failback half an hour later (one lock: a failback never overlaps its failover; if the
@@ -106,3 +107,15 @@ fluxora:
     drill-failback-weekly:
       cron: '30 5 * * tue'
       data: {runbook: postgres-failback}
+    # The day-ahead forecast run (auction gate closure 12:00 CET): the worker group is pre-scaled
+    # before it and scaled back to its baseline after; the settle steps continue a scale-in.
+    # (dev has no Auto Scaling group, so no forecast-window schedules.)
+    forecast-window-prescale:
+      cron: '30 8 * * *'
+      data: {capacity: 4}
+    forecast-window-scale-back:
+      cron: '30 11 * * *'
+      data: {}
+    forecast-scale-in-settle:
+      interval: 10m
+      data: {}

@@ -81,6 +81,9 @@ def test_rendered_orchestrator_config_loads_with_the_daemon_schema(
         assert config.objectstore.bucket == f"fluxora-{env}-backups"
         assert config.objectstore.dr is not None
         assert config.objectstore.dr.bucket == f"fluxora-{env}-backups-dr"
+    groups = config.scaling.groups
+    assert all(name.startswith(f"fluxora-{env}-") and p.env == env for name, p in groups.items())
+    assert (f"fluxora-{env}-worker" in groups) == (env != "dev")
 
 
 # --- bad input: a pillar missing a required key ---------------------------------------------------

@@ -1,0 +1,146 @@
+"""`fluxora-orch scale GROUP --to N | --by ±N [--env E] [--dry-run]`: an operator's scaling
+request. It takes the path of every event (a signed `fluxora/request/scale/<to|out|in>` to the
+daemon, a rule, a `scale-to`/`scale-out`/`scale-in` job) so the same policy, cooldown and
+locks apply and the decision is recorded; the command waits for the job and prints what it
+did. `--dry-run` reads the group and the history here and prints the decision without
+submitting anything."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from orchestrator.actions import builtin_registry, resource_builders
+from orchestrator.api import queries
+from orchestrator.cli.client import post_event, read
+from orchestrator.cli.common import config_from_args
+from orchestrator.cli.inprocess import add_command
+from orchestrator.cli.output import print_json
+from orchestrator.config import Config
+from orchestrator.core.actions import ActionContext
+from orchestrator.errors import FluxoraError
+from orchestrator.resources import ResourceProvider
+
+FINISHED = {"completed", "failed", "aborted", "interrupted", "rejected"}
+POLL_SECONDS = 0.2
+
+
+class ScaleError(FluxoraError, ValueError):
+    pass
+
+
+def register(commands: Any, parent: argparse.ArgumentParser) -> None:
+    parser = add_command(
+        commands, "scale", parent, _scale,
+        help="scale an Auto Scaling group within its policy (through the daemon)",
+        description="Set (--to) or step (--by) a group's desired capacity. The daemon applies "
+        "the group's policy: bounds (clamped), cooldown, warmup, protection windows, the DR "
+        "lock and the prod approval step; a suppressed request exits 1 with the reason.",
+    )  # fmt: skip
+    parser.add_argument("group", metavar="GROUP", help="the group's AWS name (fluxora-ENV-KEY)")
+    how = parser.add_mutually_exclusive_group(required=True)
+    how.add_argument("--to", type=int, metavar="N", help="desired capacity")
+    how.add_argument("--by", type=int, metavar="±N", help="instances to add (+) or remove (-)")
+    parser.add_argument(
+        "--wait", type=float, default=120.0, metavar="SECONDS", help="how long to wait for the job"
+    )
+
+
+def _scale(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    env = args.env or config.env
+    config.scaling.policy(args.group, env)  # unknown group / another env's group: an error
+    tag, data, action, params = _request(args, env)
+    if args.dry_run:
+        return _print_outcome(args, _dry_run(config, env, action, params))
+    answer = post_event(config, tag, data, None)
+    job_id = _job_of(config, answer["id"], time.monotonic() + args.wait)
+    return _print_outcome(args, _wait_for_job(config, job_id, time.monotonic() + args.wait))
+
+
+def _request(args: argparse.Namespace, env: str) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
+    """The event (tag, data) and the action call (name, params) the request stands for."""
+    base = {"group": args.group, "env": env}
+    if args.to is not None:
+        if args.to < 0:
+            raise ScaleError(f"--to: capacity must be 0 or more, got {args.to}")
+        params = {"group": args.group, "capacity": args.to}
+        return (
+            "fluxora/request/scale/to",
+            {**base, "capacity": args.to},
+            "aws.asg.set_capacity",
+            params,
+        )
+    if args.by == 0:
+        raise ScaleError("--by: must not be 0")
+    step = "out" if args.by > 0 else "in"
+    params = {"group": args.group, "step": step, "by": abs(args.by)}
+    return f"fluxora/request/scale/{step}", {**base, "by": abs(args.by)}, "aws.asg.scale_by", params
+
+
+def _dry_run(config: Config, env: str, action: str, params: dict[str, Any]) -> dict[str, Any]:
+    resources = ResourceProvider(config, resource_builders()).for_env(env)
+    ctx = ActionContext(env=env, dry_run=True, resources=resources)
+    found = builtin_registry().get(action)
+    result = found(ctx, found.parse(params))
+    return {"ok": result.ok, "error": result.error, **result.data}
+
+
+def _job_of(config: Config, event_id: str, deadline: float) -> str:
+    while True:
+        found = read(config, f"events/{event_id}", lambda s: queries.explain(s, event_id))
+        decisions = found["decisions"]
+        jobs = [d["job_id"] for d in decisions if d["job_id"]]
+        if jobs:
+            return str(jobs[0])
+        if decisions:
+            reasons = "; ".join(f"{d['rule']}: {d['reason']}" for d in decisions)
+            raise ScaleError(f"no rule ran the request (event {event_id}): {reasons}")
+        _pause(deadline, f"the decision about event {event_id}")
+
+
+def _wait_for_job(config: Config, job_id: str, deadline: float) -> dict[str, Any]:
+    while True:
+        job = read(config, f"jobs/{job_id}", lambda s: queries.job_detail(s, job_id))
+        if job["status"] in FINISHED:
+            steps = (job["journal"] or {}).get("steps") or [{}]
+            step = steps[-1]
+            error = step.get("error") or (job["journal"] or {}).get("error")
+            return {"ok": job["status"] == "completed", "error": error, "job_id": job_id,
+                    **step.get("output", {})}  # fmt: skip
+        if job["status"] == "awaiting-approval":
+            return {"ok": True, "job_id": job_id, "result": "awaiting-approval"}
+        _pause(deadline, f"job {job_id}")
+
+
+def _pause(deadline: float, what: str) -> None:
+    if time.monotonic() > deadline:
+        raise ScaleError(f"timed out waiting for {what} (see fluxora-orch jobs)")
+    time.sleep(POLL_SECONDS)
+
+
+def _print_outcome(args: argparse.Namespace, outcome: dict[str, Any]) -> int:
+    if not outcome["ok"]:
+        if args.json:
+            print_json(outcome)
+        raise ScaleError(outcome["error"] or "the scaling job failed")
+    print_json(outcome) if args.json else print(_summary(outcome))
+    if outcome.get("result") == "suppressed" and not outcome.get("approval_job"):
+        print(f"fluxora-orch: not scaled ({outcome['suppressed']})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _summary(outcome: dict[str, Any]) -> str:
+    result = outcome.get("result")
+    gated = outcome.get("approval_job") or (result == "awaiting-approval" and outcome["job_id"])
+    if gated:
+        return f"job {gated} awaits approval: fluxora-orch approve {gated}"
+    where = f"{outcome['group']} ({outcome['env']})"
+    verb = {"planned": "would scale", "applied": "scaled"}.get(result or "", result)
+    return (
+        f"{where}: {verb} {outcome['direction']} {outcome['current']} -> {outcome['target']}: "
+        f"{outcome['reason']}"
+    )

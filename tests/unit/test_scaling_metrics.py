@@ -1,0 +1,47 @@
+"""Scaling metrics from the aws.asg.* step outputs, on a fresh registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from orchestrator.scaling.metrics import ScalingMetrics
+
+GROUP = "fluxora-prod-worker"
+
+
+def test_desired_capacity_is_absent_until_read_and_counters_start_at_zero() -> None:
+    registry = CollectorRegistry()
+    metrics = ScalingMetrics(registry)
+    metrics.start([GROUP])
+    labels = {"group": GROUP}
+    assert registry.get_sample_value("fluxora_asg_desired_capacity", labels) is None
+    assert (
+        registry.get_sample_value(
+            "fluxora_scaling_suppressed_total", {**labels, "reason": "dr-lock"}
+        )
+        == 0
+    )
+    metrics.observe({"group": GROUP, "desired": 3})  # aws.asg.describe
+    assert registry.get_sample_value("fluxora_asg_desired_capacity", labels) == 3
+    assert (
+        registry.get_sample_value(
+            "fluxora_scaling_actions_total", {**labels, "direction": "out", "result": "applied"}
+        )
+        == 0
+    )
+
+
+def test_an_applied_and_a_suppressed_request_are_counted_and_a_plan_is_not() -> None:
+    registry = CollectorRegistry()
+    metrics = ScalingMetrics(registry)
+    base = {"group": GROUP, "direction": "in"}
+    metrics.observe({**base, "desired": 4, "result": "applied", "suppressed": None})
+    metrics.observe({**base, "desired": 4, "result": "suppressed", "suppressed": "warmup"})
+    metrics.observe({**base, "desired": 1, "result": "planned", "suppressed": None})
+    labels = {"group": GROUP}
+    for result in ("applied", "suppressed"):
+        sample = {**labels, "direction": "in", "result": result}
+        assert registry.get_sample_value("fluxora_scaling_actions_total", sample) == 1
+    reason = {**labels, "reason": "warmup"}
+    assert registry.get_sample_value("fluxora_scaling_suppressed_total", reason) == 1
+    assert registry.get_sample_value("fluxora_asg_desired_capacity", labels) == 4
