@@ -109,7 +109,7 @@ fluxora:
       data:
         runbook: postgres-failover
         lock: postgres-primary
-        params: {planned: true}
+        params: {mode: planned}
     drill-failback-monthly:
       cron: '0 11 1-7 * wed'
       data: {runbook: postgres-failback, lock: postgres-primary}

@@ -103,7 +103,7 @@ fluxora:
       data:
         runbook: postgres-failover
         lock: postgres-primary
-        params: {planned: true}
+        params: {mode: planned}
     drill-failback-weekly:
       cron: '30 5 * * tue'
       data: {runbook: postgres-failback, lock: postgres-primary}
