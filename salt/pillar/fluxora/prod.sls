@@ -112,7 +112,7 @@ fluxora:
       cron: '0 10 1-7 * wed'
       data:
         runbook: postgres-failover
-        params: {planned: true}
+        params: {mode: planned}
     drill-failback-monthly:
       cron: '0 11 1-7 * wed'
       data: {runbook: postgres-failback}

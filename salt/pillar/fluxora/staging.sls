@@ -103,7 +103,7 @@ fluxora:
       cron: '0 5 * * tue'
       data:
         runbook: postgres-failover
-        params: {planned: true}
+        params: {mode: planned}
     drill-failback-weekly:
       cron: '30 5 * * tue'
       data: {runbook: postgres-failback}
