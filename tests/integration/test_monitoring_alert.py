@@ -15,7 +15,7 @@ import pytest
 
 from tests.harness.backup import database_entry, scheduled_backups, scratch_database
 from tests.harness.fluxora import TOKEN, Daemon, cli, start_daemon
-from tests.harness.monitoring import MonitoringStack
+from tests.harness.monitoring import MonitoringStack, Timing
 from tests.harness.postgres import PgPair
 from tests.harness.processes import wait_until
 
@@ -78,16 +78,18 @@ def _run(
         orchestrator_url=daemon.server.url,
         token_file=_token_file(tmp_path),
         alert_for={"FluxoraBackupStale": "0s"},
+        # Re-sent every 2 s: a delivery that arrives while a scheduled backup holds the lock
+        # is `blocked:lock`, and the next one fires.
+        timing=Timing(repeat_interval="2s"),
     )
     (fired,) = stack.prometheus_api.wait_for_firing("FluxoraBackupStale", timeout=90)[:1]
     assert {k: fired["labels"][k] for k in LABELS} == LABELS
-    wait_until(lambda: bool(_stale_events(daemon)), 90, "the alert at the orchestrator")
-
-    first = client.decided(_stale_events(daemon)[0]["id"])
+    wait_until(lambda: _fired(daemon) is not None, 90, "the alert firing the stale rule")
+    fired_by = _fired(daemon)
+    assert fired_by is not None
+    first, decision = fired_by
     assert first["source"] == "alertmanager"
     assert first["data"]["labels"]["alertname"] == "FluxoraBackupStale"
-    (decision,) = [d for d in first["decisions"] if d["rule"] == "backup-when-stale"]
-    assert decision["decision"] == "fired", decision
     job = client.finished_job(decision["job_id"], timeout=60)
     assert (job["runbook"], job["status"], job["params"]) == (
         "backup",
@@ -104,3 +106,16 @@ def _run(
     assert f"backup-when-stale: fired job {decision['job_id']}" in explained.stdout
     as_json = cli("explain", first["id"], "--json", *daemon.settings())
     assert json.loads(as_json.stdout)["decisions"] == first["decisions"]
+
+
+def _fired(daemon: Daemon) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The first stale-alert event whose backup-when-stale decision fired, and that decision;
+    every earlier one was blocked by the lock of a scheduled backup then running."""
+    for event in _stale_events(daemon):
+        explained = daemon.client.decided(event["id"])
+        (decision,) = [d for d in explained["decisions"] if d["rule"] == "backup-when-stale"]
+        if decision["decision"] == "fired":
+            return explained, decision
+        assert decision["decision"] == "blocked:lock", decision
+        assert "is held by job" in decision["reason"]
+    return None
