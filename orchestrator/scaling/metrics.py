@@ -17,6 +17,17 @@ from orchestrator.scaling.history import Outcome
 
 ACTION_PREFIX = "aws.asg."
 
+# Every (direction, result) a counted request ends in: a change is applied, fails or is
+# suppressed; no change is `unchanged` (a dry run's `planned` is never counted).
+COUNTED = (
+    *(
+        (direction, result)
+        for direction in (Direction.OUT, Direction.IN)
+        for result in (Outcome.APPLIED, Outcome.FAILED, Outcome.SUPPRESSED)
+    ),
+    (Direction.NONE, Outcome.UNCHANGED),
+)
+
 
 class ScalingMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -40,11 +51,11 @@ class ScalingMetrics:
         )
 
     def start(self, groups: Iterable[str]) -> None:
-        """Counters of the configured groups start at 0 (rates and absence rules need them)."""
+        """Counters of the configured groups start at 0 for every label set they can reach, so
+        that `increase()` counts a group's first request of a kind too."""
         for group in groups:
-            for direction in (Direction.OUT, Direction.IN):
-                for result in (Outcome.APPLIED, Outcome.FAILED):
-                    self.actions.labels(group, direction.value, result.value)
+            for direction, result in COUNTED:
+                self.actions.labels(group, direction.value, result.value)
             for reason in Suppression:
                 self.suppressed.labels(group, reason.value)
 

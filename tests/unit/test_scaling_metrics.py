@@ -31,6 +31,28 @@ def test_desired_capacity_is_absent_until_read_and_counters_start_at_zero() -> N
     )
 
 
+def _zeros(registry: CollectorRegistry, name: str, *labels: str) -> set[tuple[str, ...]]:
+    """The label values (of `labels`) of the samples named `name` that are 0."""
+    return {
+        tuple(sample.labels[label] for label in labels)
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == name and sample.value == 0
+    }
+
+
+def test_every_reachable_label_set_of_a_configured_group_starts_at_zero() -> None:
+    registry = CollectorRegistry()
+    ScalingMetrics(registry).start([GROUP])
+    changes = {(d, r) for d in ("out", "in") for r in ("applied", "failed", "suppressed")}
+    actions = _zeros(registry, "fluxora_scaling_actions_total", "group", "direction", "result")
+    assert actions == {(GROUP, *labels) for labels in [*changes, ("none", "unchanged")]}
+    reasons = {"cooldown", "dr-lock", "protection-window", "warmup"}
+    reasons |= {"no-scale-in-intent", "approval-required"}
+    suppressed = _zeros(registry, "fluxora_scaling_suppressed_total", "group", "reason")
+    assert suppressed == {(GROUP, reason) for reason in reasons}
+
+
 def test_an_applied_and_a_suppressed_request_are_counted_and_a_plan_is_not() -> None:
     registry = CollectorRegistry()
     metrics = ScalingMetrics(registry)
