@@ -2,7 +2,11 @@
 the scaling policies (orchestrator/scaling/). A suppressed request is an ok Result with
 `result: suppressed` and the reason (the run completes; the decision is recorded); a request
 the policy cannot serve (unknown group, a group of another env) or an AWS error is a failed
-Result."""
+Result.
+
+`aws.asg.set_dr_capacity` sets every DR-region group of the environment (region evacuation):
+there a group left short of its target (suppressed or failed) fails the step, because clients
+are about to be sent to that region."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
+from orchestrator.aws.clients import NoDrRegionError
 from orchestrator.core.actions import (
     ActionContext,
     ActionParams,
@@ -49,6 +54,13 @@ class SetCapacityParams(GroupParams):
     """None: the group's baseline (`desired` in its policy)."""
 
 
+class DrCapacityParams(ActionParams):
+    capacity: int | None = Field(default=None, ge=0)
+    """None: each group's baseline (`desired` in its policy: its evacuation capacity)."""
+    groups: list[str] | None = None
+    """None: every group of the environment whose policy names `aws.dr_region`."""
+
+
 class ScaleByParams(GroupParams):
     step: Step
     by: int | None = Field(default=None, gt=0)
@@ -75,6 +87,37 @@ def scale_by(ctx: ActionContext, params: ScaleByParams) -> Result:
         return Request(by=-(params.by or policy.step_in), floor=floor, follow=params.follow)
 
     return _scale(ctx, params.group, request)
+
+
+def set_dr_capacity(ctx: ActionContext, params: DrCapacityParams) -> Result:
+    try:
+        groups = params.groups or _dr_groups(ctx)
+    except (*EXPECTED_FAILURES, NoDrRegionError) as exc:
+        return Result.failure(f"finding the DR groups of {ctx.env} failed: {exc}", env=ctx.env)
+    results = {
+        group: set_capacity(ctx, SetCapacityParams(group=group, capacity=params.capacity))
+        for group in groups
+    }
+    short = [
+        f"{group}: {r.error or r.data['reason']}"
+        for group, r in results.items()
+        if not r.ok or r.data["result"] == history.Outcome.SUPPRESSED
+    ]
+    data: dict[str, Any] = {
+        "env": ctx.env,
+        "groups": {group: r.data for group, r in results.items()},
+    }
+    if short:
+        return Result.failure("DR groups short of their capacity: " + "; ".join(short), **data)
+    return Result.success(changed=any(r.changed for r in results.values()), **data)
+
+
+def _dr_groups(ctx: ActionContext) -> list[str]:
+    region = ctx.resource("aws").dr_region()
+    groups = _scaler(ctx).config.in_region(ctx.env, region)
+    if not groups:
+        raise ScalingError(f"no scaling.groups of {ctx.env} in the DR region {region}")
+    return groups
 
 
 def describe(ctx: ActionContext, params: GroupParams) -> Result:
@@ -126,6 +169,11 @@ def register(registry: ActionRegistry) -> None:
         ScaleByParams,
         "Step an Auto Scaling group out or in (default: the policy's step), within its policy.",
     )(scale_by)
+    registry.register(
+        "aws.asg.set_dr_capacity",
+        DrCapacityParams,
+        "Set every DR-region Auto Scaling group of the env (default: each one's baseline).",
+    )(set_dr_capacity)
     registry.register(
         "aws.asg.describe", GroupParams, "Read an Auto Scaling group's desired capacity."
     )(describe)

@@ -59,6 +59,9 @@ class GroupPolicy(BaseModel):
     scale_in_protection_windows: list[str] = Field(default_factory=list)
     approval_step: int | None = Field(default=None, gt=0)
     """A scale-in by more than this many instances needs a person's approval (prod)."""
+    region: str | None = Field(default=None, min_length=1)
+    """The group's AWS region; None: the environment's primary region (`aws.region`). The DR
+    region's pilot-light copies (`fluxora-<env>-<key>-dr`) name `aws.dr_region`."""
 
     @field_validator("scale_in_protection_windows")
     @classmethod
@@ -94,3 +97,9 @@ class ScalingConfig(BaseModel):
         if policy.env != env:
             raise WrongEnvironmentError(group, env, policy.env)
         return policy
+
+    def in_region(self, env: str, region: str) -> list[str]:
+        """The groups of `env` whose policy names `region`, sorted."""
+        return sorted(
+            name for name, p in self.groups.items() if p.env == env and p.region == region
+        )

@@ -3,6 +3,7 @@
 Checks, in order: bounds (clamp to min/max, and to the baseline for a step-wise scale-in; the
 clamp is recorded), no change, cooldown (any direction), then for a scale-in only: the DR lock,
 the protection windows, warmup, the prod approval step. The first that applies suppresses.
+A job undoing its own last action on a group (a rollback) skips the cooldown and the warmup.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ class Observed:
     last_action_at: datetime | None = None
     last_intent: Direction | None = None
     lock_holder: str | None = None
+    """Another job holding the DR lock (the asking job's own lock never blocks it)."""
+    own_last_action: bool = False
+    """The group's last applied action was the asking job's: undoing it (a rollback) is not
+    flapping, so the cooldown and the warmup of the instances it launched do not apply."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,7 +139,7 @@ Suppressed = tuple[Suppression, str]
 
 
 def _cooldown(policy: GroupPolicy, seen: Observed) -> Suppressed | None:
-    if seen.last_action_at is None:
+    if seen.last_action_at is None or seen.own_last_action:
         return None
     elapsed = (seen.now - seen.last_action_at).total_seconds()
     if elapsed >= policy.cooldown_seconds:
@@ -156,7 +161,7 @@ def _scale_in_checks(
     window = _open_window(policy, seen.now.time())
     if window is not None:
         return Suppression.PROTECTION_WINDOW, f"no scale-in inside protection window {window} UTC"
-    if seen.warming:
+    if seen.warming and not seen.own_last_action:
         return (
             Suppression.WARMUP,
             f"{seen.warming} instance(s) inside the {policy.warmup_seconds:g}s warmup",

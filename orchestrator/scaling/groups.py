@@ -31,21 +31,20 @@ class GroupState:
 
 
 class Groups:
-    """One environment's Auto Scaling groups, through the shared `aws` resource's clients."""
+    """One environment's Auto Scaling groups, through the shared `aws` resource's clients. A
+    `region` of None is the environment's primary region."""
 
     def __init__(self, aws: Any) -> None:
         self.aws = aws
 
-    @property
-    def region(self) -> str:
-        return str(self.aws.config.region)
-
-    def read(self, group: str, warmup_seconds: float, now: datetime) -> GroupState:
-        found = self.aws.client("autoscaling").describe_auto_scaling_groups(
+    def read(
+        self, group: str, region: str | None, warmup_seconds: float, now: datetime
+    ) -> GroupState:
+        found = self.aws.client("autoscaling", region).describe_auto_scaling_groups(
             AutoScalingGroupNames=[group]
         )["AutoScalingGroups"]
         if not found:
-            raise GroupNotFoundError(group, self.region)
+            raise GroupNotFoundError(group, region or str(self.aws.config.region))
         asg = found[0]
         instances = asg.get("Instances", [])
         return GroupState(
@@ -54,16 +53,18 @@ class Groups:
             min=int(asg["MinSize"]),
             max=int(asg["MaxSize"]),
             instances=len(instances),
-            warming=self._warming(instances, now - timedelta(seconds=warmup_seconds)),
+            warming=self._warming(instances, region, now - timedelta(seconds=warmup_seconds)),
         )
 
-    def _warming(self, instances: list[dict[str, Any]], since: datetime) -> int:
+    def _warming(self, instances: list[dict[str, Any]], region: str | None, since: datetime) -> int:
         """Instances still starting (lifecycle Pending*) or launched after `since`."""
         pending = {i["InstanceId"] for i in instances if i["LifecycleState"].startswith("Pending")}
         ids = [i["InstanceId"] for i in instances]
         if not ids:
             return 0
-        reservations = self.aws.client("ec2").describe_instances(InstanceIds=ids)["Reservations"]
+        reservations = self.aws.client("ec2", region).describe_instances(InstanceIds=ids)[
+            "Reservations"
+        ]
         recent = {
             instance["InstanceId"]
             for reservation in reservations
@@ -72,8 +73,8 @@ class Groups:
         }
         return len(pending | recent)
 
-    def set_desired(self, group: str, capacity: int) -> None:
+    def set_desired(self, group: str, region: str | None, capacity: int) -> None:
         # The orchestrator enforces cooldowns itself; AWS's would refuse a legitimate step.
-        self.aws.client("autoscaling").set_desired_capacity(
+        self.aws.client("autoscaling", region).set_desired_capacity(
             AutoScalingGroupName=group, DesiredCapacity=capacity, HonorCooldown=False
         )

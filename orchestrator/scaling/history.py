@@ -84,6 +84,7 @@ class Entry:
 class LastAction:
     at: datetime
     generation: int
+    job_id: str | None
 
 
 class History:
@@ -129,7 +130,7 @@ class History:
         """The group's newest applied action (the cooldown runs from it)."""
         t = self.table
         query = (
-            select(t.c.at, t.c.generation)
+            select(t.c.at, t.c.generation, t.c.job_id)
             .where(t.c.group_name == group, t.c.generation.is_not(None))
             .order_by(t.c.generation.desc())
             .limit(1)
@@ -138,7 +139,8 @@ class History:
             row = conn.execute(query).first()
         if row is None:
             return None
-        return LastAction(at=datetime.fromtimestamp(row.at, UTC), generation=row.generation)
+        at = datetime.fromtimestamp(row.at, UTC)
+        return LastAction(at=at, generation=row.generation, job_id=row.job_id)
 
     def last_intent(self, group: str) -> Direction | None:
         """The direction of the newest scaling request of `group` that asked for a change."""

@@ -81,7 +81,14 @@ class ScalingMetricsHook(RunHook):
         self.metrics = metrics
 
     async def on_finish(self, run: Run) -> Mapping[str, Any] | None:
-        for step in run.journal.steps:
+        for step in (*run.journal.steps, *run.journal.rollbacks):
             if step.action.startswith(ACTION_PREFIX):
-                self.metrics.observe(step.output)
+                for output in group_outputs(step.output):
+                    self.metrics.observe(output)
         return None
+
+
+def group_outputs(output: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """One output per group: `aws.asg.set_dr_capacity` nests one per group under `groups`."""
+    groups = output.get("groups")
+    return list(groups.values()) if isinstance(groups, Mapping) else [output]

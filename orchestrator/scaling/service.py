@@ -63,7 +63,7 @@ class Scaler:
 
     def read(self, groups: Groups, group: str, env: str) -> dict[str, Any]:
         policy = self.policy(group, env)
-        state = groups.read(group, policy.warmup_seconds, self.clock())
+        state = groups.read(group, policy.region, policy.warmup_seconds, self.clock())
         return {"group": group, "env": env, "desired": state.desired, **_state(state)}
 
     def scale(self, call: Call, groups: Groups, group: str, request: Request) -> dict[str, Any]:
@@ -103,7 +103,7 @@ class Scaler:
         if row is None:
             return None
         try:
-            ask.groups.set_desired(ask.group, verdict.target)
+            ask.groups.set_desired(ask.group, ask.policy.region, verdict.target)
         except AWS_ERRORS as exc:
             reason = (
                 f"setting the desired capacity of {ask.group} to {verdict.target} failed: {exc}"
@@ -145,14 +145,16 @@ class Scaler:
         intent = self.history.last_intent(ask.group)
         holder = self.store.lock_holder(dr_lock_key(ask.call.env))
         now = self.clock()
-        state = ask.groups.read(ask.group, ask.policy.warmup_seconds, now)
+        state = ask.groups.read(ask.group, ask.policy.region, ask.policy.warmup_seconds, now)
+        job_id = ask.call.job_id
         seen = Observed(
             now=now,
             desired=state.desired,
             warming=state.warming,
             last_action_at=last.at if last else None,
             last_intent=intent,
-            lock_holder=_holder(holder),
+            lock_holder=_holder(holder, job_id),
+            own_last_action=job_id is not None and last is not None and last.job_id == job_id,
         )
         return seen, last
 
@@ -182,8 +184,10 @@ class Scaler:
             return self._locks.setdefault(group, threading.Lock())
 
 
-def _holder(job: Job | None) -> str | None:
-    if job is None:
+def _holder(job: Job | None, asking: str | None) -> str | None:
+    """Who blocks a scale-in by holding the DR lock: not the asking job itself (an evacuation's
+    rollback scales its own DR groups back in while it holds `dr/<env>`)."""
+    if job is None or job.id == asking:
         return None
     return f"job {job.id} ({job.runbook}, {job.status})"
 

@@ -155,11 +155,12 @@ def health_check_id(r53: Any, name: str) -> str | None:
 
 
 def resolver(region: str) -> Callable[[str, str], str]:
-    """Resolve `ref:` kinds: asg, route53-zone, route53-healthcheck, iam-role."""
+    """Resolve `ref:` kinds: asg, route53-zone, route53-healthcheck, iam-role. A group of
+    another region (the DR copies) is `ref:asg@<region>:<name>`."""
 
     def resolve_one(kind: str, name: str) -> str:
-        if kind == "asg":
-            asg = client("autoscaling", region)
+        if kind.partition("@")[0] == "asg":
+            asg = client("autoscaling", kind.partition("@")[2] or region)
             groups = call(
                 f"Auto Scaling group {name}",
                 asg.describe_auto_scaling_groups,

@@ -203,8 +203,8 @@ def _view_template_data(data: dict[str, Any], like: dict[str, Any]) -> dict[str,
     view = {key: data.get(key) for key in like}
     if view.get("MetadataOptions"):
         view["MetadataOptions"] = {"HttpTokens": view["MetadataOptions"].get("HttpTokens")}
-    if view.get("SecurityGroupIds"):
-        view["SecurityGroupIds"] = sorted(view["SecurityGroupIds"])
+    if "SecurityGroupIds" in view:  # absent when a template has none (the DR copies)
+        view["SecurityGroupIds"] = sorted(view["SecurityGroupIds"] or [])
     if view.get("TagSpecifications"):
         # Only the instance and volume tags we set (some servers add the template's own).
         view["TagSpecifications"] = [

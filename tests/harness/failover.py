@@ -86,11 +86,13 @@ def run_runbook(
     *,
     dry_run: bool = False,
     spec: RunbookSpec | None = None,
+    job: Job | None = None,
 ) -> Journal:
-    """The shipped runbook `name` (or `spec`) through the executor's runner, real actions."""
+    """The shipped runbook `name` (or `spec`) through the executor's runner, real actions, as
+    `job` (default: a new job that is in no store)."""
     registry = builtin_registry()
     spec = spec or load_catalog(default_runbooks_dir(), registry).get(name)
-    job = Job(runbook=name, env=env, params=params, dry_run=dry_run)
+    job = job or Job(runbook=name, env=env, params=params, dry_run=dry_run)
     context = ActionContext(env=env, job_id=job.id, resources=given, dry_run=dry_run)
     run = Run(job=job, runbook=spec, journal=Journal.start(job), context=context)
 

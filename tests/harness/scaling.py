@@ -98,34 +98,36 @@ def action_context(config: Config, env: str, job_id: str | None = None) -> Actio
 IMAGE_ID = "ami-760aaa0f"  # one of the Amazon Linux images moto ships
 
 
-def create_group(name: str, *, min_size: int, max_size: int, desired: int) -> None:
-    """A launch template and an Auto Scaling group named `name`, tagged, in moto."""
-    ec2 = boto3.client("ec2", region_name=REGION)
+def create_group(
+    name: str, *, min_size: int, max_size: int, desired: int, region: str = REGION
+) -> None:
+    """A launch template and an Auto Scaling group named `name`, tagged, in moto's `region`."""
+    ec2 = boto3.client("ec2", region_name=region)
     ec2.create_launch_template(
         LaunchTemplateName=name,
         LaunchTemplateData={"ImageId": IMAGE_ID, "InstanceType": "t3.small"},
     )
-    boto3.client("autoscaling", region_name=REGION).create_auto_scaling_group(
+    boto3.client("autoscaling", region_name=region).create_auto_scaling_group(
         AutoScalingGroupName=name,
         LaunchTemplate={"LaunchTemplateName": name, "Version": "$Latest"},
         MinSize=min_size,
         MaxSize=max_size,
         DesiredCapacity=desired,
-        AvailabilityZones=[f"{REGION}a"],
+        AvailabilityZones=[f"{region}a"],
         Tags=[
             {"Key": key, "Value": value, "PropagateAtLaunch": True} for key, value in TAGS.items()
         ],
     )
 
 
-def describe(name: str) -> dict[str, Any]:
-    asg = boto3.client("autoscaling", region_name=REGION)
+def describe(name: str, region: str = REGION) -> dict[str, Any]:
+    asg = boto3.client("autoscaling", region_name=region)
     (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
     return dict(group)
 
 
-def desired(name: str) -> int:
-    return int(describe(name)["DesiredCapacity"])
+def desired(name: str, region: str = REGION) -> int:
+    return int(describe(name, region)["DesiredCapacity"])
 
 
 def instance_tags(name: str) -> list[dict[str, str]]:

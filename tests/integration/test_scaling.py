@@ -177,11 +177,13 @@ def test_two_daemons_deciding_on_the_same_history_act_once(
     class BIsFaster(Groups):
         raced = False
 
-        def read(self, group: str, warmup_seconds: float, now: datetime) -> GroupState:
+        def read(
+            self, group: str, region: str | None, warmup_seconds: float, now: datetime
+        ) -> GroupState:
             if not self.raced:
                 self.raced = True
                 assert run_action(daemon_b, "aws.asg.scale_by", {"group": group, "step": "out"})
-            return super().read(group, warmup_seconds, now)
+            return super().read(group, region, warmup_seconds, now)
 
     scaler_a: Scaler = daemon_a.resource("scaling")
     outcome = scaler_a.scale(
@@ -205,7 +207,7 @@ def test_a_failed_aws_call_is_recorded_and_starts_no_cooldown(
     context = scaling.action_context(scaling.load(path, tmp_path / "data"), "staging")
 
     class Throttled(Groups):
-        def set_desired(self, group: str, capacity: int) -> None:
+        def set_desired(self, group: str, region: str | None, capacity: int) -> None:
             error = {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}
             raise ClientError(error, "SetDesiredCapacity")
 

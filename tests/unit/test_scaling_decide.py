@@ -128,3 +128,29 @@ def test_a_bad_policy_in_the_config_file_names_the_file_and_key(tmp_path: Path) 
     with pytest.raises(ConfigError) as caught:
         load_config(config_file=path, data_dir=tmp_path, environ={})
     assert str(caught.value).startswith(f"{path}: scaling.groups.fluxora-prod-worker.max: ")
+
+
+def test_a_job_undoing_its_own_scale_out_skips_cooldown_and_warmup_but_not_another_jobs() -> None:
+    dr = GroupPolicy(env="prod", min=0, max=6, desired=3, cooldown_seconds=300, warmup_seconds=120)
+    just_now = NOW - timedelta(seconds=5)
+    own = decide(
+        dr, Request(to=0), seen(3, last_action_at=just_now, warming=3, own_last_action=True)
+    )
+    assert own.applies
+    assert own.reason == "scale in from 3 to 0"
+    other = decide(dr, Request(to=0), seen(3, last_action_at=just_now, warming=3))
+    assert other.suppressed is Suppression.COOLDOWN
+
+
+def test_a_policy_names_its_region_and_the_dr_groups_are_found_by_it() -> None:
+    config = ScalingConfig(
+        groups={
+            "fluxora-prod-api": GroupPolicy(env="prod", min=1, max=4),
+            "fluxora-prod-api-dr": GroupPolicy(env="prod", min=0, max=4, region="eu-central-1"),
+            "fluxora-staging-api-dr": GroupPolicy(
+                env="staging", min=0, max=4, region="eu-central-1"
+            ),
+        }
+    )
+    assert config.policy("fluxora-prod-api", "prod").region is None
+    assert config.in_region("prod", "eu-central-1") == ["fluxora-prod-api-dr"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from orchestrator.scaling.metrics import ScalingMetrics
+from orchestrator.scaling.metrics import ScalingMetrics, group_outputs
 
 GROUP = "fluxora-prod-worker"
 
@@ -67,3 +67,11 @@ def test_an_applied_and_a_suppressed_request_are_counted_and_a_plan_is_not() -> 
     reason = {**labels, "reason": "warmup"}
     assert registry.get_sample_value("fluxora_scaling_suppressed_total", reason) == 1
     assert registry.get_sample_value("fluxora_asg_desired_capacity", labels) == 4
+
+
+def test_a_step_over_several_groups_gives_one_output_per_group() -> None:
+    api = {"group": "fluxora-prod-api-dr", "desired": 3, "result": "applied"}
+    worker = {"group": "fluxora-prod-worker-dr", "desired": 4, "result": "applied"}
+    nested = {"env": "prod", "groups": {api["group"]: api, worker["group"]: worker}}
+    assert group_outputs(nested) == [api, worker]
+    assert group_outputs(api) == [api]

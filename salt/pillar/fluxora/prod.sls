@@ -92,6 +92,18 @@ fluxora:
         security_groups: [worker]
         availability_zones: [eu-west-1a, eu-west-1b, eu-west-1c]
 
+    # The DR region's pilot-light copies (fluxora-prod-<key>-dr, at 0 until region-evacuation
+    # scales them to their scaling policy's `desired`): the DR region's AMI copies.
+    dr_groups:
+      api:
+        image_id: ami-0fluxoraapidr001
+        instance_type: m6i.large
+        availability_zones: [eu-central-1a, eu-central-1b, eu-central-1c]
+      worker:
+        image_id: ami-0fluxorawrkdr001
+        instance_type: c6i.2xlarge
+        availability_zones: [eu-central-1a, eu-central-1b, eu-central-1c]
+
   scaling:
     groups:
       api: {min: 3, max: 12, desired: 3, step_out: 2, step_in: 1, cooldown_seconds: 300,

@@ -82,6 +82,18 @@ fluxora:
         security_groups: [worker]
         availability_zones: [eu-west-1a, eu-west-1b]
 
+    # The DR region's pilot-light copies (fluxora-staging-<key>-dr, at 0 until region-evacuation
+    # scales them to their scaling policy's `desired`): the DR region's AMI copies.
+    dr_groups:
+      api:
+        image_id: ami-0fluxoraapidr001
+        instance_type: t3.small
+        availability_zones: [eu-central-1a, eu-central-1b]
+      worker:
+        image_id: ami-0fluxorawrkdr001
+        instance_type: c6i.large
+        availability_zones: [eu-central-1a, eu-central-1b]
+
   scaling:
     groups:
       api: {min: 1, max: 4, desired: 2, step_out: 1, step_in: 1, cooldown_seconds: 300,

@@ -1,21 +1,25 @@
 {#- A launch template and an Auto Scaling group per group in pillar; limits, cooldown, warmup
-    and scale-in protection from pillar fluxora:scaling:groups (the scaling engine's policy). #}
-{%- from 'aws/map.jinja' import aws, prefix, tags, scaling, fluxora %}
+    and scale-in protection from pillar fluxora:scaling:groups (the scaling engine's policy).
+    Each group in fluxora:aws:dr_groups also gets a pilot-light copy in aws.dr_region
+    (fluxora-<env>-<key>-dr, created at 0, min 0; its policy: aws/map.jinja dr_scaling), which
+    the region-evacuation runbook scales up. #}
+{%- from 'aws/map.jinja' import aws, prefix, tags, scaling, dr_scaling, fluxora %}
+{%- set policy_keys = ['min', 'max', 'desired', 'cooldown_seconds', 'warmup_seconds',
+      'scale_in_protection'] %}
 include:
   - aws.iam
   - aws.security_groups
-{%- for key, group in aws.groups | dictsort %}
-{%- set policy = salt['fluxora.require'](scaling.get(key, {}), ['min', 'max', 'desired',
-      'cooldown_seconds', 'warmup_seconds', 'scale_in_protection'], 'fluxora:scaling:groups:' ~ key) %}
 
-aws-autoscaling-{{ key }}-fluxora_ec2-launch_template_present:
+{%- macro group_states(id, key, name, region, group, policy, vpc_id, desired) %}
+
+aws-autoscaling-{{ id }}-fluxora_ec2-launch_template_present:
   fluxora_ec2.launch_template_present:
-    - name: {{ prefix }}-{{ key }}
-    - region: {{ aws.region }}
-    - vpc_id: {{ aws.vpc_id | json }}
+    - name: {{ name }}
+    - region: {{ region }}
+    - vpc_id: {{ vpc_id | json }}
     - image_id: {{ group.image_id }}
     - instance_type: {{ group.instance_type }}
-    - security_groups: {{ group.security_groups | map('regex_replace', '^', prefix ~ '-') | list | json }}
+    - security_groups: {{ group.get('security_groups', []) | map('regex_replace', '^', prefix ~ '-') | list | json }}
     - instance_profile: {{ prefix }}-{{ key }}
     - user_data: |
         #!/bin/sh
@@ -31,23 +35,39 @@ aws-autoscaling-{{ key }}-fluxora_ec2-launch_template_present:
     - tags: {{ tags | json }}
     - require:
       - fluxora_iam: aws-iam-{{ key }}-fluxora_iam-role_present
-{%- for sg in group.security_groups %}
+{%- for sg in group.get('security_groups', []) %}
       - fluxora_ec2: aws-security_groups-{{ sg }}-fluxora_ec2-security_group_present
 {%- endfor %}
 
-aws-autoscaling-{{ key }}-fluxora_asg-group_present:
+aws-autoscaling-{{ id }}-fluxora_asg-group_present:
   fluxora_asg.group_present:
-    - name: {{ prefix }}-{{ key }}
-    - region: {{ aws.region }}
-    - launch_template: {{ prefix }}-{{ key }}
+    - name: {{ name }}
+    - region: {{ region }}
+    - launch_template: {{ name }}
     - min_size: {{ policy.min }}
     - max_size: {{ policy.max }}
-    - desired_capacity: {{ policy.desired }}
+    - desired_capacity: {{ desired }}
     - default_cooldown: {{ policy.cooldown_seconds }}
     - default_instance_warmup: {{ policy.warmup_seconds }}
     - protect_from_scale_in: {{ policy.scale_in_protection }}
     - availability_zones: {{ group.availability_zones | json }}
     - tags: {{ tags | json }}
     - require:
-      - fluxora_ec2: aws-autoscaling-{{ key }}-fluxora_ec2-launch_template_present
+      - fluxora_ec2: aws-autoscaling-{{ id }}-fluxora_ec2-launch_template_present
+{%- endmacro %}
+
+{%- for key, group in aws.groups | dictsort %}
+{%- set policy = salt['fluxora.require'](scaling.get(key, {}), policy_keys,
+      'fluxora:scaling:groups:' ~ key) %}
+{{ group_states(key, key, prefix ~ '-' ~ key, aws.region, group, policy, aws.vpc_id, policy.desired) }}
+{%- endfor %}
+
+{#- The DR copies: the region's default VPC, no security groups of the primary VPC. #}
+{%- for key, group in aws.dr_groups | dictsort %}
+{%- set group = salt['fluxora.require'](group, ['image_id', 'instance_type',
+      'availability_zones'], 'fluxora:aws:dr_groups:' ~ key) %}
+{%- set policy = salt['fluxora.require'](dr_scaling[key], policy_keys,
+      'fluxora:scaling:groups:' ~ key) %}
+{{ group_states(key ~ '-dr', key, prefix ~ '-' ~ key ~ '-dr', aws.dr_region,
+                dict(group, security_groups=[]), policy, none, 0) }}
 {%- endfor %}

@@ -7,6 +7,10 @@
 {%- set objects = ['arn:aws:s3:::' ~ b.name ~ '/*', 'arn:aws:s3:::' ~ b.dr_name ~ '/*'] %}
 {%- set groups = [] %}
 {%- for key in aws.groups | sort %}{% do groups.append('ref:asg:' ~ prefix ~ '-' ~ key) %}{% endfor %}
+{#- The DR region's pilot-light copies, which region-evacuation scales. #}
+{%- for key in aws.dr_groups | sort %}
+{%- do groups.append('ref:asg@' ~ aws.dr_region ~ ':' ~ prefix ~ '-' ~ key ~ '-dr') %}
+{%- endfor %}
 {%- set checks = [] %}
 {%- for key in aws.dns.records | sort %}
 {%- for failover in ['primary', 'secondary'] %}

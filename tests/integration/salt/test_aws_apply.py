@@ -97,6 +97,33 @@ def check_groups(env: str, data: dict[str, Any]) -> None:
         assert version["LaunchTemplateData"]["MetadataOptions"]["HttpTokens"] == "required"
 
 
+def check_dr_groups(env: str, data: dict[str, Any]) -> None:
+    """The DR region's pilot-light copies: at 0 (min 0), the group's max, the same tags, the DR
+    region's image, instance type and zones."""
+    aws = data["aws"]
+    asg = boto3.client("autoscaling", region_name=aws["dr_region"])
+    ec2 = boto3.client("ec2", region_name=aws["dr_region"])
+    assert sorted(aws["dr_groups"]) == sorted(aws["groups"])
+    for key, dr in aws["dr_groups"].items():
+        name = f"fluxora-{env}-{key}-dr"
+        (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"
+        ]
+        limits = (group["MinSize"], group["MaxSize"], group["DesiredCapacity"])
+        assert limits == (0, data["scaling"]["groups"][key]["max"], 0)
+        assert group["NewInstancesProtectedFromScaleIn"] is False
+        assert sorted(group["AvailabilityZones"]) == sorted(dr["availability_zones"])
+        assert {t["Key"]: t["Value"] for t in group["Tags"]} == data["tags"]
+        (version,) = ec2.describe_launch_template_versions(
+            LaunchTemplateName=name, Versions=["$Default"]
+        )["LaunchTemplateVersions"]
+        template = version["LaunchTemplateData"]
+        assert (template["ImageId"], template["InstanceType"]) == (
+            dr["image_id"],
+            dr["instance_type"],
+        )
+
+
 def check_security_groups(env: str, data: dict[str, Any]) -> None:
     ec2 = boto3.client("ec2", region_name=data["aws"]["region"])
     groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
@@ -145,9 +172,12 @@ def check_orchestrator_role(env: str, data: dict[str, Any]) -> None:
     assert "ref:" not in text, "every reference was resolved to a real ARN"
     asg_arns = [
         g["AutoScalingGroupARN"]
-        for g in boto3.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+        for region in (data["aws"]["region"], data["aws"]["dr_region"])
+        for g in boto3.client("autoscaling", region_name=region).describe_auto_scaling_groups()[
+            "AutoScalingGroups"
+        ]
     ]
-    assert asg_arns
+    assert len(asg_arns) == 2 * len(data["aws"]["groups"])
     assert all(arn in text for arn in asg_arns)
     zone = data["aws"]["dns"]["zone"]
     (hosted,) = [
@@ -171,6 +201,7 @@ def test_aws_states_apply_verify_and_reapply_with_no_change(
     data = pillar(env)
     check_buckets(env, data)
     check_groups(env, data)
+    check_dr_groups(env, data)
     check_security_groups(env, data)
     check_dns(env, data)
     check_orchestrator_role(env, data)

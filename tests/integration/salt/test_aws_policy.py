@@ -17,7 +17,7 @@ AWS_MODULES = ("fluxora_s3", "fluxora_iam", "fluxora_ec2", "fluxora_asg", "fluxo
 # Route53 records cannot carry tags (their zone and health checks do).
 UNTAGGABLE = {("fluxora_route53", "failover_record_present")}
 FAKE_ARNS = {
-    "asg": "arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:"
+    "asg": "arn:aws:autoscaling:{region}:123456789012:autoScalingGroup:"
     "0e0e0e0e-0000-4000-8000-000000000000:autoScalingGroupName/{name}",
     "route53-zone": "arn:aws:route53:::hostedzone/Z0000000000000000000",
     "route53-healthcheck": "arn:aws:route53:::healthcheck/0e0e0e0e-0000-4000-8000-000000000000",
@@ -51,7 +51,8 @@ def tag_problems(env: str, module: str, args: dict[str, Any]) -> list[str]:
 def _fake(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("ref:"):
         _, kind, name = value.split(":", 2)
-        return FAKE_ARNS[kind].format(name=name)
+        kind, _, region = kind.partition("@")  # ref:asg@<region>: a group of the DR region
+        return FAKE_ARNS[kind].format(name=name, region=region or "eu-west-1")
     if isinstance(value, list):
         return [_fake(item) for item in value]
     if isinstance(value, dict):
