@@ -22,7 +22,7 @@ from orchestrator.core.results import Result
 
 POLL_SECONDS = 0.5
 DECISION_TIMEOUT = 60.0  # deciding takes milliseconds; a minute means the daemon is stuck
-FINISHED = {"completed", "failed", "aborted", "interrupted", "rejected"}
+FINISHED = frozenset({"completed", "failed", "aborted", "interrupted", "rejected"})
 
 
 def add_local_argument(parser: argparse.ArgumentParser) -> None:
@@ -46,16 +46,21 @@ def request_tag(runbook: str) -> str:
 def submit(config: Config, runbook: str, data: dict[str, Any]) -> str:
     """Send the request event (`env`, `params`, optional `dry_run` and `lock`); the id of the
     job its decision created, or DaemonError with every rule's reason when none did."""
-    answer = post_event(config, request_tag(runbook), data, None)
-    event_id = answer["id"]
+    return submit_event(config, request_tag(runbook), data, runbook)
+
+
+def submit_event(config: Config, tag: str, data: dict[str, Any], what: str) -> str:
+    """Send a signed request event; the id of the job a decision created (fired, or waiting
+    for approval), or DaemonError with every rule's reason when none did."""
+    event_id = post_event(config, tag, data, None)["id"]
     deadline = time.monotonic() + DECISION_TIMEOUT
     while not (decisions := get_json(config, f"events/{event_id}")["decisions"]):
         pause(deadline, f"event {event_id} to be decided")
     for decision in decisions:
-        if decision["decision"] == "fired" and decision["job_id"]:
+        if decision["job_id"]:
             return str(decision["job_id"])
     why = "; ".join(f"{d['rule']}: {d['decision']} ({d['reason']})" for d in decisions)
-    raise DaemonError(f"the daemon did not run {runbook} for event {event_id}: {why}")
+    raise DaemonError(f"the daemon did not run {what} for event {event_id}: {why}")
 
 
 def follow(
@@ -64,11 +69,13 @@ def follow(
     *,
     deadline: float = float("inf"),
     on_update: Callable[[dict[str, Any]], None] = lambda job: None,
+    until: frozenset[str] = FINISHED,
 ) -> dict[str, Any]:
-    """Poll the job until it ends (DaemonError at `deadline`); `on_update` sees every poll."""
+    """Poll the job until its status is in `until`, by default until it ends (DaemonError at
+    `deadline`); `on_update` sees every other poll."""
     while True:
         job: dict[str, Any] = get_json(config, f"jobs/{job_id}")
-        if job["status"] in FINISHED:
+        if job["status"] in until:
             return job
         on_update(job)
         pause(deadline, f"job {job_id} to finish")

@@ -13,18 +13,16 @@ import time
 from typing import Any
 
 from orchestrator.actions import builtin_registry, resource_builders
-from orchestrator.api import queries
-from orchestrator.cli.client import post_event, read
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.inprocess import add_command
 from orchestrator.cli.output import print_json
+from orchestrator.cli.requests import FINISHED, follow, submit_event
 from orchestrator.config import Config
 from orchestrator.core.actions import ActionContext
 from orchestrator.errors import FluxoraError
 from orchestrator.resources import ResourceProvider
 
-FINISHED = {"completed", "failed", "aborted", "interrupted", "rejected"}
-POLL_SECONDS = 0.2
+STOPS = FINISHED | {"awaiting-approval"}  # an approval can take days: say so and return
 
 
 class ScaleError(FluxoraError, ValueError):
@@ -55,9 +53,9 @@ def _scale(args: argparse.Namespace) -> int:
     tag, data, action, params = _request(args, env)
     if args.dry_run:
         return _print_outcome(args, _dry_run(config, env, action, params))
-    answer = post_event(config, tag, data, None)
-    job_id = _job_of(config, answer["id"], time.monotonic() + args.wait)
-    return _print_outcome(args, _wait_for_job(config, job_id, time.monotonic() + args.wait))
+    job_id = submit_event(config, tag, data, f"the scaling request for {args.group}")
+    job = follow(config, job_id, deadline=time.monotonic() + args.wait, until=STOPS)
+    return _print_outcome(args, _outcome(job))
 
 
 def _request(args: argparse.Namespace, env: str) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
@@ -88,37 +86,15 @@ def _dry_run(config: Config, env: str, action: str, params: dict[str, Any]) -> d
     return {"ok": result.ok, "error": result.error, **result.data}
 
 
-def _job_of(config: Config, event_id: str, deadline: float) -> str:
-    while True:
-        found = read(config, f"events/{event_id}", lambda s: queries.explain(s, event_id))
-        decisions = found["decisions"]
-        jobs = [d["job_id"] for d in decisions if d["job_id"]]
-        if jobs:
-            return str(jobs[0])
-        if decisions:
-            reasons = "; ".join(f"{d['rule']}: {d['reason']}" for d in decisions)
-            raise ScaleError(f"no rule ran the request (event {event_id}): {reasons}")
-        _pause(deadline, f"the decision about event {event_id}")
-
-
-def _wait_for_job(config: Config, job_id: str, deadline: float) -> dict[str, Any]:
-    while True:
-        job = read(config, f"jobs/{job_id}", lambda s: queries.job_detail(s, job_id))
-        if job["status"] in FINISHED:
-            steps = (job["journal"] or {}).get("steps") or [{}]
-            step = steps[-1]
-            error = step.get("error") or (job["journal"] or {}).get("error")
-            return {"ok": job["status"] == "completed", "error": error, "job_id": job_id,
-                    **step.get("output", {})}  # fmt: skip
-        if job["status"] == "awaiting-approval":
-            return {"ok": True, "job_id": job_id, "result": "awaiting-approval"}
-        _pause(deadline, f"job {job_id}")
-
-
-def _pause(deadline: float, what: str) -> None:
-    if time.monotonic() > deadline:
-        raise ScaleError(f"timed out waiting for {what} (see fluxora-orch jobs)")
-    time.sleep(POLL_SECONDS)
+def _outcome(job: dict[str, Any]) -> dict[str, Any]:
+    """What the job did: its last step's output, or that it waits for approval."""
+    if job["status"] == "awaiting-approval":
+        return {"ok": True, "job_id": job["id"], "result": "awaiting-approval"}
+    steps = (job["journal"] or {}).get("steps") or [{}]
+    step = steps[-1]
+    error = step.get("error") or (job["journal"] or {}).get("error")
+    return {"ok": job["status"] == "completed", "error": error, "job_id": job["id"],
+            **step.get("output", {})}  # fmt: skip
 
 
 def _print_outcome(args: argparse.Namespace, outcome: dict[str, Any]) -> int:

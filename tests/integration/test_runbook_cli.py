@@ -60,6 +60,19 @@ def test_a_dry_run_plans_without_acting(orch_daemon: Daemon, tmp_path: Path) -> 
     assert job["journal"]["extensions"]["dr"] == {"dry_run": True, "policy": None}
 
 
+def test_a_run_that_needs_approval_says_how_and_waits(orch_daemon: Daemon) -> None:
+    code, out, err = runbook(
+        orch_daemon, "run", "gated", "--env", "dev", "--param", "who=ops", "--timeout", "3"
+    )
+    assert code == 1
+    (line,) = [line for line in out.splitlines() if "awaiting-approval" in line]
+    job_id = line.split()[1].rstrip(":")
+    assert line == f"job {job_id}: awaiting-approval (fluxora-orch approve {job_id})"
+    assert f"timed out waiting for job {job_id} to finish" in err
+    rejected = cli("reject", job_id, *orch_daemon.settings(), env=secret_env())
+    assert rejected.returncode == 0, rejected.stderr
+
+
 def test_an_unknown_runbook_is_refused_with_the_reason(orch_daemon: Daemon) -> None:
     code, _, err = runbook(orch_daemon, "run", "no-such-runbook", "--timeout", "30")
     assert code == 1
