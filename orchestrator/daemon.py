@@ -1,7 +1,12 @@
-"""Composition root: config -> store -> sources -> rules -> executor -> HTTP, run until
+"""Composition root: config -> store -> sources -> rules -> job worker -> HTTP, run until
 SIGTERM or SIGINT. Components get what they need passed in; nothing reaches for globals.
 
-Start order: store (migrated), executor (recovers interrupted jobs), processor (decides what
+Two processes: this one (the intake) accepts, commits and decides events and serves HTTP; the
+job worker (`orchestrator.executor.worker`, started and supervised here) runs the jobs. They
+share the store; the intake wakes the worker when a rule fired and merges its metrics into
+`/metrics`.
+
+Start order: store (migrated), job worker (recovers interrupted jobs), processor (decides what
 the inbox still holds), HTTP, schedules, Salt listener. Stop order: intake off (HTTP answers
 503 on /events and /alertmanager, the Salt listener and schedules stop), commits in flight
 finish, the processor finishes its batch, running steps get `shutdown_grace_seconds`, then
@@ -12,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,23 +26,23 @@ from datetime import timedelta
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from orchestrator.actions import builtin_registry, family_tables, hook_builders, resource_builders
+from orchestrator.actions import builtin_registry, family_tables
 from orchestrator.api.control import ControlRoutes
 from orchestrator.api.routes import ApiRoutes
 from orchestrator.config import Config
 from orchestrator.core.events import utcnow
+from orchestrator.core.jobs import JobStatus
 from orchestrator.definitions import Definitions, load_definitions, runbooks_dir
 from orchestrator.errors import FluxoraError
-from orchestrator.executor.runner import HookDeps
-from orchestrator.executor.service import Executor, ExecutorSettings
+from orchestrator.executor.supervisor import JobWorker
+from orchestrator.executor.worker import node_id
 from orchestrator.http.app import build_app
 from orchestrator.inbox import Inbox, Processor
 from orchestrator.logs import get_logger
 from orchestrator.metrics import Metrics
-from orchestrator.resources import ResourceProvider
 from orchestrator.rules.engine import RuleEngine
 from orchestrator.sources.alertmanager import AlertmanagerSource
-from orchestrator.sources.salt import NullPublisher, SaltListener, SaltPublisher, master_opts
+from orchestrator.sources.salt import SaltListener, master_opts
 from orchestrator.sources.schedules import ScheduleDeps, ScheduleSource, jobstore_url
 from orchestrator.sources.webhook import WebhookSource
 from orchestrator.store import open_store
@@ -54,10 +59,6 @@ class _State:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
-def node_id(config: Config) -> str:
-    return config.executor.node_id or socket.gethostname()
-
-
 class Daemon:
     """The wired daemon; `serve` runs it until `stop` is set."""
 
@@ -71,10 +72,10 @@ class Daemon:
         self.salt_opts = (
             master_opts(config.salt.master_config) if config.salt.master_config else None
         )
-        self.publisher = SaltPublisher(self.salt_opts) if self.salt_opts else NullPublisher()
-        self.executor = self._executor(definitions)
+        self.worker = JobWorker(config, self.metrics, _log_level())
+        self.metrics.registry.register(self.worker)
         engine = RuleEngine(definitions.rules, definitions.runbooks, config.env)
-        self.processor = Processor(self.runner, engine.decide, self.metrics, self.executor.wake)
+        self.processor = Processor(self.runner, engine.decide, self.metrics, self.worker.wake)
         self.inbox = Inbox(self.runner, self.metrics, self.processor)
         self.schedules = ScheduleSource(
             definitions.schedules,
@@ -88,28 +89,6 @@ class Daemon:
         )
         self.salt_listener = self._salt_listener()
         self._announce(definitions)
-
-    def _executor(self, definitions: Definitions) -> Executor:
-        deps = HookDeps(
-            config=self.config,
-            registry=self.metrics.registry,
-            runner=self.runner,
-            definitions=definitions,
-        )
-        return Executor(
-            runner=self.runner,
-            catalog=definitions.runbooks,
-            registry=builtin_registry(),
-            resources=ResourceProvider(self.config, resource_builders()),
-            metrics=self.metrics,
-            publisher=self.publisher,
-            settings=ExecutorSettings(
-                node_id=node_id(self.config),
-                max_jobs=self.config.executor.max_jobs,
-                poll_seconds=self.config.executor.poll_seconds,
-            ),
-            hooks=[hook for build in hook_builders() for hook in build(deps)],
-        )
 
     def _jobstore_url(self) -> str:
         url = self.config.store.url
@@ -149,18 +128,19 @@ class Daemon:
                 self.inbox, self.config.alertmanager, self.config.webhook.max_body_bytes
             ).routes(),
             *ApiRoutes(self.runner).routes(),
-            *ControlRoutes(self.executor, self.runner, self.config.webhook).routes(),
+            *ControlRoutes(self.worker.abort, self.runner, self.config.webhook).routes(),
         ]
         return build_app(
             self.metrics,
             routes,
-            ready=lambda: self.state.ready,
+            ready=lambda: self.state.ready and self.worker.up,
             client_max_size=self.config.webhook.max_body_bytes,
+            before_scrape=self.worker.scrape,
         )
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        await self.executor.start()
+        await self.worker.start()
         await self.processor.start()
         runner = web.AppRunner(self.app(), access_log=None)
         await runner.setup()
@@ -175,6 +155,7 @@ class Daemon:
             if self.salt_listener is not None:
                 self.salt_listener.start()
             self.state.tasks.append(asyncio.create_task(self._maintenance()))
+            self.state.tasks.append(asyncio.create_task(self._count_approvals()))
             self.state.ready = True
             log.info(
                 "listening", listen=self.config.http.listen, data_dir=str(self.config.data_dir)
@@ -196,8 +177,7 @@ class Daemon:
         await self.schedules.stop()
         await self.inbox.drain()
         await self.processor.stop()
-        await self.executor.stop(self.config.shutdown_grace_seconds)
-        self.publisher.close()
+        await self.worker.stop(self.config.shutdown_grace_seconds)
 
     async def _maintenance(self) -> None:
         window = timedelta(seconds=self.config.webhook.replay_window_seconds)
@@ -208,6 +188,25 @@ class Daemon:
                 await self.runner.call(store.forget_signatures, utcnow() - window)
             except Exception:
                 log.exception("maintenance failed")
+
+    async def _count_approvals(self) -> None:
+        """`fluxora_jobs_awaiting_approval` from the store (approvals come from the CLI)."""
+        while True:
+            await asyncio.sleep(self.config.executor.poll_seconds)
+            try:
+                store = self.runner.store
+                counts = await self.runner.call(store.count_jobs, JobStatus.AWAITING_APPROVAL)
+            except Exception:
+                log.exception("counting jobs awaiting approval failed")
+                continue
+            gauge = self.metrics.jobs_awaiting_approval
+            gauge.clear()
+            for (_, env), count in counts.items():
+                gauge.labels(env).inc(count)
+
+
+def _log_level() -> str:
+    return logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
 
 
 async def serve(config: Config, stop: asyncio.Event) -> None:

@@ -1,4 +1,8 @@
-"""Metrics of the daemon, declared once per registry (tests pass a fresh CollectorRegistry)."""
+"""Metrics of the daemon, declared once per registry (tests pass a fresh CollectorRegistry).
+
+`Metrics` are the intake process's (events, decisions, schedules, the job worker's health);
+`JobMetrics` are the job worker's (jobs it ran). The intake's `/metrics` serves both.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ JOB_BUCKETS = (0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 
 
 class Metrics:
-    """Every metric the daemon exports; families add theirs in their own modules."""
+    """The intake process's metrics; families add theirs in their own modules."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -21,8 +25,9 @@ class Metrics:
         )
         self.build_info.info({"version": __version__})
         self._declare_events(registry)
-        self._declare_jobs(registry)
+        self._declare_approvals(registry)
         self._declare_schedules(registry)
+        self._declare_worker(registry)
 
     def _declare_events(self, registry: CollectorRegistry) -> None:
         self.events_received = Counter(
@@ -55,26 +60,7 @@ class Metrics:
             registry=registry,
         )
 
-    def _declare_jobs(self, registry: CollectorRegistry) -> None:
-        self.jobs = Counter(
-            "fluxora_jobs",
-            "Jobs that reached a final status in this daemon, by runbook, env and status.",
-            ["runbook", "env", "status"],
-            registry=registry,
-        )
-        self.jobs_running = Gauge(
-            "fluxora_jobs_running",
-            "Jobs this daemon is running, by runbook and env.",
-            ["runbook", "env"],
-            registry=registry,
-        )
-        self.job_duration_seconds = Histogram(
-            "fluxora_job_duration_seconds",
-            "Duration of finished job runs, by runbook and env.",
-            ["runbook", "env"],
-            buckets=JOB_BUCKETS,
-            registry=registry,
-        )
+    def _declare_approvals(self, registry: CollectorRegistry) -> None:
         self.jobs_awaiting_approval = Gauge(
             "fluxora_jobs_awaiting_approval",
             "Jobs waiting for fluxora-orch approve/reject, by env.",
@@ -99,5 +85,43 @@ class Metrics:
             "fluxora_schedule_interval_seconds",
             "Expected seconds between fires of a schedule (from its trigger).",
             ["schedule"],
+            registry=registry,
+        )
+
+    def _declare_worker(self, registry: CollectorRegistry) -> None:
+        self.job_worker_up = Gauge(
+            "fluxora_job_worker_up",
+            "1 while the job worker process answers, 0 while it is down or restarting.",
+            registry=registry,
+        )
+        self.job_worker_restarts = Counter(
+            "fluxora_job_worker_restarts",
+            "Times the job worker process died and was started again.",
+            registry=registry,
+        )
+
+
+class JobMetrics:
+    """The job worker's metrics: jobs it ran (families declare theirs on the same registry)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.jobs = Counter(
+            "fluxora_jobs",
+            "Jobs that reached a final status in this daemon, by runbook, env and status.",
+            ["runbook", "env", "status"],
+            registry=registry,
+        )
+        self.jobs_running = Gauge(
+            "fluxora_jobs_running",
+            "Jobs this daemon is running, by runbook and env.",
+            ["runbook", "env"],
+            registry=registry,
+        )
+        self.job_duration_seconds = Histogram(
+            "fluxora_job_duration_seconds",
+            "Duration of finished job runs, by runbook and env.",
+            ["runbook", "env"],
+            buckets=JOB_BUCKETS,
             registry=registry,
         )

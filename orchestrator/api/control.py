@@ -11,11 +11,12 @@ not started, running on another daemon, or past its steps (a rollback is never c
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from orchestrator.config import WebhookConfig
-from orchestrator.executor.service import Executor
+from orchestrator.executor.service import AbortAnswer
 from orchestrator.logs import get_logger
 from orchestrator.sources import signing
 from orchestrator.store.runner import StoreRunner
@@ -30,8 +31,13 @@ def _error(status: int, message: str) -> web.Response:
 
 
 class ControlRoutes:
-    def __init__(self, executor: Executor, runner: StoreRunner, webhook: WebhookConfig) -> None:
-        self._executor = executor
+    def __init__(
+        self,
+        abort: Callable[[str, str], Awaitable[AbortAnswer]],
+        runner: StoreRunner,
+        webhook: WebhookConfig,
+    ) -> None:
+        self._abort = abort
         self._runner = runner
         self._webhook = webhook
 
@@ -54,10 +60,10 @@ class ControlRoutes:
             return _error(401, signing.MESSAGES[problem])
         job_id = request.match_info["job_id"]
         by = _requester(body)
-        run = self._executor.abort(job_id, OPERATOR_ABORT)
-        if run is None:
+        answer = await self._abort(job_id, OPERATOR_ABORT)
+        if answer is AbortAnswer.NOT_RUNNING_HERE:
             return await self._not_running(job_id)
-        if run.steps_over:
+        if answer is AbortAnswer.PAST_STEPS:
             return _error(409, f"job {job_id} is past its steps (rollbacks or final checks run)")
         log.warning("job abort requested", job_id=job_id, by=by)
         return web.json_response({"id": job_id, "status": "aborting"}, status=202)

@@ -2,7 +2,8 @@
 
 At start it marks this daemon's jobs that were running when it stopped (or crashed) as
 `interrupted` and runs their rollbacks. It claims jobs when woken (a rule fired) and every
-`poll_seconds` (an approval from the CLI, another daemon's job). Each finished job fires
+`poll_seconds` (an approval from the CLI, another daemon's job). It runs in the job worker
+process (`orchestrator.executor.worker`), apart from the intake. Each finished job fires
 `fluxora/job/<id>/<status>` on the Salt bus. On stop it claims nothing more, lets running
 steps finish for the grace period, then marks what is left `interrupted`.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -22,7 +23,7 @@ from orchestrator.core.journal import Journal, RunStatus
 from orchestrator.executor.runner import Run, RunbookRunner, RunHook, RunnerDeps
 from orchestrator.executor.steps import ActionThreads
 from orchestrator.logs import get_logger
-from orchestrator.metrics import Metrics
+from orchestrator.metrics import JobMetrics
 from orchestrator.runbooks.catalog import RunbookCatalog, RunbookError
 from orchestrator.store.base import Completion
 from orchestrator.store.runner import Batcher, StoreRunner
@@ -47,6 +48,14 @@ class ExecutorSettings:
     poll_seconds: float
 
 
+class AbortAnswer(enum.Enum):
+    """What `Executor.abort` did with an operator's abort."""
+
+    ABORTING = "aborting"
+    NOT_RUNNING_HERE = "not-running-here"
+    PAST_STEPS = "past-steps"
+
+
 def job_tag(job_id: str, status: JobStatus) -> str:
     return f"fluxora/job/{job_id}/{status.value}"
 
@@ -59,7 +68,7 @@ class Executor:
         catalog: RunbookCatalog,
         registry: ActionRegistry,
         resources: Resources,
-        metrics: Metrics,
+        metrics: JobMetrics,
         publisher: EventPublisher,
         settings: ExecutorSettings,
         hooks: Sequence[RunHook] = (),
@@ -113,27 +122,22 @@ class Executor:
             self._account(job, JobStatus.INTERRUPTED)
             self._publish(job, JobStatus.INTERRUPTED)
 
-    def abort(self, job_id: str, reason: str) -> Run | None:
+    def abort(self, job_id: str, reason: str) -> AbortAnswer:
         """Ask a job this daemon runs to stop: the running step is signalled, rollbacks run,
-        the status is `aborted`. The job's Run (None when it does not run here)."""
+        the status is `aborted`. A job past its steps is not cut short."""
         entry = self._running.get(job_id)
         if entry is None:
-            return None
+            return AbortAnswer.NOT_RUNNING_HERE
         run = entry[1].run
         run.request_abort(reason)
-        return run
+        return AbortAnswer.PAST_STEPS if run.steps_over else AbortAnswer.ABORTING
 
     # --- claiming -----------------------------------------------------------------------------
     async def _loop(self) -> None:
-        refreshed = 0.0
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_seconds)
             self._wake.clear()
-            if time.monotonic() - refreshed >= self._settings.poll_seconds:
-                refreshed = time.monotonic()
-                with contextlib.suppress(Exception):  # a gauge must not stop the executor
-                    await self._refresh_gauges()
             try:
                 await self._claim()
             except Exception:
@@ -150,13 +154,6 @@ class Executor:
                 await self._start(job, journal)
             if len(claimed) < free:
                 return
-
-    async def _refresh_gauges(self) -> None:
-        counts = await self._store.call(self._store.store.count_jobs, JobStatus.AWAITING_APPROVAL)
-        gauge = self._metrics.jobs_awaiting_approval
-        gauge.clear()
-        for (_, env), count in counts.items():
-            gauge.labels(env).inc(count)
 
     # --- running ------------------------------------------------------------------------------
     async def _start(self, job: Job, journal: Journal) -> None:

@@ -1,0 +1,147 @@
+"""The job worker: the process that runs jobs, apart from the intake.
+
+The daemon (`fluxora-orch run`) starts it and is its only client: it decides events in its own
+process and wakes this one when a rule fired; this one claims the jobs from the store, runs
+their runbooks and publishes their completions. Two processes, so running jobs never holds the
+interpreter the intake needs to accept and decide events (p99 event -> decision).
+
+    python -m orchestrator.executor.worker FD PARENT_PID    (started by the daemon only)
+
+It dies with the daemon (a SIGKILLed daemon takes its worker along: the next start marks the
+jobs it was running `interrupted` and runs their rollbacks), ignores SIGTERM/SIGINT (the
+daemon stops it with a grace period), and answers the daemon's requests (`ipc`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+import socket
+import sys
+from multiprocessing.connection import Connection
+
+from prometheus_client import CollectorRegistry
+
+from orchestrator import logs
+from orchestrator.actions import builtin_registry, family_tables, hook_builders, resource_builders
+from orchestrator.config import Config
+from orchestrator.definitions import Definitions, load_definitions
+from orchestrator.executor import ipc
+from orchestrator.executor.runner import HookDeps
+from orchestrator.executor.service import EventPublisher, Executor, ExecutorSettings
+from orchestrator.logs import get_logger
+from orchestrator.metrics import JobMetrics
+from orchestrator.resources import ResourceProvider
+from orchestrator.sources.salt import NullPublisher, SaltPublisher, master_opts
+from orchestrator.store import open_store
+from orchestrator.store.runner import StoreRunner
+
+log = get_logger("orchestrator.executor.worker")  # also when run as __main__
+
+PR_SET_PDEATHSIG = 1
+EXIT_PARENT_GONE = 70
+
+
+def node_id(config: Config) -> str:
+    """This daemon's name on the jobs it claims (`executor.node_id`, else the host name)."""
+    return config.executor.node_id or socket.gethostname()
+
+
+def build_executor(
+    config: Config,
+    definitions: Definitions,
+    runner: StoreRunner,
+    publisher: EventPublisher,
+    metrics: JobMetrics,
+) -> Executor:
+    deps = HookDeps(
+        config=config, registry=metrics.registry, runner=runner, definitions=definitions
+    )
+    return Executor(
+        runner=runner,
+        catalog=definitions.runbooks,
+        registry=builtin_registry(),
+        resources=ResourceProvider(config, resource_builders()),
+        metrics=metrics,
+        publisher=publisher,
+        settings=ExecutorSettings(
+            node_id=node_id(config),
+            max_jobs=config.executor.max_jobs,
+            poll_seconds=config.executor.poll_seconds,
+        ),
+        hooks=[hook for build in hook_builders() for hook in build(deps)],
+    )
+
+
+async def serve(channel: ipc.Channel, config: Config) -> None:
+    """Recover, say Ready, answer the daemon until it says Stop (or is gone)."""
+    channel.attach()
+    definitions = load_definitions(config, builtin_registry())
+    runner = StoreRunner(open_store(config, family_tables()))
+    salt_opts = master_opts(config.salt.master_config) if config.salt.master_config else None
+    publisher = SaltPublisher(salt_opts) if salt_opts else NullPublisher()
+    metrics = JobMetrics(CollectorRegistry())
+    try:
+        executor = build_executor(config, definitions, runner, publisher, metrics)
+        await executor.start()
+        channel.send(ipc.Ready(os.getpid()))
+        log.info("job worker ready", pid=os.getpid(), max_jobs=config.executor.max_jobs)
+        await _answer(channel, executor, metrics.registry)
+    finally:
+        publisher.close()
+        runner.close()
+
+
+async def _answer(channel: ipc.Channel, executor: Executor, registry: CollectorRegistry) -> None:
+    while True:
+        message = await channel.receive()
+        match message:
+            case ipc.Wake():
+                executor.wake()
+            case ipc.Abort(ref=ref, job_id=job_id, reason=reason):
+                channel.send(ipc.Reply(ref, executor.abort(job_id, reason)))
+            case ipc.Scrape(ref=ref):
+                channel.send(ipc.Reply(ref, list(registry.collect())))
+            case ipc.Stop(grace_seconds=grace):
+                await executor.stop(grace)
+                channel.send(ipc.Stopped())
+                return
+            case None:
+                log.error("the daemon is gone; the job worker exits with it")
+                os._exit(EXIT_PARENT_GONE)  # as if killed with it: no rollbacks, no final writes
+            case _:
+                log.error("unknown message from the daemon", kind=type(message).__name__)
+
+
+def _die_with(parent_pid: int) -> None:
+    """SIGKILL this process when the daemon dies, however it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent_pid:  # the daemon died before prctl took effect
+        os._exit(EXIT_PARENT_GONE)
+
+
+def main(argv: list[str]) -> int:
+    fd, parent_pid = int(argv[1]), int(argv[2])
+    _die_with(parent_pid)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
+    conn = Connection(fd)
+    start = conn.recv()
+    if not isinstance(start, ipc.Start):
+        print("the job worker is started by `fluxora-orch run` only", file=sys.stderr)
+        return 2
+    logs.configure(start.log_level)
+    try:
+        asyncio.run(serve(ipc.Channel(conn), start.config))
+    except Exception:
+        log.exception("the job worker failed")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))
