@@ -72,7 +72,7 @@ class Daemon:
         self.salt_opts = (
             master_opts(config.salt.master_config) if config.salt.master_config else None
         )
-        self.worker = JobWorker(config, self.metrics, _log_level())
+        self.worker = JobWorker(config, self.runner, self.metrics, _log_level())
         self.metrics.registry.register(self.worker)
         engine = RuleEngine(definitions.rules, definitions.runbooks, config.env)
         self.processor = Processor(self.runner, engine.decide, self.metrics, self.worker.wake)

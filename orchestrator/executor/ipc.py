@@ -2,13 +2,16 @@
 
 Messages are small frozen dataclasses, pickled by `multiprocessing.connection.Connection`
 (both ends are this package, started by the same daemon). A request that expects an answer
-carries a `ref`; the answer is a `Reply` with the same `ref`.
+carries a `ref`; the answer is a `Reply` with the same `ref` (`Requests` pairs them). Either
+side asks: the intake for aborts and scrapes, the worker for the job store's writes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -58,14 +61,34 @@ class Stop:
 
 
 @dataclass(frozen=True)
+class StoreCall:
+    """The worker asks the intake to make a job-store call (`JOB_STORE_CALLS`) in its store
+    thread: one process writes the SQLite store on the hot path, in shared group commits."""
+
+    ref: int
+    method: str
+    args: tuple[Any, ...]
+
+
+JOB_STORE_CALLS = frozenset(
+    {"claim_jobs", "save_journals", "finish_jobs", "interrupt_running", "pending_rollbacks"}
+)
+
+
+@dataclass(frozen=True)
 class Reply:
     ref: int
     value: Any
+    error: BaseException | None = None
 
 
 @dataclass(frozen=True)
 class Stopped:
     """The worker's last message before it exits."""
+
+
+class ChannelClosed(Exception):
+    """The other process is gone (or did not answer in time)."""
 
 
 class Channel:
@@ -110,3 +133,44 @@ class Channel:
             with contextlib.suppress(ValueError, OSError):
                 self._loop.remove_reader(self._conn.fileno())
         self._loop = None
+
+
+class Requests:
+    """Requests this side sent and their answers to come."""
+
+    def __init__(self) -> None:
+        self._refs = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+
+    async def ask(
+        self, channel: Channel | None, request: Callable[[int], object], timeout: float | None
+    ) -> Any:
+        """Send `request(ref)` and return the answer's value (raise its error); ChannelClosed
+        when the other side is gone or has not answered within `timeout` seconds."""
+        if channel is None:
+            raise ChannelClosed
+        ref = next(self._refs)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[ref] = future
+        try:
+            if not channel.send(request(ref)):
+                raise ChannelClosed
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            raise ChannelClosed from None
+        finally:
+            self._pending.pop(ref, None)
+
+    def answer(self, reply: Reply) -> None:
+        future = self._pending.get(reply.ref)
+        if future is None or future.done():
+            return
+        if reply.error is not None:
+            future.set_exception(reply.error)
+        else:
+            future.set_result(reply.value)
+
+    def fail_all(self) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ChannelClosed())

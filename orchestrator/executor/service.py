@@ -26,7 +26,7 @@ from orchestrator.logs import get_logger
 from orchestrator.metrics import JobMetrics
 from orchestrator.runbooks.catalog import RunbookCatalog, RunbookError
 from orchestrator.store.base import Completion
-from orchestrator.store.runner import Batcher, StoreRunner
+from orchestrator.store.runner import Batcher
 
 log = get_logger(__name__)
 
@@ -35,6 +35,20 @@ class EventPublisher(Protocol):
     """Where job completions are announced (the Salt master event bus)."""
 
     def publish(self, tag: str, data: Mapping[str, Any]) -> None: ...
+
+
+class JobStore(Protocol):
+    """The store calls the executor makes (`Store`'s methods of the same names, awaited)."""
+
+    async def claim_jobs(self, owner: str, limit: int) -> list[tuple[Job, Journal]]: ...
+
+    async def save_journals(self, journals: Sequence[Journal]) -> None: ...
+
+    async def finish_jobs(self, completions: Sequence[Completion]) -> list[Job]: ...
+
+    async def interrupt_running(self, owner: str) -> list[tuple[Job, Journal]]: ...
+
+    async def pending_rollbacks(self) -> list[tuple[Job, Journal]]: ...
 
 
 class Resources(Protocol):
@@ -64,7 +78,7 @@ class Executor:
     def __init__(
         self,
         *,
-        runner: StoreRunner,
+        store: JobStore,
         catalog: RunbookCatalog,
         registry: ActionRegistry,
         resources: Resources,
@@ -73,7 +87,7 @@ class Executor:
         settings: ExecutorSettings,
         hooks: Sequence[RunHook] = (),
     ) -> None:
-        self._store = runner
+        self._store = store
         self._catalog = catalog
         self._registry = registry
         self._resources = resources
@@ -115,8 +129,7 @@ class Executor:
             runner.cancel_current_step()
             task.cancel()
         await asyncio.gather(*(task for task, _ in left), return_exceptions=True)
-        store = self._store.store
-        interrupted = await self._store.call(store.interrupt_running, self._settings.node_id)
+        interrupted = await self._store.interrupt_running(self._settings.node_id)
         for job, _ in interrupted:
             log.warning("job interrupted by shutdown", job_id=job.id, runbook=job.runbook)
             self._account(job, JobStatus.INTERRUPTED)
@@ -148,8 +161,7 @@ class Executor:
             free = self._settings.max_jobs - len(self._running)
             if free <= 0:
                 return
-            store = self._store.store
-            claimed = await self._store.call(store.claim_jobs, self._settings.node_id, free)
+            claimed = await self._store.claim_jobs(self._settings.node_id, free)
             for job, journal in claimed:
                 await self._start(job, journal)
             if len(claimed) < free:
@@ -235,13 +247,12 @@ class Executor:
 
     # --- recovery ----------------------------------------------------------------------------
     async def _recover(self) -> None:
-        store = self._store.store
-        interrupted = await self._store.call(store.interrupt_running, self._settings.node_id)
+        interrupted = await self._store.interrupt_running(self._settings.node_id)
         for job, _ in interrupted:
             log.warning("job was running when the daemon stopped", job_id=job.id)
             self._account(job, JobStatus.INTERRUPTED)
             self._publish(job, JobStatus.INTERRUPTED)
-        for job, journal in await self._store.call(store.pending_rollbacks):
+        for job, journal in await self._store.pending_rollbacks():
             await self._roll_back(job, journal)
 
     async def _roll_back(self, job: Job, journal: Journal) -> None:
@@ -261,10 +272,10 @@ class Executor:
     # --- group commit ---------------------------------------------------------------------------
     async def _save_journals(self, journals: list[Journal]) -> list[None]:
         latest = {j.job_id: j for j in journals}  # only the newest of each job matters
-        await self._store.call(self._store.store.save_journals, list(latest.values()))
+        await self._store.save_journals(list(latest.values()))
         return [None] * len(journals)
 
     async def _finish_jobs(self, completions: list[Completion]) -> list[Job | None]:
-        jobs = await self._store.call(self._store.store.finish_jobs, completions)
+        jobs = await self._store.finish_jobs(completions)
         by_id = {job.id: job for job in jobs}
         return [by_id.get(c.job_id) for c in completions]

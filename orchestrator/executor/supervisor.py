@@ -1,7 +1,8 @@
 """The daemon's handle on its job worker process (`orchestrator.executor.worker`).
 
 `start` spawns the worker and returns once it has recovered interrupted jobs and is ready;
-`wake`, `abort` and `scrape` pass the intake's requests on; `stop` gives running steps their
+`wake`, `abort` and `scrape` pass the intake's requests on; the worker's job-store calls are
+made here, in the intake's store thread (`ipc.StoreCall`); `stop` gives running steps their
 grace. A worker that dies while the daemon runs is logged, counted
 (`fluxora_job_worker_restarts_total`, `fluxora_job_worker_up` 0) and started again with a
 growing back-off; the new one marks the dead one's jobs `interrupted` and runs their rollbacks.
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Coroutine, Iterator
 from multiprocessing.connection import Connection
+from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
@@ -27,6 +28,7 @@ from orchestrator.executor import ipc
 from orchestrator.executor.service import AbortAnswer
 from orchestrator.logs import get_logger
 from orchestrator.metrics import Metrics
+from orchestrator.store.runner import StoreRunner
 
 log = get_logger(__name__)
 
@@ -35,34 +37,33 @@ STOP_MARGIN_SECONDS = 10.0  # past the grace: the worker is killed
 RESTART_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
-class WorkerGone(Exception):
-    """The worker exited (or was killed) before it answered."""
-
-
 class JobWorker:
     """Also a prometheus collector: register it, call `scrape()` before each exposition."""
 
-    def __init__(self, config: Config, metrics: Metrics, log_level: str) -> None:
+    def __init__(
+        self, config: Config, runner: StoreRunner, metrics: Metrics, log_level: str
+    ) -> None:
         self._start = ipc.Start(config=config, log_level=log_level)
+        self._runner = runner
         self._metrics = metrics
         self._process: subprocess.Popen[bytes] | None = None
         self._channel: ipc.Channel | None = None
-        self._pending: dict[int, asyncio.Future[object]] = {}
-        self._refs = itertools.count(1)
+        self._requests = ipc.Requests()
+        self._ready: asyncio.Future[int] | None = None
         self._stopping = False
         self._stopped = asyncio.Event()
         self._watch_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # store calls, restarts in flight
         self._families: list[Metric] = []
 
     @property
     def up(self) -> bool:
-        return self._channel is not None
+        return self._channel is not None and self._ready is not None and self._ready.done()
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def start(self) -> None:
         """FluxoraError when the worker exits before it is ready (its log says why)."""
         await self._spawn()
-        self._watch_task = asyncio.create_task(self._watch(), name="job-worker")
 
     async def stop(self, grace_seconds: float) -> None:
         self._stopping = True
@@ -70,9 +71,11 @@ class JobWorker:
         if channel is not None and channel.send(ipc.Stop(grace_seconds)):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), grace_seconds + STOP_MARGIN_SECONDS)
+        tasks = [*self._tasks]
         if self._watch_task is not None:
             self._watch_task.cancel()
-            await asyncio.gather(self._watch_task, return_exceptions=True)
+            tasks.append(self._watch_task)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._reap()
         self._metrics.job_worker_up.set(0)
 
@@ -84,8 +87,10 @@ class JobWorker:
     async def abort(self, job_id: str, reason: str) -> AbortAnswer:
         """NOT_RUNNING_HERE too when the worker is down (its jobs end `interrupted`)."""
         try:
-            answer = await self._ask(lambda ref: ipc.Abort(ref, job_id, reason))
-        except WorkerGone:
+            answer = await self._requests.ask(
+                self._channel, lambda ref: ipc.Abort(ref, job_id, reason), ANSWER_SECONDS
+            )
+        except ipc.ChannelClosed:
             return AbortAnswer.NOT_RUNNING_HERE
         assert isinstance(answer, AbortAnswer)
         return answer
@@ -93,32 +98,27 @@ class JobWorker:
     async def scrape(self) -> None:
         """Fetch the worker's metric families for the next `collect()`; none while it is down."""
         try:
-            families = await self._ask(ipc.Scrape)
-        except WorkerGone:
+            families = await self._requests.ask(self._channel, ipc.Scrape, ANSWER_SECONDS)
+        except ipc.ChannelClosed:
             log.warning("the job worker did not answer a scrape: its metrics are left out")
-            self._families = []
-            return
-        self._families = list(families) if isinstance(families, list) else []
+            families = []
+        self._families = list(families)
 
     def collect(self) -> Iterator[Metric]:
         return iter(self._families)
 
-    async def _ask(self, request: Callable[[int], object]) -> object:
-        """Send `request(ref)`, wait for the Reply; WorkerGone if none comes."""
-        channel = self._channel
-        if channel is None:
-            raise WorkerGone
-        ref = next(self._refs)
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._pending[ref] = future
+    async def _store_call(self, channel: ipc.Channel, call: ipc.StoreCall) -> None:
+        if call.method not in ipc.JOB_STORE_CALLS:
+            error = ValueError(f"not a job-store call: {call.method!r}")
+            channel.send(ipc.Reply(call.ref, None, error))
+            return
         try:
-            if not channel.send(request(ref)):
-                raise WorkerGone
-            return await asyncio.wait_for(future, ANSWER_SECONDS)
-        except TimeoutError:
-            raise WorkerGone from None
-        finally:
-            self._pending.pop(ref, None)
+            method = getattr(self._runner.store, call.method)
+            value = await self._runner.call(method, *call.args)
+        except Exception as exc:  # the worker's caller gets it, as if it had called the store
+            channel.send(ipc.Reply(call.ref, None, exc))
+            return
+        channel.send(ipc.Reply(call.ref, value))
 
     # --- the process ----------------------------------------------------------------------------
     async def _spawn(self) -> None:
@@ -133,64 +133,71 @@ class JobWorker:
         channel = ipc.Channel(Connection(ours.detach()))
         channel.attach()
         channel.send(self._start)
-        ready = await channel.receive()
-        if not isinstance(ready, ipc.Ready):
-            channel.close()
+        self._channel = channel
+        self._ready = asyncio.get_running_loop().create_future()
+        self._watch_task = asyncio.create_task(self._watch(channel), name="job-worker")
+        try:
+            pid = await self._ready
+        except ipc.ChannelClosed:
             code = await self._reap()
             raise FluxoraError(
                 f"the job worker exited before it was ready (exit code {code}; its log says why)"
-            )
-        self._channel = channel
+            ) from None
         self._metrics.job_worker_up.set(1)
-        log.info("job worker started", pid=ready.pid)
+        log.info("job worker started", pid=pid)
 
-    async def _watch(self) -> None:
-        failures = 0
-        while True:
-            assert self._channel is not None
-            message = await self._channel.receive()
-            if message is None:
-                if self._stopping:
-                    return
-                failures = await self._restart(failures)
-                continue
-            failures = 0
-            self._dispatch(message)
+    async def _watch(self, channel: ipc.Channel) -> None:
+        """Answer one worker until it is gone; then start another unless stopping."""
+        while (message := await channel.receive()) is not None:
+            self._dispatch(channel, message)
+        self._lost(channel)
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(ipc.ChannelClosed())  # `_spawn` reports it
+        elif not self._stopping:
+            self._spawn_task(self._restart())
 
-    def _dispatch(self, message: object) -> None:
-        if isinstance(message, ipc.Reply):
-            future = self._pending.get(message.ref)
-            if future is not None and not future.done():
-                future.set_result(message.value)
-        elif isinstance(message, ipc.Stopped):
-            self._stopped.set()
+    def _dispatch(self, channel: ipc.Channel, message: object) -> None:
+        match message:
+            case ipc.StoreCall():
+                self._spawn_task(self._store_call(channel, message))
+            case ipc.Reply():
+                self._requests.answer(message)
+            case ipc.Ready(pid=pid):
+                if self._ready is not None and not self._ready.done():
+                    self._ready.set_result(pid)
+            case ipc.Stopped():
+                self._stopped.set()
+            case _:
+                log.error("unknown message from the job worker", kind=type(message).__name__)
 
-    async def _restart(self, failures: int) -> int:
+    def _spawn_task(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _restart(self) -> None:
         """The worker died: count it, start another (after a back-off) until one is ready."""
-        self._lost()
         code = await self._reap()
         self._metrics.job_worker_restarts.inc()
-        while True:
-            delay = RESTART_BACKOFF_SECONDS[min(failures, len(RESTART_BACKOFF_SECONDS) - 1)]
+        for attempt in range(sys.maxsize):
+            delay = RESTART_BACKOFF_SECONDS[min(attempt, len(RESTART_BACKOFF_SECONDS) - 1)]
             log.error("the job worker died; starting another", exit_code=code, after_s=delay)
             await asyncio.sleep(delay)
-            failures += 1
+            if self._stopping:
+                return
             try:
                 await self._spawn()
             except FluxoraError as exc:
                 code = None
                 log.warning("the job worker did not start", reason=str(exc))
                 continue
-            return failures
+            return
 
-    def _lost(self) -> None:
+    def _lost(self, channel: ipc.Channel) -> None:
         self._metrics.job_worker_up.set(0)
-        if self._channel is not None:
-            self._channel.close()
+        channel.close()
         self._channel = None
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(WorkerGone())
+        self._requests.fail_all()
 
     async def _reap(self) -> int | None:
         """Wait for the worker to exit (kill it if it does not); its exit code."""

@@ -20,22 +20,27 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from orchestrator import logs
 from orchestrator.actions import builtin_registry, family_tables, hook_builders, resource_builders
 from orchestrator.config import Config
+from orchestrator.core.jobs import Job
+from orchestrator.core.journal import Journal
 from orchestrator.definitions import Definitions, load_definitions
 from orchestrator.executor import ipc
 from orchestrator.executor.runner import HookDeps
-from orchestrator.executor.service import EventPublisher, Executor, ExecutorSettings
+from orchestrator.executor.service import EventPublisher, Executor, ExecutorSettings, JobStore
 from orchestrator.logs import get_logger
 from orchestrator.metrics import JobMetrics
 from orchestrator.resources import ResourceProvider
 from orchestrator.sources.salt import NullPublisher, SaltPublisher, master_opts
 from orchestrator.store import open_store
+from orchestrator.store.base import Completion
 from orchestrator.store.runner import StoreRunner
 
 log = get_logger("orchestrator.executor.worker")  # also when run as __main__
@@ -49,18 +54,49 @@ def node_id(config: Config) -> str:
     return config.executor.node_id or socket.gethostname()
 
 
+class IntakeJobStore:
+    """The executor's `JobStore`: each call is made by the intake, in its store thread."""
+
+    def __init__(self, channel: ipc.Channel, requests: ipc.Requests) -> None:
+        self._channel = channel
+        self._requests = requests
+
+    async def claim_jobs(self, owner: str, limit: int) -> list[tuple[Job, Journal]]:
+        return await self._call("claim_jobs", owner, limit)  # type: ignore[no-any-return]
+
+    async def save_journals(self, journals: Sequence[Journal]) -> None:
+        await self._call("save_journals", list(journals))
+
+    async def finish_jobs(self, completions: Sequence[Completion]) -> list[Job]:
+        return await self._call("finish_jobs", list(completions))  # type: ignore[no-any-return]
+
+    async def interrupt_running(self, owner: str) -> list[tuple[Job, Journal]]:
+        return await self._call("interrupt_running", owner)  # type: ignore[no-any-return]
+
+    async def pending_rollbacks(self) -> list[tuple[Job, Journal]]:
+        return await self._call("pending_rollbacks")  # type: ignore[no-any-return]
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        return await self._requests.ask(
+            self._channel, lambda ref: ipc.StoreCall(ref, method, args), timeout=None
+        )
+
+
 def build_executor(
+    *,
     config: Config,
     definitions: Definitions,
+    store: JobStore,
     runner: StoreRunner,
     publisher: EventPublisher,
     metrics: JobMetrics,
 ) -> Executor:
+    """`store` for the executor's own calls, `runner` (direct) for the hooks'."""
     deps = HookDeps(
         config=config, registry=metrics.registry, runner=runner, definitions=definitions
     )
     return Executor(
-        runner=runner,
+        store=store,
         catalog=definitions.runbooks,
         registry=builtin_registry(),
         resources=ResourceProvider(config, resource_builders()),
@@ -83,21 +119,44 @@ async def serve(channel: ipc.Channel, config: Config) -> None:
     salt_opts = master_opts(config.salt.master_config) if config.salt.master_config else None
     publisher = SaltPublisher(salt_opts) if salt_opts else NullPublisher()
     metrics = JobMetrics(CollectorRegistry())
+    requests = ipc.Requests()
     try:
-        executor = build_executor(config, definitions, runner, publisher, metrics)
+        executor = build_executor(
+            config=config,
+            definitions=definitions,
+            store=IntakeJobStore(channel, requests),
+            runner=runner,
+            publisher=publisher,
+            metrics=metrics,
+        )
+        stop: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        answering = asyncio.create_task(
+            _answer(channel, requests, executor, metrics.registry, stop)
+        )
         await executor.start()
         channel.send(ipc.Ready(os.getpid()))
         log.info("job worker ready", pid=os.getpid(), max_jobs=config.executor.max_jobs)
-        await _answer(channel, executor, metrics.registry)
+        await executor.stop(grace_seconds=await stop)  # answering goes on: stop needs the store
+        channel.send(ipc.Stopped())
+        answering.cancel()
     finally:
         publisher.close()
         runner.close()
 
 
-async def _answer(channel: ipc.Channel, executor: Executor, registry: CollectorRegistry) -> None:
+async def _answer(
+    channel: ipc.Channel,
+    requests: ipc.Requests,
+    executor: Executor,
+    registry: CollectorRegistry,
+    stop: asyncio.Future[float],
+) -> None:
+    """Until cancelled: answers, wakes, aborts, scrapes; Stop resolves `stop` (its grace)."""
     while True:
         message = await channel.receive()
         match message:
+            case ipc.Reply():
+                requests.answer(message)
             case ipc.Wake():
                 executor.wake()
             case ipc.Abort(ref=ref, job_id=job_id, reason=reason):
@@ -105,9 +164,8 @@ async def _answer(channel: ipc.Channel, executor: Executor, registry: CollectorR
             case ipc.Scrape(ref=ref):
                 channel.send(ipc.Reply(ref, list(registry.collect())))
             case ipc.Stop(grace_seconds=grace):
-                await executor.stop(grace)
-                channel.send(ipc.Stopped())
-                return
+                if not stop.done():
+                    stop.set_result(grace)
             case None:
                 log.error("the daemon is gone; the job worker exits with it")
                 os._exit(EXIT_PARENT_GONE)  # as if killed with it: no rollbacks, no final writes

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, MetaData, Table, create_engine, event
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 
 from orchestrator.store.sql import SqlStore, UpsertInsert, dumps
 
@@ -65,10 +65,11 @@ def _on_begin(conn: Connection) -> None:
     while True:
         try:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-            return
         except OperationalError as exc:
             if not _busy(exc) or time.monotonic() > deadline:
                 raise
+        else:
+            return
         time.sleep(LOCK_POLL_SECONDS[min(tries, len(LOCK_POLL_SECONDS) - 1)])
         tries += 1
 
