@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import queue
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -271,10 +272,27 @@ async def post_events(
     return sent, len(sent) / (last_ack - start)
 
 
-def cpu_seconds(pid: int) -> float:
+def own_cpu_seconds(pid: int) -> float:
     """User + system CPU time of process `pid` (all its threads) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """The same for `pid` and its children: the daemon's intake and its job worker."""
+    return own_cpu_seconds(pid) + sum(own_cpu_seconds(child) for child in children(pid))
+
+
+def children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for task in tasks.iterdir() for c in (task / "children").read_text().split()]
+
+
+def cpu_split(pid: int) -> tuple[float, float, float]:
+    """CPU seconds so far of this process (the sender), the intake and its job worker."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    worker = sum(own_cpu_seconds(child) for child in children(pid))
+    return usage.ru_utime + usage.ru_stime, own_cpu_seconds(pid), worker
 
 
 def ours_http(daemon: ServerProcess, db: Path, count: int) -> Outcome:
@@ -372,7 +390,12 @@ def main() -> int:
 def offered_load(daemon: ServerProcess, db: Path, rate: float, seconds: float) -> Outcome:
     count = int(rate * seconds)
     cpu = cpu_seconds(daemon.popen.pid)
+    before, start = cpu_split(daemon.popen.pid), time.monotonic()
     sent, accepted = asyncio.run(post_events(daemon.url, count, rate=rate))
+    elapsed = time.monotonic() - start
+    cores = [(b - a) / elapsed for a, b in zip(before, cpu_split(daemon.popen.pid), strict=True)]
+    print("cores busy while offering: sender {:.2f}, intake {:.2f}, job worker {:.2f}"
+          .format(*cores))  # fmt: skip
     wait_until(lambda: count_done(db, set(sent)) == len(sent), SETTLE_SECONDS, "offered load")
     outcome = summarize("fluxora /events", sent, db, accepted)
     outcome.cpu_ms = (cpu_seconds(daemon.popen.pid) - cpu) * 1000 / count

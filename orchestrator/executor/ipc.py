@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import pickle as _pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 from orchestrator.config import Config
+from orchestrator.logs import get_logger
+
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,28 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class Unreadable:
+    """A message that arrived but could not be unpickled (logged where it arrived)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Stopped:
     """The worker's last message before it exits."""
 
 
 class ChannelClosed(Exception):
     """The other process is gone (or did not answer in time)."""
+
+
+class RemoteError(Exception):
+    """A request failed on the other side; the message names the error's type and text
+    (sent as this, not as the original: not every exception can be unpickled)."""
+
+    @classmethod
+    def of(cls, exc: BaseException) -> RemoteError:
+        return cls(f"{type(exc).__name__}: {exc}")
 
 
 class Channel:
@@ -123,10 +143,18 @@ class Channel:
     def _readable(self) -> None:
         try:
             while self._conn.poll():
-                self._received.put_nowait(self._conn.recv())
+                self._received.put_nowait(self._receive_one())
         except (EOFError, OSError):
             self._detach()
             self._received.put_nowait(None)
+
+    def _receive_one(self) -> object:
+        message = self._conn.recv_bytes()  # whole: a message that cannot be read is skipped
+        try:
+            return _pickle.loads(message)
+        except Exception as exc:
+            log.exception("unreadable message from the other process", bytes=len(message))
+            return Unreadable(reason=str(exc))
 
     def _detach(self) -> None:
         if self._loop is not None and not self._conn.closed:

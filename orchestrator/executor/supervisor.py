@@ -109,14 +109,15 @@ class JobWorker:
 
     async def _store_call(self, channel: ipc.Channel, call: ipc.StoreCall) -> None:
         if call.method not in ipc.JOB_STORE_CALLS:
-            error = ValueError(f"not a job-store call: {call.method!r}")
+            error = ipc.RemoteError(f"not a job-store call: {call.method!r}")
             channel.send(ipc.Reply(call.ref, None, error))
             return
         try:
             method = getattr(self._runner.store, call.method)
             value = await self._runner.call(method, *call.args)
         except Exception as exc:  # the worker's caller gets it, as if it had called the store
-            channel.send(ipc.Reply(call.ref, None, exc))
+            log.exception("a job-store call of the job worker failed", method=call.method)
+            channel.send(ipc.Reply(call.ref, None, ipc.RemoteError.of(exc)))
             return
         channel.send(ipc.Reply(call.ref, value))
 
@@ -167,6 +168,8 @@ class JobWorker:
                     self._ready.set_result(pid)
             case ipc.Stopped():
                 self._stopped.set()
+            case ipc.Unreadable():
+                pass  # logged by the channel
             case _:
                 log.error("unknown message from the job worker", kind=type(message).__name__)
 

@@ -166,6 +166,8 @@ async def _answer(
             case ipc.Stop(grace_seconds=grace):
                 if not stop.done():
                     stop.set_result(grace)
+            case ipc.Unreadable():
+                pass  # logged by the channel
             case None:
                 log.error("the daemon is gone; the job worker exits with it")
                 os._exit(EXIT_PARENT_GONE)  # as if killed with it: no rollbacks, no final writes

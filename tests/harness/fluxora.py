@@ -156,6 +156,13 @@ class Daemon:
     def stop(self) -> int:
         return terminate(self.server)
 
+    def job_worker_pid(self) -> int:
+        """The pid of the daemon's job worker process (its only child)."""
+        tasks = Path(f"/proc/{self.server.popen.pid}/task")
+        pids = [int(c) for task in tasks.iterdir() for c in (task / "children").read_text().split()]
+        assert len(pids) == 1, f"expected one child of the daemon, found {pids}"
+        return pids[0]
+
     def restart(self) -> Daemon:
         return start_daemon(self.config.parent, config_path=self.config, data_dir=self.data_dir)
 

@@ -1,0 +1,80 @@
+"""The daemon's job worker process, as a real child of the real daemon: it dies with the
+daemon, and a worker that dies alone is replaced without losing track of its jobs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.harness.fluxora import start_daemon
+from tests.harness.processes import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its zombie (dead, waiting for a reaper)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
+            return bool(response.status == 200)
+    except urllib.error.HTTPError:
+        return False
+
+
+def test_a_killed_job_worker_is_replaced_and_its_running_job_interrupted_and_rolled_back(
+    tmp_path: Path,
+) -> None:
+    daemon = start_daemon(tmp_path)
+    try:
+        client = daemon.client
+        job_id = client.fired_job(
+            client.post_event("fluxora/test/slow", {"seconds": 60}).body["id"], "slow"
+        )
+        wait_until(lambda: client.job(job_id)["status"] == "running", 10, "job running")
+        first = daemon.job_worker_pid()
+        os.kill(first, signal.SIGKILL)
+
+        wait_until(lambda: client.sample("fluxora_job_worker_restarts_total") == 1, 30, "restart")
+        wait_until(lambda: client.job(job_id)["status"] == "interrupted", 30, "job interrupted")
+        journal = client.job(job_id)["journal"]
+        assert [r["name"] for r in journal["rollbacks"]] == ["undo-first", "undo-second"]
+        assert all(r["status"] == "ok" for r in journal["rollbacks"])
+        assert daemon.job_worker_pid() != first
+        assert client.sample("fluxora_job_worker_up") == 1
+        assert _ready(daemon.server.url)
+
+        after = client.post_event("fluxora/test/noop-after-restart").body["id"]
+        assert client.finished_job(client.fired_job(after, "noop-on-request"))["status"] == (
+            "completed"
+        )
+        assert daemon.server.popen.poll() is None
+    finally:
+        assert daemon.stop() == 0
+
+
+def test_a_killed_daemon_takes_its_job_worker_along(tmp_path: Path) -> None:
+    daemon = start_daemon(tmp_path)
+    worker = daemon.job_worker_pid()
+    daemon.server.popen.send_signal(signal.SIGKILL)
+    daemon.server.popen.wait(10)
+    wait_until(lambda: _gone(worker), 10, f"job worker {worker} to die with the daemon")
+
+
+def test_sigterm_stops_the_job_worker_with_the_daemon(tmp_path: Path) -> None:
+    daemon = start_daemon(tmp_path)
+    worker = daemon.job_worker_pid()
+    assert daemon.stop() == 0
+    assert _gone(worker)
