@@ -4,7 +4,8 @@ Wall-clock numbers move with whatever else loads the machine; instruction counts
 starts a salt-master and `fluxora-orch run` (the bench/events setup: SQLite store, a rule
 running the `noop` runbook) under `valgrind --tool=callgrind` with instrumentation off,
 warms the daemon up with a few events, then counts instructions (Ir) while N events go
-through `POST /events` (64 at a time) until every job is done, and prints Ir per event.
+through `POST /events` (64 at a time) until every job is done, and prints Ir per event: for
+the intake process, its job worker (traced as a child) and both.
 
 Under valgrind the daemon is ~50x slower, so its group commits are full (64 events): the count
 is the cost per event with full batches, a lower bound for a daemon whose batches are smaller.
@@ -23,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.events import count_done, post_events, start_daemon, start_master
+from bench.events import children, count_done, post_events, start_daemon, start_master
 from tests.harness.orchestrator import terminate
 from tests.harness.processes import ServerProcess, wait_until
 
@@ -50,21 +51,24 @@ def send(daemon: ServerProcess, db: Path, count: int) -> None:
     wait_until(lambda: count_done(db, ids) == count, SETTLE_SECONDS, f"{count} jobs done")
 
 
-def measure(workdir: Path, config: Path, events: int) -> int:
-    out_file = workdir / "callgrind.out"
-    prefix = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-              f"--callgrind-out-file={out_file}", sys.executable]  # fmt: skip
+def measure(workdir: Path, config: Path, events: int) -> tuple[int, int]:
+    """Instructions of the intake and of its job worker while `events` events went through."""
+    prefix = ["valgrind", "--tool=callgrind", "--instr-atstart=no", "--trace-children=yes",
+              f"--callgrind-out-file={workdir}/callgrind.out.%p", sys.executable]  # fmt: skip
     daemon, db = start_daemon(workdir, config, prefix=prefix, timeout=300)
     try:
-        pid = daemon.popen.pid
         send(daemon, db, WARM_UP)
-        callgrind(pid, "--instr=on")
+        pids = [daemon.popen.pid, *children(daemon.popen.pid)]  # intake, job worker
+        for pid in pids:
+            callgrind(pid, "--instr=on")
         send(daemon, db, events)
-        callgrind(pid, "--dump=measured")
-        callgrind(pid, "--instr=off")
+        for pid in pids:
+            callgrind(pid, "--dump=measured")
+            callgrind(pid, "--instr=off")
     finally:
         terminate(daemon, timeout=300)
-    return summary_ir(workdir / "callgrind.out.1")  # the first dump: the measured events
+    intake, worker = (summary_ir(workdir / f"callgrind.out.{pid}.1") for pid in pids)
+    return intake, worker  # the first dump of each: the measured events
 
 
 def main() -> int:
@@ -74,12 +78,14 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="fxc-"))
     master, config, _ = start_master(workdir / "master")
     try:
-        ir = measure(workdir, config, args.events)
+        intake, worker = measure(workdir, config, args.events)
     finally:
         master.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"bench/event_cost: {args.events:,} events, {ir:,} instructions, "
-          f"{ir / args.events:,.0f} instructions per event")  # fmt: skip
+    n = args.events
+    print(f"bench/event_cost: {n:,} events, {intake + worker:,} instructions, "
+          f"{(intake + worker) / n:,.0f} per event (intake {intake / n:,.0f}, "
+          f"job worker {worker / n:,.0f})")  # fmt: skip
     return 0
 
 
