@@ -1,20 +1,21 @@
 """What the intake process and its job worker say to each other, over one socket pair.
 
-Messages are small frozen dataclasses, pickled by `multiprocessing.connection.Connection`
-(both ends are this package, started by the same daemon). A request that expects an answer
-carries a `ref`; the answer is a `Reply` with the same `ref` (`Requests` pairs them). Either
-side asks: the intake for aborts and scrapes, the worker for the job store's writes.
+Messages are small frozen dataclasses, pickled (both ends are this package, started by the
+same daemon) and framed as `multiprocessing.connection` frames them. A request that expects
+an answer carries a `ref`; the answer is a `Reply` with the same `ref` (`Requests` pairs
+them). Either side asks: the intake for aborts and scrapes, the worker for the job store's
+writes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import pickle as _pickle
+import socket
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import Any
 
 from orchestrator.config import Config
@@ -112,55 +113,56 @@ class RemoteError(Exception):
 
 
 class Channel:
-    """One end of the socket pair, read by the running event loop. `receive()` returns None
-    once the other end is gone (its process exited or was killed)."""
+    """One end of the socket pair on asyncio streams: `send` never blocks (the transport
+    buffers), so two processes sending at once cannot deadlock on full socket buffers. Frames
+    are `multiprocessing.connection`'s: a 4-byte big-endian length, then the pickle.
+    `receive()` returns None once the other end is gone (its process exited or was killed)."""
 
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self._received: asyncio.Queue[object | None] = asyncio.Queue()
-        self._loop: asyncio.AbstractEventLoop | None = None
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
 
-    def attach(self) -> None:
-        """Start reading in the running loop."""
-        self._loop = asyncio.get_running_loop()
-        self._loop.add_reader(self._conn.fileno(), self._readable)
+    async def open(self) -> None:
+        """Start using the socket in the running loop."""
+        self._reader, self._writer = await asyncio.open_unix_connection(sock=self._sock)
 
     def send(self, message: object) -> bool:
-        """False when the other end is gone."""
-        try:
-            self._conn.send(message)
-        except OSError:
+        """False when the other end is gone (or the channel is not open)."""
+        if self._writer is None or self._writer.is_closing():
             return False
+        body = _pickle.dumps(message)
+        self._writer.write(_HEADER.pack(len(body)) + body)
         return True
 
     async def receive(self) -> object | None:
-        return await self._received.get()
+        if self._reader is None:
+            return None
+        try:
+            header = await self._reader.readexactly(_HEADER.size)
+            body = await self._reader.readexactly(_HEADER.unpack(header)[0])
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return None
+        return _load(body)
 
     def close(self) -> None:
-        self._detach()
-        self._conn.close()
+        if self._writer is not None:
+            self._writer.close()
+        else:
+            self._sock.close()
 
-    def _readable(self) -> None:
-        try:
-            while self._conn.poll():
-                self._received.put_nowait(self._receive_one())
-        except (EOFError, OSError):
-            self._detach()
-            self._received.put_nowait(None)
 
-    def _receive_one(self) -> object:
-        message = self._conn.recv_bytes()  # whole: a message that cannot be read is skipped
-        try:
-            return _pickle.loads(message)
-        except Exception as exc:
-            log.exception("unreadable message from the other process", bytes=len(message))
-            return Unreadable(reason=str(exc))
+_HEADER = struct.Struct("!i")
 
-    def _detach(self) -> None:
-        if self._loop is not None and not self._conn.closed:
-            with contextlib.suppress(ValueError, OSError):
-                self._loop.remove_reader(self._conn.fileno())
-        self._loop = None
+
+def _load(body: bytes) -> object:
+    """The message, or Unreadable (logged) when it cannot be unpickled: a whole frame was
+    read, so the next one is intact."""
+    try:
+        return _pickle.loads(body)
+    except Exception as exc:
+        log.exception("unreadable message from the other process", bytes=len(body))
+        return Unreadable(reason=str(exc))
 
 
 class Requests:

@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 from collections.abc import Coroutine, Iterator
-from multiprocessing.connection import Connection
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
@@ -131,8 +130,8 @@ class JobWorker:
                 pass_fds=(fd,),
                 stdin=subprocess.DEVNULL,
             )
-        channel = ipc.Channel(Connection(ours.detach()))
-        channel.attach()
+        channel = ipc.Channel(ours)
+        await channel.open()
         channel.send(self._start)
         self._channel = channel
         self._ready = asyncio.get_running_loop().create_future()

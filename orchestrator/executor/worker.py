@@ -21,7 +21,6 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -113,7 +112,6 @@ def build_executor(
 
 async def serve(channel: ipc.Channel, config: Config) -> None:
     """Recover, say Ready, answer the daemon until it says Stop (or is gone)."""
-    channel.attach()
     definitions = load_definitions(config, builtin_registry())
     runner = StoreRunner(open_store(config, family_tables()))
     salt_opts = master_opts(config.salt.master_config) if config.salt.master_config else None
@@ -189,17 +187,21 @@ def main(argv: list[str]) -> int:
     _die_with(parent_pid)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, signal.SIG_IGN)
-    conn = Connection(fd)
-    start = conn.recv()
+    try:
+        return asyncio.run(_run(ipc.Channel(socket.socket(fileno=fd))))
+    except Exception:
+        log.exception("the job worker failed")
+        return 1
+
+
+async def _run(channel: ipc.Channel) -> int:
+    await channel.open()
+    start = await channel.receive()
     if not isinstance(start, ipc.Start):
         print("the job worker is started by `fluxora-orch run` only", file=sys.stderr)
         return 2
     logs.configure(start.log_level)
-    try:
-        asyncio.run(serve(ipc.Channel(conn), start.config))
-    except Exception:
-        log.exception("the job worker failed")
-        return 1
+    await serve(channel, start.config)
     return 0
 
 

@@ -32,31 +32,32 @@ def in_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., Non
     return run
 
 
-def _pair() -> tuple[ipc.Channel, Connection]:
+async def _pair() -> tuple[ipc.Channel, Connection]:
+    """A channel (this process's end) and a plain blocking connection as the other process."""
     ours, theirs = socket.socketpair()
-    return ipc.Channel(Connection(ours.detach())), Connection(theirs.detach())
+    channel = ipc.Channel(ours)
+    await channel.open()
+    return channel, Connection(theirs.detach())
 
 
 @in_loop
 async def test_a_channel_delivers_messages_in_order_and_none_when_the_other_end_is_gone() -> None:
-    channel, other = _pair()
-    channel.attach()
+    channel, other = await _pair()
     other.send(ipc.Wake())
     other.send(ipc.Scrape(7))
     assert await channel.receive() == ipc.Wake()
     assert await channel.receive() == ipc.Scrape(7)
     other.close()
     assert await channel.receive() is None
-    assert channel.send(ipc.Wake()) is False
     channel.close()
+    assert channel.send(ipc.Wake()) is False
 
 
 @in_loop
 async def test_an_unreadable_message_is_logged_and_skipped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    channel, other = _pair()
-    channel.attach()
+    channel, other = await _pair()
     other.send_bytes(b"not a pickle")
     other.send(ipc.Wake())
     unreadable = await channel.receive()
@@ -69,7 +70,7 @@ async def test_an_unreadable_message_is_logged_and_skipped(
 
 @in_loop
 async def test_a_request_gets_its_own_answer_or_its_error() -> None:
-    channel, other = _pair()
+    channel, other = await _pair()
     requests = ipc.Requests()
     first = asyncio.create_task(requests.ask(channel, ipc.Scrape, timeout=5))
     second = asyncio.create_task(requests.ask(channel, ipc.Scrape, timeout=5))
@@ -89,7 +90,7 @@ async def test_a_request_fails_when_the_other_side_is_gone_or_silent() -> None:
     requests = ipc.Requests()
     with pytest.raises(ipc.ChannelClosed):
         await requests.ask(None, ipc.Scrape, timeout=5)
-    channel, other = _pair()
+    channel, other = await _pair()
     with pytest.raises(ipc.ChannelClosed):
         await requests.ask(channel, ipc.Scrape, timeout=0.05)  # nobody answers
     waiting = asyncio.create_task(requests.ask(channel, ipc.Scrape, timeout=None))
@@ -108,7 +109,7 @@ async def test_the_intake_makes_only_job_store_calls_for_the_worker(tmp_path: Pa
     store.migrate()
     runner = StoreRunner(store)
     worker = JobWorker(config, runner, Metrics(CollectorRegistry()), "info")
-    channel, other = _pair()
+    channel, other = await _pair()
     try:
         await worker._store_call(channel, ipc.StoreCall(1, "migrate", ()))
         refused = other.recv()
