@@ -40,6 +40,7 @@ from orchestrator.http.app import build_app
 from orchestrator.inbox import Inbox, Processor
 from orchestrator.logs import get_logger
 from orchestrator.metrics import Metrics
+from orchestrator.process import freeze_startup_objects
 from orchestrator.rules.engine import RuleEngine
 from orchestrator.sources.alertmanager import AlertmanagerSource
 from orchestrator.sources.salt import SaltListener, master_opts
@@ -156,6 +157,7 @@ class Daemon:
                 self.salt_listener.start()
             self.state.tasks.append(asyncio.create_task(self._maintenance()))
             self.state.tasks.append(asyncio.create_task(self._count_approvals()))
+            freeze_startup_objects()
             self.state.ready = True
             log.info(
                 "listening", listen=self.config.http.listen, data_dir=str(self.config.data_dir)

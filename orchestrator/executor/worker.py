@@ -36,6 +36,7 @@ from orchestrator.executor.runner import HookDeps
 from orchestrator.executor.service import EventPublisher, Executor, ExecutorSettings, JobStore
 from orchestrator.logs import get_logger
 from orchestrator.metrics import JobMetrics
+from orchestrator.process import freeze_startup_objects
 from orchestrator.resources import ResourceProvider
 from orchestrator.sources.salt import NullPublisher, SaltPublisher, master_opts
 from orchestrator.store import open_store
@@ -132,6 +133,7 @@ async def serve(channel: ipc.Channel, config: Config) -> None:
             _answer(channel, requests, executor, metrics.registry, stop)
         )
         await executor.start()
+        freeze_startup_objects()
         channel.send(ipc.Ready(os.getpid()))
         log.info("job worker ready", pid=os.getpid(), max_jobs=config.executor.max_jobs)
         await executor.stop(grace_seconds=await stop)  # answering goes on: stop needs the store
