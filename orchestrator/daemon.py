@@ -141,8 +141,17 @@ class Daemon:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        await self.worker.start()
-        await self.processor.start()
+        with self.runner.store.housekeeping():
+            try:
+                await self.worker.start()
+                await self.processor.start()
+                async with self._serving():
+                    yield
+            finally:
+                self.runner.close()
+
+    @contextlib.asynccontextmanager
+    async def _serving(self) -> AsyncIterator[None]:
         runner = web.AppRunner(self.app(), access_log=None)
         await runner.setup()
         try:
@@ -166,7 +175,6 @@ class Daemon:
         finally:
             await self._shutdown()
             await runner.cleanup()
-            self.runner.close()
 
     async def _shutdown(self) -> None:
         log.info("stopping: intake off")

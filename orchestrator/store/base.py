@@ -159,6 +159,11 @@ class Store(ABC):
         transaction, committed (once) at its end. Stores without it commit call by call."""
         return nullcontext()
 
+    def housekeeping(self) -> AbstractContextManager[Any]:
+        """What a long-running writer (the daemon) runs in the background while inside the
+        block, off its commits' path; nothing for stores that need none."""
+        return nullcontext()
+
     # --- inbox --------------------------------------------------------------------------
     @abstractmethod
     def add_events(self, submissions: Sequence[Submission]) -> list[Admission]:
