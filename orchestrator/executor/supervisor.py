@@ -70,10 +70,11 @@ class JobWorker:
         if channel is not None and channel.send(ipc.Stop(grace_seconds)):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), grace_seconds + STOP_MARGIN_SECONDS)
-        tasks = [*self._tasks]
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            tasks.append(self._watch_task)
+        # The worker has stopped (or had its time): what is left is a restart waiting out
+        # its back-off, or store calls nobody waits for any more.
+        tasks = [*self._tasks, *([self._watch_task] if self._watch_task else [])]
+        for task in tasks:
+            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._reap()
         self._metrics.job_worker_up.set(0)
