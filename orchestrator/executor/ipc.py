@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.config import Config
+from orchestrator.executor.service import JobStore
 from orchestrator.logs import get_logger
 
 log = get_logger(__name__)
@@ -67,17 +68,16 @@ class Stop:
 
 @dataclass(frozen=True)
 class StoreCall:
-    """The worker asks the intake to make a job-store call (`JOB_STORE_CALLS`) in its store
-    thread: one process writes the SQLite store on the hot path, in shared group commits."""
+    """The worker asks the intake to make a job-store call (`JOB_STORE_CALLS`: the methods of
+    the executor's `JobStore`) in its store thread: one process writes the SQLite store on the
+    hot path, in shared group commits."""
 
     ref: int
     method: str
     args: tuple[Any, ...]
 
 
-JOB_STORE_CALLS = frozenset(
-    {"claim_jobs", "save_journals", "finish_jobs", "interrupt_running", "pending_rollbacks"}
-)
+JOB_STORE_CALLS = frozenset(name for name in vars(JobStore) if not name.startswith("_"))
 
 
 @dataclass(frozen=True)

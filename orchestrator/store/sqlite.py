@@ -1,10 +1,11 @@
 """The default store: one SQLite file in WAL mode, every commit fsynced (synchronous=FULL).
 
-Two processes of the daemon (intake and job worker) and the CLI write to it. Writers wait for
-the write lock here, polling every `LOCK_POLL_SECONDS` at most, not in SQLite's busy handler:
-that one sleeps up to 100 ms between tries, so under contention a writer could wait hundreds
-of milliseconds for a lock that was free after one (measured: intake commits held up to
-180 ms, event -> decision p99 173-498 ms, at 1,000 events/s).
+The daemon's intake writes the hot path (its job worker's job-store calls included); the job
+worker's hooks and the CLI write too. Writers wait for the write lock here, polling every
+`LOCK_POLL_SECONDS` at most, not in SQLite's busy handler: that one sleeps up to 100 ms between
+tries, so under contention a writer could wait hundreds of milliseconds for a lock that was
+free after one (measured while both daemon processes wrote: intake commits held up to 180 ms,
+event -> decision p99 173-498 ms, at 1,000 events/s).
 """
 
 from __future__ import annotations
@@ -104,7 +105,9 @@ def _on_begin(conn: Connection) -> None:
 
 
 def _busy(exc: OperationalError) -> bool:
-    return "database is locked" in str(exc.orig) or "database is busy" in str(exc.orig)
+    """SQLITE_BUSY, or one of its extended codes (BUSY_RECOVERY, BUSY_SNAPSHOT, ...)."""
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
 
 
 def _checkpoints(path: Path, stop: threading.Event) -> None:
