@@ -24,9 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.events import children, count_done, post_events, start_daemon, start_master
+from bench.events import count_done, post_events, start_daemon, start_master
 from tests.harness.orchestrator import terminate
-from tests.harness.processes import ServerProcess, wait_until
+from tests.harness.processes import ServerProcess, children, wait_until
 
 WARM_UP = 50
 SETTLE_SECONDS = 600.0

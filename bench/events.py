@@ -42,7 +42,13 @@ import yaml
 from orchestrator.sources.signing import signed_headers
 from tests.harness.fluxora import FIXTURE_RUNBOOKS, SECRET, secret_env
 from tests.harness.orchestrator import start_orchestrator, terminate
-from tests.harness.processes import ServerProcess, free_port, start_server, wait_until
+from tests.harness.processes import (
+    ServerProcess,
+    children,
+    free_port,
+    start_server,
+    wait_until,
+)
 from tests.harness.salt_bus import BusReader
 
 HERE = Path(__file__).resolve().parent / "events_salt"
@@ -281,11 +287,6 @@ def own_cpu_seconds(pid: int) -> float:
 def cpu_seconds(pid: int) -> float:
     """The same for `pid` and its children: the daemon's intake and its job worker."""
     return own_cpu_seconds(pid) + sum(own_cpu_seconds(child) for child in children(pid))
-
-
-def children(pid: int) -> list[int]:
-    tasks = Path(f"/proc/{pid}/task")
-    return [int(c) for task in tasks.iterdir() for c in (task / "children").read_text().split()]
 
 
 def cpu_split(pid: int) -> tuple[float, float, float]:

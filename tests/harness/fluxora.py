@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from orchestrator.core.events import new_event_id
 from orchestrator.sources.signing import signed_headers
 from tests.harness.orchestrator import fluxora_orch, start_orchestrator, terminate
-from tests.harness.processes import ServerProcess, wait_until
+from tests.harness.processes import ServerProcess, children, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_RUNBOOKS = REPO / "tests" / "fixtures" / "runbooks"
@@ -158,8 +158,7 @@ class Daemon:
 
     def job_worker_pid(self) -> int:
         """The pid of the daemon's job worker process (its only child)."""
-        tasks = Path(f"/proc/{self.server.popen.pid}/task")
-        pids = [int(c) for task in tasks.iterdir() for c in (task / "children").read_text().split()]
+        pids = children(self.server.popen.pid)
         assert len(pids) == 1, f"expected one child of the daemon, found {pids}"
         return pids[0]
 

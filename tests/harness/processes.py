@@ -42,6 +42,12 @@ def http_ok(url: str) -> Callable[[], bool]:
     return probe
 
 
+def children(pid: int) -> list[int]:
+    """The pids of process `pid`'s children (e.g. the daemon's job worker), from /proc."""
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for task in tasks.iterdir() for c in (task / "children").read_text().split()]
+
+
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll `condition` until it holds; raise HarnessError naming `what` at the deadline."""
     deadline = time.monotonic() + timeout
