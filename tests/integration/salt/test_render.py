@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.actions import builtin_registry
-from orchestrator.backup.hooks import scheduled_work
-from orchestrator.config import load_config
-from orchestrator.definitions import load_definitions
+from orchestrator.app.config import load_config
+from orchestrator.app.families import builtin_registry
+from orchestrator.engine.definitions import load_definitions
+from orchestrator.families.backup.hooks import scheduled_work
 from tests.harness.pillar import SecretPillar
 from tests.harness.salt import SALT_DIR
 from tests.harness.saltlocal import LocalMinion
