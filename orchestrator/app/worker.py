@@ -85,25 +85,25 @@ def build_executor(
     *,
     config: Config,
     definitions: Definitions,
-    store: JobStore,
+    job_store: JobStore,
+    store: SqlStore,
     runner: StoreRunner,
-    tables: SqlStore,
     publisher: EventPublisher,
     metrics: JobMetrics,
 ) -> Executor:
-    """`store` for the executor's own calls; `runner` (and its store as `tables`) for the
-    families' resources and hooks."""
+    """`job_store` for the executor's own calls (made by the intake); `store` and its `runner`
+    for the families' resources and hooks."""
     deps = HookDeps(
         config=config,
-        store=runner.store,
-        tables=tables,
+        store=store,
+        tables=store,
         objectstores=wiring.object_stores(config),
         runner=runner,
         registry=metrics.registry,
         definitions=definitions,
     )
     return Executor(
-        store=store,
+        store=job_store,
         catalog=definitions.runbooks,
         registry=builtin_registry(),
         resources=ResourceProvider(FAMILIES, deps),
@@ -130,9 +130,9 @@ async def serve(channel: ipc.Channel, config: Config) -> None:
         executor = build_executor(
             config=config,
             definitions=wiring.definitions(config),
-            store=IntakeJobStore(channel, requests),
+            job_store=IntakeJobStore(channel, requests),
+            store=store,
             runner=runner,
-            tables=store,
             publisher=publisher,
             metrics=metrics,
         )
