@@ -18,11 +18,12 @@ from rich.console import Console
 
 from orchestrator.app.config import Config
 from orchestrator.cli.client import DaemonError, base_url, get_json, post_event
+from orchestrator.core.jobs import JobStatus
 from orchestrator.core.results import Result
 
 POLL_SECONDS = 0.5
 DECISION_TIMEOUT = 60.0  # deciding takes milliseconds; a minute means the daemon is stuck
-FINISHED = frozenset({"completed", "failed", "aborted", "interrupted", "rejected"})
+FINISHED = frozenset(status.value for status in JobStatus if status.finished)
 
 
 def add_local_argument(parser: argparse.ArgumentParser) -> None:
