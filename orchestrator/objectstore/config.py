@@ -8,9 +8,9 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from orchestrator.core.config import Section
+from orchestrator.core.retry import RetrySettings
 from orchestrator.objectstore.base import ObjectStore
 from orchestrator.objectstore.local import LocalObjectStore
-from orchestrator.objectstore.retry import RetrySettings
 from orchestrator.objectstore.s3 import MiB, S3ObjectStore, S3Settings
 
 
@@ -50,10 +50,12 @@ class ObjectStoreConfig(Section):
         return self
 
     def retry_settings(self) -> RetrySettings:
+        """Waits double from `backoff_seconds` up to `max_backoff_seconds`."""
         return RetrySettings(
             attempts=self.retry.attempts,
-            backoff_seconds=self.retry.backoff_seconds,
-            max_backoff_seconds=self.retry.max_backoff_seconds,
+            wait_seconds=self.retry.backoff_seconds,
+            backoff=2.0,
+            max_wait_seconds=self.retry.max_backoff_seconds,
         )
 
     def s3_settings(self, bucket: str, region: str | None, prefix: str) -> S3Settings:

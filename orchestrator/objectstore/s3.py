@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from orchestrator.core.logs import get_logger
+from orchestrator.core.retry import RetriesExhaustedError, RetrySettings, call_with_retries
 from orchestrator.objectstore.base import (
     CHUNK_SIZE,
     IncompleteUpload,
@@ -32,7 +33,6 @@ from orchestrator.objectstore.base import (
     ObjectWriter,
     check_key,
 )
-from orchestrator.objectstore.retry import RetriesExhaustedError, RetrySettings, call_with_retries
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -47,6 +47,8 @@ _TRANSIENT_CODES = {
     "Throttling", "ThrottlingException",
 }  # fmt: skip
 _QUEUE_POLL_SECONDS = 0.2
+# The `objectstore.retry` defaults: 5 attempts, waits 0.5 s doubling up to 10 s.
+DEFAULT_RETRY = RetrySettings(attempts=5, wait_seconds=0.5, backoff=2.0, max_wait_seconds=10.0)
 
 
 def part_size_for(part_number: int, base: int) -> int:
@@ -78,7 +80,7 @@ class S3Settings:
     sse: str | None = "AES256"
     kms_key_id: str | None = None
     part_size: int = 8 * MiB
-    retry: RetrySettings = field(default_factory=RetrySettings)
+    retry: RetrySettings = DEFAULT_RETRY
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from orchestrator.core.retry import RetrySettings
 from orchestrator.objectstore.base import InvalidKeyError, ObjectNotFoundError, ObjectStore
 from orchestrator.objectstore.local import LocalObjectStore
-from orchestrator.objectstore.retry import RetrySettings
 from orchestrator.objectstore.s3 import MiB, S3ObjectStore, S3Settings
 from tests.harness.moto import DR_REGION, REGION
 from tests.harness.processes import ServerProcess
@@ -20,7 +20,7 @@ from tests.harness.s3 import create_bucket, create_dr_bucket
 
 pytestmark = pytest.mark.integration
 
-FAST_RETRY = RetrySettings(attempts=2, backoff_seconds=0.01)
+FAST_RETRY = RetrySettings(attempts=2, wait_seconds=0.01, backoff=2)
 
 
 def s3_store(bucket: str, region: str = REGION, prefix: str = "fluxora") -> S3ObjectStore:

@@ -13,12 +13,12 @@ from orchestrator.app.config import load_config
 from orchestrator.core.errors import ConfigError
 from orchestrator.core.logs import get_logger
 from orchestrator.core.results import Result
+from orchestrator.core.retry import RetriesExhaustedError, RetrySettings, call_with_retries
 from orchestrator.families.backup.config import RetentionConfig
 from orchestrator.families.backup.manifest import BackupKind, Manifest, Source, TableEntry
 from orchestrator.families.backup.metrics import BackupMetrics
 from orchestrator.families.backup.restore import compare_tables, scratch_dbname
 from orchestrator.families.backup.retention import plan_retention
-from orchestrator.objectstore.retry import RetriesExhaustedError, RetrySettings, call_with_retries
 from orchestrator.objectstore.s3 import MAX_PARTS, MiB, is_transient, part_size_for
 
 NOW = datetime(2025, 6, 30, 2, 0, tzinfo=UTC)
@@ -91,7 +91,7 @@ def test_retries_are_bounded_with_backoff_and_each_attempt_logged(
         calls += 1
         raise EndpointConnectionError(endpoint_url="http://gone")
 
-    settings = RetrySettings(attempts=4, backoff_seconds=0.5, max_backoff_seconds=1.5)
+    settings = RetrySettings(attempts=4, wait_seconds=0.5, backoff=2, max_wait_seconds=1.5)
     with pytest.raises(RetriesExhaustedError, match="put failed after 4 attempts"):
         call_with_retries(flaky, what="put", settings=settings, is_transient=is_transient,
                           log=get_logger("t"), sleep=delays.append)  # fmt: skip
