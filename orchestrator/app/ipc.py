@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.app.config import Config
+from orchestrator.core.errors import FluxoraError
 from orchestrator.core.logs import get_logger
 from orchestrator.engine.executor.service import JobStore
 
@@ -99,11 +100,11 @@ class Stopped:
     """The worker's last message before it exits."""
 
 
-class ChannelClosed(Exception):
+class ChannelClosed(FluxoraError, ConnectionError):
     """The other process is gone (or did not answer in time)."""
 
 
-class RemoteError(Exception):
+class RemoteError(FluxoraError):
     """A request failed on the other side; the message names the error's type and text
     (sent as this, not as the original: not every exception can be unpickled)."""
 

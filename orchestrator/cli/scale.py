@@ -21,7 +21,9 @@ from orchestrator.cli.requests import FINISHED, follow, submit_event
 from orchestrator.core.errors import FluxoraError
 from orchestrator.core.jobs import JobStatus
 
-STOPS = FINISHED | {JobStatus.AWAITING_APPROVAL.value}  # an approval can take days: say so and return
+STOPS = FINISHED | {
+    JobStatus.AWAITING_APPROVAL.value
+}  # an approval can take days: say so and return
 
 
 class ScaleError(FluxoraError, ValueError):

@@ -18,4 +18,4 @@ def test_the_runner_stops_following_a_job_on_exactly_the_finished_statuses() -> 
     assert spec.loader is not None
     runner = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runner)
-    assert runner.FINISHED == {status.value for status in JobStatus if status.finished}
+    assert {status.value for status in JobStatus if status.finished} == runner.FINISHED

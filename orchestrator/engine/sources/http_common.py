@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from orchestrator.core.errors import FluxoraError
 from orchestrator.core.events import EventSource
 from orchestrator.core.inbox import Intake
 
 
-class Refusal(Exception):
+class Refusal(FluxoraError):
     def __init__(self, status: int, reason: str, message: str) -> None:
         super().__init__(message)
         self.status, self.reason, self.message = status, reason, message

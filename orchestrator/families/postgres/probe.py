@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from orchestrator.core.errors import FluxoraError
 from orchestrator.core.logs import get_logger
 
 log = get_logger(__name__)
@@ -151,7 +152,7 @@ class Measurement:
         }
 
 
-class NotResumedError(ValueError):
+class NotResumedError(FluxoraError, ValueError):
     pass
 
 
