@@ -287,6 +287,24 @@ def pytest_configure(config: pytest.Config) -> None:
     shutdown_temp_handler()
 
 
+# --- every test of a tier with real servers says so ----------------------------------------------
+
+SERVER_TIERS = ("integration", "infra")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`-m "not integration"` must leave only tests that start nothing: a test under
+    tests/integration or tests/infra without the marker is a collection error."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if item.path.relative_to(config.rootpath).parts[1] in SERVER_TIERS
+        and item.get_closest_marker("integration") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(f"without pytestmark = pytest.mark.integration: {unmarked}")
+
+
 # --- no skip counts as a pass ---------------------------------------------------------------------
 
 _skipped: list[str] = []

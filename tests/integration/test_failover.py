@@ -30,6 +30,8 @@ from tests.harness.failover import (
 from tests.harness.postgres import PgCluster, PgPair
 from tests.harness.processes import free_port
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def pair(pg_pair_factory: Callable[[], PgPair]) -> PgPair:

@@ -28,6 +28,8 @@ from tests.harness.postgres import SOCKET_DIR, PgPair
 from tests.harness.processes import ServerProcess
 from tests.harness.s3 import create_bucket, create_dr_bucket
 
+pytestmark = pytest.mark.integration
+
 RECORD = "db.fluxora.internal."
 # The DR region's pilot-light groups (as the Salt AWS states make them: at 0, min 0) and their
 # evacuation capacity (`desired` in their policy). Long cooldowns and warmups: an evacuation's

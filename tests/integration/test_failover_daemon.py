@@ -16,6 +16,8 @@ from tests.harness import fluxora
 from tests.harness.failover import CLUSTER, service_probe, topology, write_directly
 from tests.harness.postgres import PgPair
 
+pytestmark = pytest.mark.integration
+
 RULES = [
     {"name": "failover", "match": "fluxora/test/failover", "run": "postgres-failover",
      "with": {"mode": "{{ event.data.mode }}", "inject_fault": "{{ event.data.inject_fault }}"}},

@@ -21,6 +21,8 @@ from orchestrator.engine.metrics import Metrics
 from orchestrator.store import open_store
 from orchestrator.store.runner import StoreRunner
 
+pytestmark = pytest.mark.integration
+
 
 def in_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
     """Run an async test in a fresh event loop (fixtures pass through)."""

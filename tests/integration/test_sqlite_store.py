@@ -7,12 +7,15 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from orchestrator.core.events import Event, EventSource
 from orchestrator.core.inbox import Submission
 from orchestrator.store import SQLITE_FILE, open_store
 from tests.harness.processes import wait_until
+
+pytestmark = pytest.mark.integration
 
 HOLD_SECONDS = 0.35
 # SQLite's busy handler sleeps 1, 2, 5 ... 50, 100 ms between tries: a lock freed at 350 ms is

@@ -16,6 +16,8 @@ from grafana_foundation_sdk.models.dashboard import Dashboard
 from tests.harness.monitoring import MONITORING_DIR, REPO_ROOT
 from tests.harness.monitoring_inventory import DASHBOARDS_DIR, dashboard_files
 
+pytestmark = pytest.mark.integration
+
 GENERATOR = MONITORING_DIR / "grafana" / "generate.py"
 PROVISIONING = MONITORING_DIR / "grafana" / "provisioning"
 
