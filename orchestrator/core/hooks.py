@@ -14,8 +14,8 @@ from typing import Any
 
 from orchestrator.core.actions import ActionContext
 from orchestrator.core.jobs import Job
-from orchestrator.core.journal import Journal, Phase, StepRecord
-from orchestrator.core.runbooks import ActionCall, RunbookSpec
+from orchestrator.core.journal import Journal, Phase
+from orchestrator.core.runbooks import RunbookSpec
 
 JournalSink = Callable[[Journal], Awaitable[None]]
 
@@ -34,9 +34,6 @@ class Run:
     """Set when the steps end (then rollbacks, after-checks): an abort can change nothing."""
     step_cancel: threading.Event | None = None
     """The running attempt's `ctx.cancelled` (each attempt gets its own)."""
-    evaluate: Callable[[ActionCall], Awaitable[StepRecord]] | None = None
-    """Run a check action (steady state, stop condition) as a `check` record, without
-    touching the journal; set by the runner."""
 
     def request_abort(self, reason: str) -> None:
         """Stop before the next step (and signal the running one); rollbacks run; aborted.

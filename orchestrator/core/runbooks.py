@@ -5,8 +5,8 @@ name: restore-drill
 description: Restore the newest backup into a scratch database and verify it.
 owner: team-data
 environments: [dev, staging, prod]
-targets: {rto: 15m, rpo: 24h}              # measured by the DR executor hooks
-drill: true                                # its runs export the drill metrics (default false)
+targets: {rto: 15m, rpo: 24h}              # every run is measured against them
+drill: true                                # its runs export the drill metrics (needs targets)
 steady_state:                              # checks before and after the steps
   before: [{name: primary-up, action: check.sql, params: {...}}]
   after: [...]
@@ -32,7 +32,14 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from orchestrator.core.durations import Duration
 from orchestrator.core.names import NAME
@@ -116,6 +123,14 @@ class RunbookSpec(_Model):
     rollback: list[StepSpec] = Field(default_factory=list)
     stop_conditions: list[StopConditionSpec] = Field(default_factory=list)
     approval: dict[str, bool] = Field(default_factory=dict)
+
+    @field_validator("drill")
+    @classmethod
+    def _drills_have_targets(cls, value: bool, info: ValidationInfo) -> bool:
+        targets = info.data.get("targets")
+        if value and isinstance(targets, TargetsSpec) and targets.rto is None is targets.rpo:
+            raise ValueError("a drill is measured against its targets: give targets.rto or .rpo")
+        return value
 
     @model_validator(mode="after")
     def _unique_step_names(self) -> RunbookSpec:

@@ -14,12 +14,11 @@ from orchestrator.core.jobs import Job
 from orchestrator.core.journal import Journal, Phase, RunStatus, StepRecord, StepStatus
 from orchestrator.core.results import Result
 from orchestrator.core.runbooks import RunbookSpec, TargetsSpec
+from orchestrator.engine.executor.targets import assess, measure
 from orchestrator.engine.rules.engine import compile_rules
 from orchestrator.engine.runbooks.catalog import RunbookCatalog, parse_raw
 from orchestrator.engine.sources.schedules import parse_schedules
-from orchestrator.families.drills.checks import SteadyStateHook, StopConditionHook
-from orchestrator.families.drills.measure import assess, measure, succeeded
-from orchestrator.families.drills.records import DrillMetrics, DrillRun
+from orchestrator.families.drills.records import DrillMetrics, DrillRun, succeeded
 from orchestrator.families.drills.schedules import drill_intervals
 from tests.unit.test_executor import execute, registry, step
 
@@ -54,7 +53,8 @@ def check(name: str, flag: str, **extra: Any) -> dict[str, Any]:
 
 
 def hooks() -> list[Any]:
-    return [SteadyStateHook(), StopConditionHook()]
+    """None of a family's: the runner runs every runbook's checks itself."""
+    return []
 
 
 def test_a_failing_before_check_stops_the_run_before_it_acts() -> None:

@@ -259,3 +259,25 @@ def test_action_threads_are_reused_and_a_stuck_action_holds_up_no_other() -> Non
     reused = {r.data["thread"] for r in quick_ones}
     assert len(reused) == 1  # one idle worker took every quick call in turn
     assert held.data["thread"] not in reused
+
+
+def test_the_runner_runs_the_steady_state_of_every_runbook_with_no_family_loaded() -> None:
+    calls: list[str] = []
+    reg = registry(calls)
+    raw = {"name": "t", "description": "test", "owner": "me", "environments": ["dev"],
+           "steady_state": {"before": [step("ready", ok=False)]}, "steps": [step("a")]}  # fmt: skip
+    journal, _ = execute(parse_raw(raw, "t.yaml", reg), reg)
+    assert journal.status is RunStatus.ABORTED
+    assert calls == ["ready"]  # the check ran; the step did not
+    assert journal.error is not None
+    assert "steady state before: check 'ready' (test.step) failed" in journal.error
+
+
+def test_the_runner_measures_a_run_against_its_runbooks_targets_with_no_family_loaded() -> None:
+    reg = registry([])
+    raw = {"name": "t", "description": "test", "owner": "me", "environments": ["dev"],
+           "targets": {"rto": "1h"}, "steps": [step("a")]}  # fmt: skip
+    journal, _ = execute(parse_raw(raw, "t.yaml", reg), reg)
+    assessment = journal.extensions["dr"]
+    assert assessment["verdicts"] == {"rto": "met"}
+    assert assessment["policy"] == "met"

@@ -10,8 +10,10 @@ Outcomes (each written to the journal, every step with its start, end and output
   (the next start runs them);
 - any rollback fails -> failed, whatever the status would have been.
 
-Families extend a run with `RunHook`s (`orchestrator.core.hooks`): checks before and after
-the steps, watchers that call `run.request_abort`, and data for `journal.extensions`.
+The whole runbook format runs here, for every runbook: steady state before and after the steps,
+stop conditions (`checks`), rollbacks, and the RTO/RPO assessment against the targets
+(`targets`, stored as `journal.extensions["dr"]`). Families add `RunHook`s
+(`orchestrator.core.hooks`) on top: metrics from step outputs, records of their own.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from orchestrator.core.hooks import JournalSink, Run, RunHook
 from orchestrator.core.journal import Journal, Phase, RunStatus, StepRecord
 from orchestrator.core.logs import get_logger
 from orchestrator.core.runbooks import ActionCall, OnFailure
+from orchestrator.engine.executor.checks import SteadyStateHook, StopConditionHook
 from orchestrator.engine.executor.steps import ActionThreads, StepCall, run_step
+from orchestrator.engine.executor.targets import EXTENSION, targets_extension
 
 log = get_logger(__name__)
 
@@ -47,7 +51,13 @@ class RunbookRunner:
         self.run = run
         self.deps = deps
         self._current_cancel = threading.Event()
-        run.evaluate = self._evaluate
+        # The runbook format's own checks, first: a failing steady state aborts the run before
+        # the stop conditions' watchers start.
+        self._hooks: list[RunHook] = [
+            SteadyStateHook(self._evaluate),
+            StopConditionHook(self._evaluate),
+            *deps.hooks,
+        ]
 
     def cancel_current_step(self) -> None:
         """Signal the running action (`ctx.cancelled`) at the end of the shutdown grace."""
@@ -56,13 +66,13 @@ class RunbookRunner:
 
     async def execute(self) -> Journal:
         try:
-            for hook in self.deps.hooks:
+            for hook in self._hooks:
                 await hook.before_steps(self.run, self._record)
             status = await self._steps()
             self.run.steps_over = True
             if status in (RunStatus.FAILED, RunStatus.ABORTED) and self._rolls_back(status):
                 status = await self._rollbacks(status)
-            for hook in self.deps.hooks:
+            for hook in self._hooks:
                 await hook.after_steps(self.run, self._record)
             self._finish(status)
             await self._extensions()
@@ -154,13 +164,20 @@ class RunbookRunner:
         await self.deps.save(journal)
 
     async def _extensions(self) -> None:
-        extensions = dict(self.run.journal.extensions)
-        for hook in self.deps.hooks:
+        """The assessment against the runbook's targets, if it has any (hooks may read it),
+        then what each hook adds."""
+        run, targets = self.run, self.run.runbook.targets
+        if targets.rto is not None or targets.rpo is not None:
+            assessment = targets_extension(run.journal, targets, run.job.dry_run)
+            run.journal = replace(
+                run.journal, extensions={**run.journal.extensions, EXTENSION: assessment}
+            )
+        extensions = dict(run.journal.extensions)
+        for hook in self._hooks:
             data = await hook.on_finish(self.run)
             if data is not None:
                 extensions[hook.name] = dict(data)
-        if extensions:
-            self.run.journal = replace(self.run.journal, extensions=extensions)
+        self.run.journal = replace(self.run.journal, extensions=extensions)
 
     def _finish(self, status: RunStatus) -> Journal:
         journal = self.run.journal

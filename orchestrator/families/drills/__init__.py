@@ -1,3 +1,3 @@
-"""DR drills: steady-state checks and stop conditions (`checks`), RTO/RPO measured against the
-runbook's targets (`measure`), drill runs and their metrics (`records`), the schedules' drill
-intervals (`schedules`) and the drill report (`report`)."""
+"""DR drills: drill runs and their metrics (`records`), the schedules' drill intervals
+(`schedules`) and the drill report (`report`). Steady-state checks, stop conditions and the
+RTO/RPO assessment are the executor's, for every runbook."""

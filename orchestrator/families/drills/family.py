@@ -1,5 +1,5 @@
-"""The drills family: drill runs recorded in their own table, and the executor hooks of DR
-runbooks (steady state, stop conditions, RTO/RPO against targets and the drill metrics)."""
+"""The drills family: the runs of drill runbooks recorded in their own table, and the drill
+metrics (the runner itself runs every runbook's checks and measures it against its targets)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ from orchestrator.core.events import utcnow
 from orchestrator.core.hooks import RunHook
 from orchestrator.families.base import Family, HookDeps
 from orchestrator.families.drills import records
-from orchestrator.families.drills.checks import SteadyStateHook, StopConditionHook
-from orchestrator.families.drills.measure import is_drill
-from orchestrator.families.drills.records import DrillMetrics, MeasurementHook
+from orchestrator.families.drills.records import DrillMetrics, DrillRecordHook, is_drill
 from orchestrator.families.drills.schedules import drill_intervals
 
 
@@ -30,7 +28,6 @@ class DrillsFamily(Family[DrillSettings]):
         records.define_tables(metadata)
 
     def build_hooks(self, deps: HookDeps[DrillSettings]) -> Sequence[RunHook]:
-        """Order matters: steady state first (its abort stops the watchers from starting)."""
         metrics = DrillMetrics(deps.registry)
         definitions = deps.definitions
         drills = {r.name: r for r in definitions.runbooks if is_drill(r)}
@@ -44,8 +41,4 @@ class DrillsFamily(Family[DrillSettings]):
             if name in drills:
                 metrics.interval.labels(name, env).set(seconds)
         metrics.restore(deps.tables)
-        return [
-            SteadyStateHook(),
-            StopConditionHook(),
-            MeasurementHook(metrics, deps.runner, deps.tables),
-        ]
+        return [DrillRecordHook(metrics, deps.runner, deps.tables)]

@@ -1,5 +1,6 @@
-"""Drill results: the `dr` journal extension, one row per drill run in the store, and the
-drill metrics (catalogue in docs/ARCHITECTURE.md), restored from the store at start.
+"""Drill results: one row per drill run in the store (from the targets assessment the runner
+stores as the `dr` journal extension), and the drill metrics (catalogue in
+docs/ARCHITECTURE.md), restored from the store at start.
 
 `fluxora_drill_last_status` is 1 when the last run completed, without deviation, with every
 target met, and 0 otherwise (the FluxoraDrillFailed alert reads it); the last-success
@@ -26,8 +27,9 @@ from sqlalchemy import (
 )
 
 from orchestrator.core.hooks import Run, RunHook
+from orchestrator.core.journal import Journal, RunStatus
 from orchestrator.core.runbooks import RunbookSpec
-from orchestrator.families.drills.measure import assess, is_drill, measure, succeeded
+from orchestrator.engine.executor.targets import EXTENSION, Verdict
 from orchestrator.store.runner import StoreRunner
 from orchestrator.store.schema import FamilyTables
 
@@ -119,11 +121,23 @@ class DrillMetrics:
             self.observe(run)
 
 
-class MeasurementHook(RunHook):
-    """RTO/RPO against targets into `journal.extensions["dr"]`; drill runs into the store and
-    the metrics."""
+def is_drill(runbook: RunbookSpec) -> bool:
+    """A runbook marked `drill: true` has the drill metrics (every run is measured against its
+    targets; a backup runbook's targets are not a drill's)."""
+    return runbook.drill
 
-    name = "dr"
+
+def succeeded(journal: Journal, assessment: Mapping[str, Any]) -> bool:
+    """`fluxora_drill_last_status` 1: completed, no deviation, every target met."""
+    completed = journal.status is RunStatus.COMPLETED
+    return completed and not journal.deviated and assessment.get("policy") == Verdict.MET.value
+
+
+class DrillRecordHook(RunHook):
+    """Each finished drill run (not a dry run) into the store and the metrics, from the
+    targets assessment the runner put in `journal.extensions["dr"]`."""
+
+    name = "drill"
 
     def __init__(self, metrics: DrillMetrics, runner: StoreRunner, tables: FamilyTables) -> None:
         self._metrics = metrics
@@ -131,12 +145,9 @@ class MeasurementHook(RunHook):
         self._tables = tables
 
     async def on_finish(self, run: Run) -> Mapping[str, Any] | None:
-        if run.job.dry_run:
-            return {"dry_run": True, "policy": None}
-        assessment = assess(measure(run.journal), run.runbook.targets)
-        if is_drill(run.runbook):
-            await self._record(run, assessment)
-        return assessment
+        if not run.job.dry_run and is_drill(run.runbook):
+            await self._record(run, run.journal.extensions[EXTENSION])
+        return None
 
     async def _record(self, run: Run, assessment: Mapping[str, Any]) -> None:
         journal = run.journal

@@ -1,4 +1,5 @@
-"""Steady-state checks and stop conditions, as executor hooks.
+"""Steady-state checks and stop conditions: part of every run (`runner.RunbookRunner` runs
+them with each runbook, whatever families are loaded), on the hook interface.
 
 - Steady state `before`: every check runs before the first step; a failing one aborts the run
   before it acts (no rollbacks: nothing was done), naming the check.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -27,9 +28,8 @@ from orchestrator.core.runbooks import ActionCall, StopConditionSpec
 log = get_logger(__name__)
 
 
-async def evaluate(run: Run, call: ActionCall) -> StepRecord:
-    assert run.evaluate is not None, "the runner wires Run.evaluate"
-    return await run.evaluate(call)
+Evaluate = Callable[[ActionCall], Awaitable[StepRecord]]
+"""Run a check action as a `check` record, without touching the journal (the runner's)."""
 
 
 async def append(run: Run, record: JournalSink, step: StepRecord) -> None:
@@ -44,7 +44,8 @@ def failure_text(step: StepRecord) -> str:
 class SteadyStateHook(RunHook):
     name = "steady_state"
 
-    def __init__(self) -> None:
+    def __init__(self, evaluate: Evaluate) -> None:
+        self._evaluate = evaluate
         self._results: dict[str, dict[str, list[dict[str, Any]]]] = {}
 
     async def before_steps(self, run: Run, record: JournalSink) -> None:
@@ -68,7 +69,7 @@ class SteadyStateHook(RunHook):
     ) -> list[dict[str, Any]]:
         results = []
         for call in checks:
-            step = await evaluate(run, call)
+            step = await self._evaluate(call)
             await append(run, record, step)
             results.append(
                 {"name": call.name, "ok": step.ok, "error": None if step.ok else failure_text(step)}
@@ -87,7 +88,8 @@ class StopConditionHook(RunHook):
 
     name = "stop_conditions"
 
-    def __init__(self) -> None:
+    def __init__(self, evaluate: Evaluate) -> None:
+        self._evaluate = evaluate
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self._counts: dict[str, dict[str, int]] = {}
 
@@ -120,7 +122,7 @@ class StopConditionHook(RunHook):
         self, run: Run, record: JournalSink, condition: StopConditionSpec, counts: dict[str, int]
     ) -> None:
         while not run.steps_over and run.abort_reason is None:
-            step = await evaluate(run, condition)
+            step = await self._evaluate(condition)
             counts[condition.name] += 1
             if not step.ok and not run.steps_over and run.abort_reason is None:
                 await append(run, record, step)

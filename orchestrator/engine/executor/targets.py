@@ -1,4 +1,5 @@
-"""RTO and RPO of a run, compared with the runbook's targets (AWS Resilience Hub style: each
+"""RTO and RPO of every run, compared with the runbook's targets (the runner stores the
+assessment as `journal.extensions["dr"]`) (AWS Resilience Hub style: each
 target `met` or `breached`, and the run's policy `met` only when every target is met).
 
 Where the numbers come from, first that applies:
@@ -13,17 +14,17 @@ A target with no measurement is `unmeasured`, which does not meet it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from orchestrator.core.journal import Journal, Phase, RunStatus, StepRecord
-from orchestrator.core.runbooks import RunbookSpec, TargetsSpec
+from orchestrator.core.journal import Journal, Phase, StepRecord
+from orchestrator.core.runbooks import TargetsSpec
 
 MEASUREMENT_KEY = "measurement"
+EXTENSION = "dr"  # the journal extension holding the assessment
 
 
 class Verdict(StrEnum):
@@ -100,7 +101,7 @@ def verdict(measured: float | None, target: float) -> Verdict:
 
 
 def assess(measurement: Measurement, targets: TargetsSpec) -> dict[str, Any]:
-    """The `dr` journal extension: measured values, targets, a verdict each, and the policy."""
+    """Measured values, targets, a verdict each, and the policy."""
     verdicts: dict[str, Verdict] = {}
     if targets.rto is not None:
         verdicts["rto"] = verdict(measurement.rto_seconds, targets.rto)
@@ -118,13 +119,8 @@ def assess(measurement: Measurement, targets: TargetsSpec) -> dict[str, Any]:
     }
 
 
-def is_drill(runbook: RunbookSpec) -> bool:
-    """A runbook marked `drill: true` has the drill metrics (every run is measured against its
-    targets; a backup runbook's targets are not a drill's)."""
-    return runbook.drill
-
-
-def succeeded(journal: Journal, assessment: Mapping[str, Any]) -> bool:
-    """`fluxora_drill_last_status` 1: completed, no deviation, every target met."""
-    completed = journal.status is RunStatus.COMPLETED
-    return completed and not journal.deviated and assessment.get("policy") == Verdict.MET.value
+def targets_extension(journal: Journal, targets: TargetsSpec, dry_run: bool) -> dict[str, Any]:
+    """The `dr` journal extension of a finished run (a dry run measures nothing)."""
+    if dry_run:
+        return {"dry_run": True, "policy": None}
+    return assess(measure(journal), targets)
