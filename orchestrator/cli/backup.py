@@ -43,7 +43,11 @@ def _backup(args: argparse.Namespace) -> int:
             result
             for params in requests
             for result in run_on_daemon(
-                config, "backup", "postgres.backup", _request(env, params), show=not args.json
+                config,
+                "backup",
+                "postgres.backup",
+                {"env": env, "params": params},
+                show=not args.json,
             )
         ]
 
@@ -67,8 +71,3 @@ def _summary(result: Result) -> str:
         f"{data['tables']} tables, consistent at {data['consistent_at']} "
         f"(LSN {data['consistent_lsn']})" + (", copied to DR" if data["dr_copied"] else "")
     )
-
-
-def _request(env: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Taking the lock its schedule takes: a scheduled and a requested backup never overlap."""
-    return {"env": env, "params": params, "lock": f"backup-{params['database']}-{params['kind']}"}

@@ -45,7 +45,7 @@ def request_tag(runbook: str) -> str:
 
 
 def submit(config: Config, runbook: str, data: dict[str, Any]) -> str:
-    """Send the request event (`env`, `params`, optional `dry_run` and `lock`); the id of the
+    """Send the request event (`env`, `params`, optional `dry_run`); the id of the
     job its decision created, or DaemonError with every rule's reason when none did."""
     return submit_event(config, request_tag(runbook), data, runbook)
 
@@ -110,9 +110,9 @@ def _step_result(step: dict[str, Any]) -> Result:
 def run_on_daemon(
     config: Config, runbook: str, action: str, request: dict[str, Any], *, show: bool
 ) -> list[Result]:
-    """Run `runbook` as a daemon job (`request`: env, params, lock); the Results of its
-    `action` steps (a job that ends before running one is a failed Result naming the job and
-    its error)."""
+    """Run `runbook` as a daemon job (`request`: env and params; the lock is the runbook's);
+    the Results of its `action` steps (a job that ends before running one is a failed Result
+    naming the job and its error)."""
     if config.webhook.secret is None:
         raise DaemonError(
             f"the daemon at {base_url(config)} takes requests signed with the webhook secret: "

@@ -36,11 +36,7 @@ def _restore_verify(args: argparse.Namespace) -> int:
             return [run_action(args, ctx, "postgres.verify", params)]
 
     def on_daemon() -> list[Result]:
-        request = {
-            "env": args.env or config.env,
-            "params": params,
-            "lock": f"restore-verify-{args.database or 'newest'}",
-        }
+        request = {"env": args.env or config.env, "params": params}
         return run_on_daemon(
             config, "restore-verify", "postgres.verify", request, show=not args.json
         )

@@ -22,9 +22,12 @@ rollback:                                  # run in order when a step fails
 stop_conditions:                           # checked during the run; a failure aborts it
   - {name: primary-healthy, action: check.sql, params: {...}, interval: 5s}
 approval: {staging: false, prod: true}     # prod requires approval unless set to false
+lock: "dr/{{ env }}"                        # one job of this key at a time, whoever asks
 ```
 Step parameters are templates over `params` (the job's parameters), `env`, `job` and
-`steps.<name>.output` (earlier steps' output).
+`steps.<name>.output` (earlier steps' output); `lock` over `params` and `env`. A runbook's lock
+is its jobs' lock whatever rule or command created them (a rule's `lock` applies only to
+runbooks that declare none).
 """
 
 from __future__ import annotations
@@ -123,6 +126,7 @@ class RunbookSpec(_Model):
     rollback: list[StepSpec] = Field(default_factory=list)
     stop_conditions: list[StopConditionSpec] = Field(default_factory=list)
     approval: dict[str, bool] = Field(default_factory=dict)
+    lock: str | None = None
 
     @field_validator("drill")
     @classmethod

@@ -4,12 +4,16 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
+import yaml
 
+from orchestrator.app.config import EMBEDDED_DEFAULTS
+from orchestrator.app.families import builtin_registry
 from orchestrator.core.decisions import NO_RULES, DecisionView, Outcome
 from orchestrator.core.events import Event, EventSource, utcnow
 from orchestrator.core.jobs import Job, JobStatus
 from orchestrator.engine.rules.engine import RuleEngine, compile_rules
 from orchestrator.engine.rules.model import RuleError
+from orchestrator.engine.runbooks.catalog import default_runbooks_dir, load_catalog
 
 
 class Runbooks:
@@ -28,6 +32,9 @@ class Runbooks:
 
     def requires_approval(self, runbook: str, env: str) -> bool:
         return env == "prod"
+
+    def lock_key(self, runbook: str, params: Any, env: str) -> str | None:
+        return None
 
 
 class View(DecisionView):
@@ -203,3 +210,26 @@ def test_a_request_for_an_unknown_runbook_is_rejected_with_its_name() -> None:
     (bad,) = engine(REQUEST).decide(ev("fluxora/request/runbook/noop", dry_run="x"), View())
     assert bad.outcome is Outcome.ERROR
     assert bad.reason == "dry_run: must render to true or false"
+
+
+def shipped_engine() -> RuleEngine:
+    """The embedded dev rules over the shipped runbooks."""
+    catalog = load_catalog(default_runbooks_dir(), builtin_registry())
+    rules = yaml.safe_load(EMBEDDED_DEFAULTS.read_text(encoding="utf-8"))["rules"]
+    return RuleEngine(compile_rules(rules, str(EMBEDDED_DEFAULTS), catalog), catalog, "dev")
+
+
+def job_of(proposals: list[Any]) -> Job:
+    (job,) = [p.job for p in proposals if p.job is not None]
+    return job
+
+
+def test_a_requested_restore_verify_and_a_scheduled_one_take_the_runbooks_one_lock() -> None:
+    rules = shipped_engine()
+    schedule = ev("fluxora/schedule/restore-verify-fluxora", database="fluxora", kind="logical")
+    scheduled = job_of(rules.decide(schedule, View()))
+    asked = ev("fluxora/request/runbook/restore-verify", env="dev", params={"backup_id": "b1"})
+    decisions = rules.decide(asked, View([scheduled]))
+    (request,) = [d for d in decisions if d.rule == "runbook-request"]
+    assert request.outcome is Outcome.BLOCKED_LOCK
+    assert request.reason == f"lock 'restore-verify/dev' is held by job {scheduled.id} (pending)"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -40,6 +40,8 @@ class RunbookPolicy(Protocol):
     def environments(self, runbook: str) -> Sequence[str]: ...
 
     def requires_approval(self, runbook: str, env: str) -> bool: ...
+
+    def lock_key(self, runbook: str, params: Mapping[str, Any], env: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,7 @@ class RuleEngine:
             allowed = ", ".join(self._runbooks.environments(runbook))
             reason = f"runbook {runbook!r} does not run in env {keys.env!r} (runs in: {allowed})"
             return Proposal(rule=rule.name, outcome=Outcome.REJECTED, reason=reason)
+        keys = replace(keys, lock=self._lock(keys))
         if spec.dedup is not None:
             since = now - timedelta(seconds=spec.dedup.window)
             earlier = view.last_job(rule=rule.name, since=since, dedup_key=keys.dedup)
@@ -210,6 +213,14 @@ class RuleEngine:
                 reason = f"lock {keys.lock!r} is held by job {holder.id} ({holder.status})"
                 return Proposal(rule=rule.name, outcome=Outcome.BLOCKED_LOCK, reason=reason)
         return self._job(rule, event, keys, now)
+
+    def _lock(self, keys: _Keys) -> str | None:
+        """The runbook's own lock when it declares one, else the rule's."""
+        try:
+            declared = self._runbooks.lock_key(keys.runbook, keys.params, keys.env)
+        except TemplateRenderError as exc:
+            raise TemplateRenderError(f"runbook {keys.runbook!r} lock: {exc}") from None
+        return keys.lock if declared is None else declared
 
     def _job(self, rule: CompiledRule, event: Event, keys: _Keys, now: datetime) -> Proposal:
         runbook = keys.runbook

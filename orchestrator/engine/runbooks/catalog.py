@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class RunbookCatalog:
     def __init__(self, runbooks: Sequence[RunbookSpec], directory: Path | None = None) -> None:
         self.directory = directory
         self._runbooks = {r.name: r for r in runbooks}
+        self._locks = {r.name: compile_value(r.lock) for r in runbooks if r.lock is not None}
 
     def __contains__(self, name: object) -> bool:
         return name in self._runbooks
@@ -60,6 +61,12 @@ class RunbookCatalog:
 
     def requires_approval(self, runbook: str, env: str) -> bool:
         return self._runbooks[runbook].requires_approval(env)
+
+    def lock_key(self, runbook: str, params: Mapping[str, Any], env: str) -> str | None:
+        """The runbook's own lock for a job with `params` in `env`; None when it declares none
+        (TemplateRenderError when it does not render)."""
+        render = self._locks.get(runbook)
+        return None if render is None else str(render({"params": dict(params), "env": env}))
 
 
 def load_catalog(directory: Path, actions: ActionRegistry) -> RunbookCatalog:
@@ -134,4 +141,9 @@ def parse_raw(raw: Any, source: str, actions: ActionRegistry) -> RunbookSpec:
         raise _pydantic_error(source, "", exc) from exc
     for key, call in runbook.calls():
         check_call(source, key, call, actions)
+    if runbook.lock is not None:
+        try:
+            compile_value(runbook.lock)
+        except TemplateCompileError as exc:
+            raise RunbookError(source, "lock", str(exc)) from None
     return runbook
