@@ -28,6 +28,8 @@ class Run:
     runbook: RunbookSpec
     journal: Journal
     context: ActionContext
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """The job's parameters with the runbook's defaults (what step templates see)."""
     abort_reason: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     steps_over: bool = False
@@ -51,7 +53,7 @@ class Run:
     def template_context(self) -> dict[str, Any]:
         job = {"id": self.job.id, "runbook": self.job.runbook, "env": self.job.env}
         return {
-            "params": dict(self.job.params),
+            "params": dict(self.params),
             "env": self.job.env,
             "job": job,
             "steps": self.outputs,

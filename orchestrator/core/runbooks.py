@@ -23,8 +23,13 @@ stop_conditions:                           # checked during the run; a failure a
   - {name: primary-healthy, action: check.sql, params: {...}, interval: 5s}
 approval: {staging: false, prod: true}     # prod requires approval unless set to false
 lock: "dr/{{ env }}"                        # one job of this key at a time, whoever asks
+parameters:                                # what a job may pass; anything else is refused
+  database: {type: string, required: true, description: The database to restore.}
+  halt_file: {type: string, default: /run/fluxora/halt-drills, description: The stop file.}
 ```
-Step parameters are templates over `params` (the job's parameters), `env`, `job` and
+A job's parameters are checked against `parameters:` when the job is created (type, required;
+an unknown one is refused) and a left-out one takes its default, so templates read
+`params.database` as is. Step parameters are templates over `params`, `env`, `job` and
 `steps.<name>.output` (earlier steps' output); `lock` over `params` and `env`. A runbook's lock
 is its jobs' lock whatever rule or command created them (a rule's `lock` applies only to
 runbooks that declare none).
@@ -32,6 +37,8 @@ runbooks that declare none).
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -45,10 +52,12 @@ from pydantic import (
 )
 
 from orchestrator.core.durations import Duration
+from orchestrator.core.errors import FluxoraError
 from orchestrator.core.names import NAME
 from orchestrator.core.retry import RetrySettings
 
 DEFAULT_STEP_TIMEOUT = 300.0
+_PARAMETER = re.compile(r"^[a-z_][a-z0-9_]*$")
 DEFAULT_CHECK_INTERVAL = 10.0
 
 
@@ -114,6 +123,54 @@ class TargetsSpec(_Model):
     rpo: Duration | None = None
 
 
+class ParameterType(StrEnum):
+    """The type of a runbook parameter (a YAML scalar, mapping or list)."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    MAPPING = "mapping"
+    LIST = "list"
+
+    def fits(self, value: Any) -> bool:
+        if isinstance(value, bool):  # a bool is an int to Python, never to a runbook
+            return self is ParameterType.BOOLEAN
+        return isinstance(value, _PYTHON_TYPES[self])
+
+
+_PYTHON_TYPES: dict[ParameterType, tuple[type, ...]] = {
+    ParameterType.STRING: (str,),
+    ParameterType.INTEGER: (int,),
+    ParameterType.NUMBER: (int, float),
+    ParameterType.BOOLEAN: (bool,),
+    ParameterType.MAPPING: (dict,),
+    ParameterType.LIST: (list,),
+}
+
+
+class ParameterError(FluxoraError, ValueError):
+    """A job's parameters do not fit its runbook's `parameters:`; the message names which."""
+
+    def __init__(self, runbook: str, name: str, reason: str) -> None:
+        super().__init__(f"runbook {runbook!r}: parameter {name!r}: {reason}")
+
+
+class ParameterSpec(_Model):
+    type: ParameterType
+    description: str
+    required: bool = False
+    default: Any = None
+
+    @model_validator(mode="after")
+    def _default_fits(self) -> ParameterSpec:
+        if self.required and self.default is not None:
+            raise ValueError("a required parameter has no default")
+        if self.default is not None and not self.type.fits(self.default):
+            raise ValueError(f"default {self.default!r} is not a {self.type.value}")
+        return self
+
+
 class RunbookSpec(_Model):
     name: str = Field(pattern=NAME.pattern)
     description: str
@@ -127,6 +184,15 @@ class RunbookSpec(_Model):
     stop_conditions: list[StopConditionSpec] = Field(default_factory=list)
     approval: dict[str, bool] = Field(default_factory=dict)
     lock: str | None = None
+    parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, value: dict[str, ParameterSpec]) -> dict[str, ParameterSpec]:
+        bad = sorted(name for name in value if not _PARAMETER.match(name))
+        if bad:
+            raise ValueError(f"parameter names are lower-case identifiers: {', '.join(bad)}")
+        return value
 
     @field_validator("drill")
     @classmethod
@@ -147,6 +213,25 @@ class RunbookSpec(_Model):
     def requires_approval(self, env: str) -> bool:
         """Per-environment policy; prod requires approval unless the runbook says otherwise."""
         return self.approval.get(env, env == "prod")
+
+    def bind(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A job's parameters, checked against `parameters:` (ParameterError naming the first
+        unknown, missing or mistyped one), every declared one present (a value left out or
+        null takes its default)."""
+        unknown = sorted(set(params) - set(self.parameters))
+        if unknown:
+            known = ", ".join(sorted(self.parameters)) or "none"
+            raise ParameterError(self.name, unknown[0], f"unknown (known: {known})")
+        bound: dict[str, Any] = {}
+        for name, spec in self.parameters.items():
+            value = params.get(name)
+            if value is None and spec.required:
+                raise ParameterError(self.name, name, "required")
+            if value is not None and not spec.type.fits(value):
+                got = f"{type(value).__name__} {value!r}"
+                raise ParameterError(self.name, name, f"must be a {spec.type.value}, got {got}")
+            bound[name] = spec.default if value is None else value
+        return bound
 
     def calls(self) -> list[tuple[str, ActionCall]]:
         """Every action call with its key path (for validation)."""

@@ -159,6 +159,7 @@ def test_an_action_that_raises_is_a_failed_step() -> None:
 def test_params_are_templated_from_the_job_and_earlier_steps() -> None:
     reg = builtin_registry()
     spec = parse_raw({"name": "t", "description": "d", "owner": "o", "environments": ["dev"],
+                      "parameters": {"db": {"type": "string", "description": "d"}},
                       "steps": [{"name": "one", "action": "wait", "params": {"seconds": 0}},
                                 {"name": "two", "action": "log", "params": {
                                     "message": "db {{ params.db }} waited {{ steps.one.output.seconds }}"}}]},  # noqa: E501
@@ -166,6 +167,7 @@ def test_params_are_templated_from_the_job_and_earlier_steps() -> None:
     journal, _ = execute(spec, reg, params={"db": "forecasts"})
     assert journal.steps[1].output == {"message": "db forecasts waited 0.0"}
     bad_params = parse_raw({"name": "t", "description": "d", "owner": "o", "environments": ["dev"],
+                            "parameters": {"s": {"type": "string", "description": "d"}},
                             "steps": [{"name": "w", "action": "wait",
                                        "params": {"seconds": "{{ params.s }}"}}]}, "t.yaml", reg)  # fmt: skip  # noqa: E501
     journal, _ = execute(bad_params, reg, params={"s": "soon"})

@@ -33,6 +33,9 @@ class Runbooks:
     def requires_approval(self, runbook: str, env: str) -> bool:
         return env == "prod"
 
+    def bind(self, runbook: str, params: Any) -> dict[str, Any]:
+        return dict(params)
+
     def lock_key(self, runbook: str, params: Any, env: str) -> str | None:
         return None
 
@@ -233,3 +236,30 @@ def test_a_requested_restore_verify_and_a_scheduled_one_take_the_runbooks_one_lo
     (request,) = [d for d in decisions if d.rule == "runbook-request"]
     assert request.outcome is Outcome.BLOCKED_LOCK
     assert request.reason == f"lock 'restore-verify/dev' is held by job {scheduled.id} (pending)"
+
+
+def test_a_request_with_an_unknown_or_mistyped_parameter_is_rejected_naming_it() -> None:
+    rules = shipped_engine()
+
+    def request(**params: Any) -> Any:
+        asked = ev("fluxora/request/runbook/postgres-failover", env="dev", params=params)
+        (decision,) = [d for d in rules.decide(asked, View()) if d.rule == "runbook-request"]
+        return decision
+
+    misspelt = request(clustr="main")
+    assert misspelt.outcome is Outcome.REJECTED
+    assert misspelt.reason == (
+        "runbook 'postgres-failover': parameter 'clustr': unknown (known: cluster, "
+        "inject_fault, mode)"
+    )
+    mistyped = request(inject_fault="yes")
+    assert mistyped.outcome is Outcome.REJECTED
+    assert mistyped.reason == (
+        "runbook 'postgres-failover': parameter 'inject_fault': must be a boolean, got str 'yes'"
+    )
+
+
+def test_a_job_gets_the_runbooks_defaults_for_what_it_leaves_out() -> None:
+    asked = ev("fluxora/request/runbook/postgres-failover", env="dev", params={"mode": "planned"})
+    job = job_of(shipped_engine().decide(asked, View()))
+    assert job.params == {"cluster": "main", "mode": "planned", "inject_fault": False}

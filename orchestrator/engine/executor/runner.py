@@ -50,6 +50,7 @@ class RunbookRunner:
     def __init__(self, run: Run, deps: RunnerDeps) -> None:
         self.run = run
         self.deps = deps
+        run.params = run.runbook.bind(run.job.params)  # ParameterError: the job cannot run
         self._current_cancel = threading.Event()
         # The runbook format's own checks, first: a failing steady state aborts the run before
         # the stop conditions' watchers start.

@@ -22,6 +22,7 @@ from orchestrator.core.hooks import Run, RunHook
 from orchestrator.core.jobs import Job, JobStatus
 from orchestrator.core.journal import Completion, Journal, RunStatus
 from orchestrator.core.logs import get_logger
+from orchestrator.core.runbooks import ParameterError
 from orchestrator.engine.executor.runner import RunbookRunner, RunnerDeps
 from orchestrator.engine.executor.steps import ActionThreads
 from orchestrator.engine.metrics import JobMetrics
@@ -174,12 +175,16 @@ class Executor:
         except RunbookError as exc:
             await self._complete(job, journal.finish(RunStatus.FAILED, f"runbook gone: {exc}"))
             return
+        except ParameterError as exc:  # the runbook changed since the job was created
+            await self._complete(job, journal.finish(RunStatus.FAILED, str(exc)))
+            return
         self._metrics.jobs_running.labels(job.runbook, job.env).inc()
         task = asyncio.create_task(self._run(job, runner), name=f"job-{job.id}")
         self._running[job.id] = (task, runner)
 
     def _runner(self, job: Job, journal: Journal) -> RunbookRunner:
-        """RunbookError when the job's runbook is no longer in the catalog."""
+        """RunbookError when the job's runbook is no longer in the catalog, ParameterError
+        when the job's parameters no longer fit it."""
         runbook = self._catalog.get(job.runbook)
         context = ActionContext(
             env=job.env,
@@ -258,8 +263,8 @@ class Executor:
     async def _roll_back(self, job: Job, journal: Journal) -> None:
         try:
             runner = self._runner(job, journal)
-        except RunbookError as exc:
-            error = f"cannot run the rollbacks, runbook gone: {exc}"
+        except (RunbookError, ParameterError) as exc:
+            error = f"cannot run the rollbacks: {exc}"
             final = replace(journal, status=RunStatus.FAILED, rollbacks_pending=False, error=error)
         else:
             log.info("running the rollbacks of an interrupted job", job_id=job.id)

@@ -1,7 +1,8 @@
 """Deciding: every rule looks at every event, and each says what it did and why.
 
 Checks run in this order, the first that applies decides: tag glob, `when`, templates (job
-parameters, env, keys), the runbook's environments, dedup window, cooldown, lock, approval.
+parameters, env, keys), the runbook's environments, the job's parameters against the runbook's
+(defaults applied), dedup window, cooldown, lock (the runbook's, else the rule's), approval.
 One rule's failure is that rule's `error` decision; the other rules still decide.
 """
 
@@ -14,9 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from orchestrator.core.decisions import NO_RULES, DecisionView, Outcome, Proposal
+from orchestrator.core.errors import FluxoraError
 from orchestrator.core.events import Event, utcnow
 from orchestrator.core.jobs import Job, JobStatus
 from orchestrator.core.logs import get_logger
+from orchestrator.core.runbooks import ParameterError
 from orchestrator.core.templates import (
     Renderer,
     TemplateCompileError,
@@ -41,7 +44,13 @@ class RunbookPolicy(Protocol):
 
     def requires_approval(self, runbook: str, env: str) -> bool: ...
 
+    def bind(self, runbook: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
+
     def lock_key(self, runbook: str, params: Mapping[str, Any], env: str) -> str | None: ...
+
+
+class Rejected(FluxoraError):
+    """The rule matched but its job may not be created (the reason of a `rejected` decision)."""
 
 
 @dataclass(frozen=True)
@@ -178,16 +187,11 @@ class RuleEngine:
     def _limits(
         self, rule: CompiledRule, event: Event, keys: _Keys, view: DecisionView
     ) -> Proposal:
+        try:
+            keys = self._for_runbook(keys)
+        except Rejected as exc:
+            return Proposal(rule=rule.name, outcome=Outcome.REJECTED, reason=str(exc))
         spec, now = rule.spec, self._clock()
-        runbook = keys.runbook
-        if runbook not in self._runbooks:
-            reason = f"no runbook named {runbook!r}"
-            return Proposal(rule=rule.name, outcome=Outcome.REJECTED, reason=reason)
-        if not self._runbooks.allows(runbook, keys.env):
-            allowed = ", ".join(self._runbooks.environments(runbook))
-            reason = f"runbook {runbook!r} does not run in env {keys.env!r} (runs in: {allowed})"
-            return Proposal(rule=rule.name, outcome=Outcome.REJECTED, reason=reason)
-        keys = replace(keys, lock=self._lock(keys))
         if spec.dedup is not None:
             since = now - timedelta(seconds=spec.dedup.window)
             earlier = view.last_job(rule=rule.name, since=since, dedup_key=keys.dedup)
@@ -213,6 +217,23 @@ class RuleEngine:
                 reason = f"lock {keys.lock!r} is held by job {holder.id} ({holder.status})"
                 return Proposal(rule=rule.name, outcome=Outcome.BLOCKED_LOCK, reason=reason)
         return self._job(rule, event, keys, now)
+
+    def _for_runbook(self, keys: _Keys) -> _Keys:
+        """The keys checked against the runbook: it exists, runs in the env, takes these
+        parameters (defaults applied); its lock. Rejected says why not."""
+        runbook = keys.runbook
+        if runbook not in self._runbooks:
+            raise Rejected(f"no runbook named {runbook!r}")
+        if not self._runbooks.allows(runbook, keys.env):
+            allowed = ", ".join(self._runbooks.environments(runbook))
+            raise Rejected(
+                f"runbook {runbook!r} does not run in env {keys.env!r} (runs in: {allowed})"
+            )
+        try:
+            keys = replace(keys, params=self._runbooks.bind(runbook, keys.params))
+        except ParameterError as exc:
+            raise Rejected(str(exc)) from None
+        return replace(keys, lock=self._lock(keys))
 
     def _lock(self, keys: _Keys) -> str | None:
         """The runbook's own lock when it declares one, else the rule's."""

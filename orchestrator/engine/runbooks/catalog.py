@@ -62,6 +62,11 @@ class RunbookCatalog:
     def requires_approval(self, runbook: str, env: str) -> bool:
         return self._runbooks[runbook].requires_approval(env)
 
+    def bind(self, runbook: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The job's parameters checked against the runbook's, defaults applied
+        (ParameterError naming the first that does not fit)."""
+        return self._runbooks[runbook].bind(params)
+
     def lock_key(self, runbook: str, params: Mapping[str, Any], env: str) -> str | None:
         """The runbook's own lock for a job with `params` in `env`; None when it declares none
         (TemplateRenderError when it does not render)."""

@@ -1,6 +1,7 @@
 """One Markdown page per runbook, generated from its YAML (`fluxora-orch runbook docs`): what
 it does, its targets, who approves it where, its checks, steps and rollbacks, and how to run
-it. Pages are never edited by hand; `--check` (and a test) fail when one is out of date."""
+it, with its parameters and lock. Pages are never edited by hand; `--check` (and a test)
+fail when one is out of date."""
 
 from __future__ import annotations
 
@@ -86,6 +87,20 @@ def _approval(runbook: RunbookSpec) -> list[str]:
     return lines
 
 
+def _parameters(runbook: RunbookSpec) -> list[str]:
+    if not runbook.parameters:
+        return ["None: a job passes no parameters."]
+    lines = [
+        "| name | type | required | default | description |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, spec in runbook.parameters.items():
+        default = "-" if spec.default is None else f"`{json.dumps(spec.default)}`"
+        cells = [f"`{name}`", spec.type.value, "yes" if spec.required else "no", default]
+        lines.append("| " + " | ".join(_cell(c) for c in [*cells, spec.description.strip()]) + " |")
+    return lines
+
+
 def render_page(runbook: RunbookSpec, source: str) -> str:
     targets = runbook.targets
     steps: Sequence[StepSpec] = runbook.steps
@@ -99,7 +114,9 @@ def render_page(runbook: RunbookSpec, source: str) -> str:
         f"- **Environments:** {', '.join(runbook.environments)}",
         f"- **RTO target:** {_seconds(targets.rto)}; **RPO target:** {_seconds(targets.rpo)}",
         f"- **Drill:** {_drill(runbook)}",
+        f"- **Lock:** {f'`{runbook.lock}`' if runbook.lock else 'none of its own'}",
     ]
+    lines += _section("Parameters", _parameters(runbook))
     lines += _section("Who approves", _approval(runbook))
     lines += _section(
         "Steady state before (a failing check stops the run before it acts)",
