@@ -5,10 +5,15 @@ runbooks, rules and schedules, and the deps the families' builders get."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from orchestrator.app.config import Config
 from orchestrator.app.families import builtin_registry, family_tables
+from orchestrator.core.events import Event, EventRecord
+from orchestrator.engine.api.views import explain_view
 from orchestrator.engine.definitions import Definitions, load_definitions
+from orchestrator.engine.rules import tester
+from orchestrator.engine.rules.engine import RuleEngine
 from orchestrator.engine.runbooks.catalog import default_runbooks_dir
 from orchestrator.families.base import ResourceDeps
 from orchestrator.objectstore.config import ObjectStores
@@ -42,3 +47,11 @@ def definitions(config: Config) -> Definitions:
 
 def resource_deps(config: Config, store: SqlStore, stores: ObjectStores) -> ResourceDeps[Config]:
     return ResourceDeps(config=config, store=store, tables=store, objectstores=stores)
+
+
+def explain_offline(config: Config, event: Event) -> dict[str, Any]:
+    """Every configured rule's decision about `event` (`explain --event`), stored nowhere."""
+    loaded = definitions(config)
+    engine = RuleEngine(loaded.rules, loaded.runbooks, config.env)
+    record = EventRecord(event=event, processed_at=None)
+    return explain_view(record, tester.decide(engine, event))
