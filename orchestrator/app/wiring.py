@@ -9,9 +9,11 @@ from typing import Any
 
 from orchestrator.app.config import Config
 from orchestrator.app.families import builtin_registry, family_tables
-from orchestrator.core.events import Event, EventRecord
+from orchestrator.core.events import Event, EventRecord, utcnow
+from orchestrator.core.jobs import ScheduledRun
 from orchestrator.engine.api.views import explain_view
 from orchestrator.engine.definitions import Definitions, load_definitions
+from orchestrator.engine.definitions import scheduled_runs as engine_scheduled_runs
 from orchestrator.engine.rules import tester
 from orchestrator.engine.rules.engine import RuleEngine
 from orchestrator.engine.runbooks.catalog import default_runbooks_dir
@@ -43,6 +45,11 @@ def definitions(config: Config) -> Definitions:
         source=config.rules_source,
         registry=builtin_registry(),
     )
+
+
+def scheduled_runs(config: Config, loaded: Definitions) -> list[ScheduledRun]:
+    """What each schedule runs, decided once per process (backup and drill metrics use it)."""
+    return engine_scheduled_runs(loaded, config.env, utcnow())
 
 
 def resource_deps(config: Config, store: SqlStore, stores: ObjectStores) -> ResourceDeps[Config]:

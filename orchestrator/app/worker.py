@@ -101,6 +101,7 @@ def build_executor(
         runner=runner,
         registry=metrics.registry,
         definitions=definitions,
+        scheduled=wiring.scheduled_runs(config, definitions),
     )
     return Executor(
         store=job_store,

@@ -26,7 +26,8 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
 def _validate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     definitions = wiring.definitions(config)
-    scheduled_work(config)  # a backup or restore-verify schedule must name its database
+    # A backup or restore-verify schedule must name its database.
+    scheduled_work(wiring.scheduled_runs(config, definitions), config.rules_source)
     names = {
         "runbooks": [r.name for r in definitions.runbooks],
         "rules": [r.name for r in definitions.rules],

@@ -74,6 +74,18 @@ class Job:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ScheduledRun:
+    """What a configured schedule runs, as the rules decide it when it fires: the runbook, the
+    environment and the parameters of the job, and how often."""
+
+    schedule: str
+    runbook: str
+    env: str
+    params: Mapping[str, Any]
+    interval_seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class Approval:
     """A person's answer to a gated job (`fluxora-orch approve|reject`)."""
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from orchestrator.core.actions import ActionRegistry
-from orchestrator.engine.rules.engine import CompiledRule, compile_rules
+from orchestrator.core.jobs import ScheduledRun
+from orchestrator.engine.rules.engine import CompiledRule, compile_rules, event_context
 from orchestrator.engine.runbooks.catalog import RunbookCatalog, load_catalog
-from orchestrator.engine.sources.schedules import ScheduleSpec, parse_schedules
+from orchestrator.engine.sources.schedules import ScheduleSpec, parse_schedules, schedule_event
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,6 +22,29 @@ class Definitions:
     runbooks: RunbookCatalog
     rules: list[CompiledRule]
     schedules: list[ScheduleSpec]
+
+
+def scheduled_runs(definitions: Definitions, env: str, now: datetime) -> list[ScheduledRun]:
+    """The run of each schedule (and rule it fires), found by putting the schedule's event
+    through the rules exactly as when it fires (glob, `when`, templated `run`, `with`, env); a
+    rule that would decide `error` runs nothing."""
+    runs = []
+    for spec in definitions.schedules:
+        context = {"event": event_context(schedule_event(spec, now, None)), "env": env}
+        interval = spec.interval_seconds(now)
+        for rule in definitions.rules:
+            keys = rule.keys_for(context, env)
+            if keys is not None:
+                runs.append(
+                    ScheduledRun(
+                        schedule=spec.name,
+                        runbook=keys.runbook,
+                        env=keys.env,
+                        params=keys.params,
+                        interval_seconds=interval,
+                    )
+                )
+    return runs
 
 
 def load_definitions(

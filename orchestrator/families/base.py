@@ -25,6 +25,7 @@ from sqlalchemy import MetaData
 
 from orchestrator.core.actions import ActionRegistry
 from orchestrator.core.hooks import RunHook
+from orchestrator.core.jobs import ScheduledRun
 from orchestrator.engine.definitions import Definitions
 from orchestrator.objectstore.config import ObjectStores
 from orchestrator.store.base import Store
@@ -50,11 +51,13 @@ class ResourceDeps(Generic[C_co]):
 class HookDeps(ResourceDeps[C_co]):
     """What a hook builder gets besides: the store runner (hooks run on the event loop: their
     store calls go through it), the process's metrics registry (declare the family's metrics
-    on it once) and the loaded runbooks, rules and schedules."""
+    on it once), the loaded runbooks, rules and schedules, and what the schedules run."""
 
     runner: StoreRunner
     registry: CollectorRegistry
     definitions: Definitions
+    scheduled: Sequence[ScheduledRun]
+    """What each schedule runs, as the rules decide it (`engine.definitions.scheduled_runs`)."""
 
 
 class Family(Protocol[Settings_contra]):

@@ -12,25 +12,50 @@ from prometheus_client import CollectorRegistry
 
 from orchestrator.app.config import Config, load_config
 from orchestrator.core.actions import ActionContext
+from orchestrator.core.events import utcnow
 from orchestrator.core.hooks import Run
 from orchestrator.core.jobs import Job
 from orchestrator.core.journal import Journal, Phase, StepRecord, StepStatus
 from orchestrator.core.runbooks import RunbookSpec
-from orchestrator.engine.sources.schedules import ScheduleError
-from orchestrator.families.backup.hooks import BackupMetricsHook, ScheduledWork, export_schedules
-from orchestrator.families.backup.hooks import scheduled_work as work_of
+from orchestrator.engine.definitions import Definitions, scheduled_runs
+from orchestrator.engine.rules.engine import compile_rules
+from orchestrator.engine.runbooks.catalog import RunbookCatalog
+from orchestrator.engine.sources.schedules import ScheduleError, parse_schedules
+from orchestrator.families.backup.hooks import (
+    BackupMetricsHook,
+    ScheduledWork,
+    export_schedules,
+    scheduled_work,
+)
 from orchestrator.families.backup.metrics import BackupMetrics
 
 LABELS = {"env": "dev", "database": "fluxora", "kind": "logical"}
+WITH = {"database": "{{ event.data.database | default(none) }}",
+        "kind": "{{ event.data.kind | default('logical') }}"}  # fmt: skip
 RULES = [
-    {"name": "b", "match": "fluxora/schedule/backup-*", "run": "backup"},
-    {"name": "v", "match": "fluxora/schedule/verify-*", "run": "restore-verify"},
+    {"name": "b", "match": "fluxora/schedule/backup-*", "run": "backup", "with": WITH},
+    {"name": "v", "match": "fluxora/schedule/verify-*", "run": "restore-verify", "with": WITH},
     {"name": "other", "match": "fluxora/schedule/*", "run": "noop"},
 ]
 
 
+class AnyRunbook:
+    """The rules' runbook policy for compiling them: every runbook name exists."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+
 def config(**extra: Any) -> Config:
     return load_config(data_dir=Path("/nonexistent"), environ={}).model_copy(update=extra)
+
+
+def work_of(config: Config) -> list[ScheduledWork]:
+    """The backup work of `config`'s schedules, as the daemon finds it (through the rules)."""
+    rules = compile_rules(config.rules, config.rules_source, AnyRunbook())  # type: ignore[arg-type]
+    schedules = parse_schedules(config.schedules, config.rules_source)
+    loaded = Definitions(runbooks=RunbookCatalog([]), rules=rules, schedules=schedules)
+    return scheduled_work(scheduled_runs(loaded, config.env, utcnow()), config.rules_source)
 
 
 def test_the_embedded_dev_schedules_are_a_nightly_backup_and_restore_verify() -> None:
@@ -57,6 +82,23 @@ def test_a_backup_schedule_without_a_database_is_an_error_naming_it() -> None:
     schedules = [{"name": "backup-all", "cron": "0 2 * * *", "data": {"kind": "logical"}}]
     with pytest.raises(ScheduleError, match=r"schedule 'backup-all': data.database: .*backup"):
         work_of(config(rules=RULES, schedules=schedules))
+
+
+def test_a_rule_whose_when_is_false_for_the_schedule_runs_no_backup_there() -> None:
+    only_prod = [{**RULES[0], "when": "env == 'prod'"}]
+    schedules = [{"name": "backup-app", "interval": "2h", "data": {"database": "app"}}]
+    assert work_of(config(env="dev", rules=only_prod, schedules=schedules)) == []
+    prod = work_of(config(env="prod", rules=only_prod, schedules=schedules))
+    assert [(w.runbook, w.database, w.env) for w in prod] == [("backup", "app", "prod")]
+
+
+def test_a_templated_run_finds_the_backup_runbook_too() -> None:
+    named = [{"name": "by-data", "match": "fluxora/schedule/*", "run": "{{ event.data.runbook }}",
+              "with": WITH}]  # fmt: skip
+    schedules = [{"name": "nightly", "interval": "1d",
+                  "data": {"runbook": "backup", "database": "app"}}]  # fmt: skip
+    found = work_of(config(rules=named, schedules=schedules))
+    assert [(w.runbook, w.database, w.kind) for w in found] == [("backup", "app", "logical")]
 
 
 def test_intervals_are_exported_and_their_failure_counters_start_at_zero() -> None:

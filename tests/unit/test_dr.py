@@ -14,6 +14,7 @@ from orchestrator.core.jobs import Job
 from orchestrator.core.journal import Journal, Phase, RunStatus, StepRecord, StepStatus
 from orchestrator.core.results import Result
 from orchestrator.core.runbooks import RunbookSpec, TargetsSpec
+from orchestrator.engine.definitions import Definitions, scheduled_runs
 from orchestrator.engine.executor.targets import assess, measure
 from orchestrator.engine.rules.engine import compile_rules
 from orchestrator.engine.runbooks.catalog import RunbookCatalog, parse_raw
@@ -215,7 +216,8 @@ def test_drill_intervals_follow_the_schedules_through_the_rules() -> None:
         [{"name": "restore-drill-dev", "cron": "0 3 * * *", "data": {"env": "dev"}},
          {"name": "restore-drill-staging", "interval": "12h", "data": {"env": "staging"}},
          {"name": "unrelated", "interval": "1h"}], "c.yaml")  # fmt: skip
-    assert drill_intervals(schedules, rules, "dev", T0) == {
+    loaded = Definitions(runbooks=catalog, rules=rules, schedules=schedules)
+    assert drill_intervals(scheduled_runs(loaded, "dev", T0)) == {
         ("restore-drill", "dev"): 86400.0,
         ("restore-drill", "staging"): 43200.0,
     }

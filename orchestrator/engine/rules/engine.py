@@ -93,6 +93,18 @@ class CompiledRule:
     def matches(self, tag: str) -> bool:
         return fnmatch.fnmatchcase(tag, self.spec.match)
 
+    def keys_for(self, context: Mapping[str, Any], default_env: str) -> _Keys | None:
+        """What this rule would do with the event in `context`: its keys when the tag matches
+        and `when` holds, None otherwise or when a template raises (an `error` decision)."""
+        if not self.matches(context["event"]["tag"]):
+            return None
+        try:
+            if self.when is not None and not self.when(context):
+                return None
+            return self.render(context, default_env)
+        except TemplateRenderError:
+            return None
+
     def render(self, context: Mapping[str, Any], default_env: str) -> _Keys:
         values: dict[str, Any] = {}
         for key, renderer in self._renderers.items():

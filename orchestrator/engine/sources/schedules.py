@@ -286,19 +286,23 @@ class ScheduleSource:
                 )
 
     def _event(self, spec: ScheduleSpec, scheduled_at: datetime) -> Event:
-        stamp = int(scheduled_at.timestamp())
-        data = {
-            **spec.data,
-            "schedule": spec.name,
-            "scheduled_at": scheduled_at.isoformat(),
-            "leader_token": self._lease.token if self._lease else None,
-        }
-        return Event(
-            tag=schedule_tag(spec.name),
-            source=EventSource.SCHEDULE,
-            data=data,
-            id=f"schedule-{spec.name}-{stamp}",
-        )
+        return schedule_event(spec, scheduled_at, self._lease.token if self._lease else None)
+
+
+def schedule_event(spec: ScheduleSpec, scheduled_at: datetime, leader_token: int | None) -> Event:
+    """The event a fire of `spec` at `scheduled_at` emits (its id dedups a run fired twice)."""
+    data = {
+        **spec.data,
+        "schedule": spec.name,
+        "scheduled_at": scheduled_at.isoformat(),
+        "leader_token": leader_token,
+    }
+    return Event(
+        tag=schedule_tag(spec.name),
+        source=EventSource.SCHEDULE,
+        data=data,
+        id=f"schedule-{spec.name}-{int(scheduled_at.timestamp())}",
+    )
 
 
 def jobstore_url(store_url: str | None, data_dir: Path) -> str:

@@ -7,7 +7,7 @@ holds its password (`ServerConfig`, the PostgreSQL family's).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import Field
 
@@ -53,12 +53,6 @@ class BackupFamilyConfig(Protocol):
 
     @property
     def backup(self) -> BackupConfig: ...
-
-    @property
-    def rules(self) -> list[dict[str, Any]]: ...
-
-    @property
-    def schedules(self) -> list[dict[str, Any]]: ...
 
     @property
     def rules_source(self) -> str: ...

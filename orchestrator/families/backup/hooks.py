@@ -5,25 +5,24 @@ last-success gauges restored from the object-store catalog at start, so that a r
 not reset them (the alerts would read a reset as "never backed up").
 
 A schedule is a backup (or restore-verify) schedule when a rule sends its event
-(`fluxora/schedule/<name>`) to the `backup` (or `restore-verify`) runbook; its data names the
-database and the kind (default logical): these are the labels of its interval gauge.
+(`fluxora/schedule/<name>`) to the `backup` (or `restore-verify`) runbook, as the rules decide
+it (glob, `when`, templates: `HookDeps.scheduled`); the job's database and kind (default
+logical) are the labels of its interval gauge.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.core.errors import FluxoraError
-from orchestrator.core.events import utcnow
 from orchestrator.core.hooks import Run, RunHook
-from orchestrator.core.jobs import Job
+from orchestrator.core.jobs import Job, ScheduledRun
 from orchestrator.core.journal import StepRecord, StepStatus
 from orchestrator.core.logs import get_logger
 from orchestrator.core.results import Result
-from orchestrator.engine.sources.schedules import ScheduleError, parse_schedules, schedule_tag
+from orchestrator.engine.sources.schedules import ScheduleError
 from orchestrator.families.backup.catalog import list_backups, read_verification
 from orchestrator.families.backup.config import BackupFamilyConfig
 from orchestrator.families.backup.manifest import BackupKind, Manifest, Verification
@@ -50,41 +49,28 @@ class ScheduledWork:
     interval_seconds: float
 
 
-def _runbooks_for(tag: str, rules: Iterable[dict[str, Any]]) -> set[str]:
-    wanted = {BACKUP_RUNBOOK, RESTORE_VERIFY_RUNBOOK}
-    return {
-        str(rule["run"])
-        for rule in rules
-        if rule.get("run") in wanted and fnmatch.fnmatchcase(tag, str(rule.get("match", "")))
-    }
-
-
-def scheduled_work(config: BackupFamilyConfig) -> list[ScheduledWork]:
-    """Every configured backup and restore-verify schedule; one without a database is an
-    error naming the schedule (its gauge would have no database label)."""
-    now = utcnow()
-    found = []
-    for spec in parse_schedules(config.schedules, config.rules_source):
-        for runbook in sorted(_runbooks_for(schedule_tag(spec.name), config.rules)):
-            database = spec.data.get("database")
-            if not isinstance(database, str) or not database:
-                raise ScheduleError(
-                    config.rules_source,
-                    spec.name,
-                    "data.database",
-                    f"the {runbook} runbook runs on this schedule: name the database",
-                )
-            kind = BackupKind(spec.data.get("kind", BackupKind.LOGICAL.value))
-            found.append(
-                ScheduledWork(
-                    runbook=runbook,
-                    env=config.env,
-                    database=database,
-                    kind=kind.value,
-                    interval_seconds=spec.interval_seconds(now),
-                )
-            )
-    return found
+def scheduled_work(runs: Iterable[ScheduledRun], source: str) -> list[ScheduledWork]:
+    """Every scheduled backup and restore-verify (`runs`: what each schedule runs, as the
+    rules decide it); one whose job names no database is an error naming the schedule (its
+    gauge would have no database label)."""
+    found: dict[ScheduledWork, None] = {}
+    for run in runs:
+        if run.runbook not in (BACKUP_RUNBOOK, RESTORE_VERIFY_RUNBOOK):
+            continue
+        database = run.params.get("database")
+        if not isinstance(database, str) or not database:
+            reason = f"the {run.runbook} runbook runs on this schedule: name the database"
+            raise ScheduleError(source, run.schedule, "data.database", reason)
+        kind = BackupKind(run.params.get("kind") or BackupKind.LOGICAL.value)
+        work = ScheduledWork(
+            runbook=run.runbook,
+            env=run.env,
+            database=database,
+            kind=kind.value,
+            interval_seconds=run.interval_seconds,
+        )
+        found[work] = None
+    return list(found)
 
 
 def export_schedules(metrics: BackupMetrics, work: Sequence[ScheduledWork]) -> None:
@@ -152,7 +138,7 @@ class BackupMetricsHook(RunHook):
 def build_hooks(deps: HookDeps[BackupFamilyConfig]) -> list[RunHook]:
     config = deps.config
     metrics = BackupMetrics(deps.registry)
-    export_schedules(metrics, scheduled_work(config))
+    export_schedules(metrics, scheduled_work(deps.scheduled, config.rules_source))
     try:
         store = deps.objectstores.primary()
         restore_from_catalog(metrics, store, {config.env, *config.databases})

@@ -8,7 +8,6 @@ from typing import Protocol
 
 from sqlalchemy import MetaData
 
-from orchestrator.core.events import utcnow
 from orchestrator.core.hooks import RunHook
 from orchestrator.families.base import Family, HookDeps
 from orchestrator.families.drills import records
@@ -34,9 +33,7 @@ class DrillsFamily(Family[DrillSettings]):
         for runbook in drills.values():  # this daemon's env; others' as their drills run here
             if deps.config.env in runbook.environments:
                 metrics.set_targets(runbook, deps.config.env)
-        intervals = drill_intervals(
-            definitions.schedules, definitions.rules, deps.config.env, utcnow()
-        )
+        intervals = drill_intervals(deps.scheduled)
         for (name, env), seconds in intervals.items():
             if name in drills:
                 metrics.interval.labels(name, env).set(seconds)

@@ -62,7 +62,8 @@ def test_rendered_orchestrator_config_loads_with_the_daemon_schema(
     # Pillar is the single source of truth: schedules and rules load against the shipped
     # runbooks, the database to back up is the primary's, and staging/prod use their S3 bucket.
     definitions = wiring.definitions(config)
-    work = {(w.runbook, w.database, w.kind) for w in scheduled_work(config)}
+    runs = wiring.scheduled_runs(config, definitions)
+    work = {(w.runbook, w.database, w.kind) for w in scheduled_work(runs, config.rules_source)}
     assert {("backup", "fluxora", "logical"), ("restore-verify", "fluxora", "logical")} <= work
     assert {rule.spec.name for rule in definitions.rules} >= {"backup-on-schedule"}
     database = config.databases[env]["fluxora"]
