@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError
 
-from orchestrator.core.config import Section
+from orchestrator.core.config import Section, problem
 from orchestrator.core.errors import ConfigError
 from orchestrator.engine.config import (
     AlertmanagerConfig,
@@ -108,10 +108,9 @@ def _validate(data: dict[str, Any], sources: Mapping[str, str]) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(p) for p in error["loc"])
+        key, reason = problem(exc)
         source = next((src for dotted, src in sources.items() if key.startswith(dotted)), "config")
-        raise ConfigError(source, key, error["msg"]) from exc
+        raise ConfigError(source, key, reason) from exc
 
 
 def _apply_embedded_defaults(data: dict[str, Any], file_label: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestrator.core.actions import ActionContext, ActionRegistry
+from orchestrator.core.config import problem
 from orchestrator.core.events import utcnow
 from orchestrator.core.journal import Phase, StepRecord, StepStatus
 from orchestrator.core.logs import get_logger
@@ -100,9 +101,8 @@ async def call_once(
     try:
         parsed = action.parse(dict(params))
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"])
-        return Attempt(Result.failure(f"params.{where}: {error['msg']}"), timed_out=False)
+        where, reason = problem(exc, "params")
+        return Attempt(Result.failure(f"{where}: {reason}"), timed_out=False)
     future = threads.submit(lambda: action(ctx, parsed), call.name)
     try:
         result = await asyncio.wait_for(asyncio.shield(future), timeout=call.timeout)

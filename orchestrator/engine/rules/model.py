@@ -36,6 +36,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from orchestrator.core.config import problem
 from orchestrator.core.durations import Duration
 from orchestrator.core.errors import FluxoraError
 from orchestrator.core.names import NAME
@@ -124,9 +125,5 @@ def parse_rule(raw: Any, index: int, source: str) -> RuleSpec:
     try:
         return RuleSpec.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        key = ".".join(str(p) for p in error["loc"]) or "(rule)"
-        reason = error["msg"]
-        if error["type"] == "extra_forbidden":
-            reason = "unknown key"
-        raise RuleError(source, str(label), key, reason.removeprefix("Value error, ")) from exc
+        key, reason = problem(exc)
+        raise RuleError(source, str(label), key or "(rule)", reason) from exc

@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from orchestrator.core.actions import ActionRegistry
+from orchestrator.core.config import problem
 from orchestrator.core.errors import FluxoraError
 from orchestrator.core.runbooks import ActionCall, RunbookSpec
 from orchestrator.core.templates import TemplateCompileError, compile_value, is_templated
@@ -131,11 +132,8 @@ def check_call(source: str, key: str, call: ActionCall, actions: ActionRegistry)
 
 
 def _pydantic_error(source: str, prefix: str, exc: ValidationError) -> RunbookError:
-    error = exc.errors()[0]
-    path = ".".join(str(p) for p in error["loc"])
-    key = ".".join(p for p in (prefix, path) if p) or "(file)"
-    reason = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-    return RunbookError(source, key, reason.removeprefix("Value error, "))
+    key, reason = problem(exc, prefix)
+    return RunbookError(source, key or "(file)", reason)
 
 
 def parse_raw(raw: Any, source: str, actions: ActionRegistry) -> RunbookSpec:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from orchestrator.core.config import problem
 from orchestrator.core.events import Event, EventSource, InvalidEventError
 from orchestrator.core.inbox import Intake, Submission
 from orchestrator.engine.config import AlertmanagerConfig
@@ -55,9 +56,8 @@ def parse_notification(body: bytes) -> Notification:
     try:
         return Notification.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(p) for p in error["loc"]) or "(body)"
-        raise Refusal(400, "invalid_payload", f"{where}: {error['msg']}") from None
+        where, reason = problem(exc)
+        raise Refusal(400, "invalid_payload", f"{where or '(body)'}: {reason}") from None
 
 
 def alert_events(notification: Notification) -> list[Event]:

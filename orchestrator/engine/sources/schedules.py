@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.engine import make_url
 
+from orchestrator.core.config import problem
 from orchestrator.core.durations import Duration
 from orchestrator.core.errors import FluxoraError
 from orchestrator.core.events import Event, EventSource, utcnow
@@ -96,12 +97,8 @@ def parse_schedules(raw: Sequence[Any], source: str) -> list[ScheduleSpec]:
         try:
             spec = ScheduleSpec.model_validate(item)
         except ValidationError as exc:
-            error = exc.errors()[0]
-            key = ".".join(str(p) for p in error["loc"]) or "(schedule)"
-            reason = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-            raise ScheduleError(
-                source, str(label), key, reason.removeprefix("Value error, ")
-            ) from exc
+            key, reason = problem(exc)
+            raise ScheduleError(source, str(label), key or "(schedule)", reason) from exc
         if any(s.name == spec.name for s in schedules):
             raise ScheduleError(source, spec.name, "name", "another schedule has this name")
         schedules.append(spec)
