@@ -28,8 +28,8 @@ class RunStatus(StrEnum):
 
 
 class Phase(StrEnum):
-    """Which part of the runbook a step record belongs to. The DR issue adds its checks as
-    phases (steady state before/after, stop conditions) through the executor's hooks."""
+    """Which part of the runbook a step record belongs to: a step, a rollback, or a check
+    (steady state before/after, a stop condition that failed)."""
 
     STEP = "step"
     ROLLBACK = "rollback"
@@ -78,7 +78,8 @@ class StepRecord:
 class Journal:
     """Status is None while the run is in progress. `rollbacks_pending` is set when a run was
     interrupted before its rollbacks could run; the next daemon start runs them. `extensions`
-    holds what executor hooks add (the DR issue: steady state, RTO/RPO against targets)."""
+    holds what the runner and the hooks add (steady-state results, stop-condition counts, the
+    RTO/RPO assessment against the targets under `dr`)."""
 
     job_id: str
     runbook: str

@@ -121,7 +121,7 @@ class Store(ABC):
     # --- jobs ---------------------------------------------------------------------------
     @abstractmethod
     def add_job(self, job: Job) -> Job:
-        """A job not created by a rule (the DR issue's `runbook run`)."""
+        """A job not created by a rule (a copy awaiting approval: the scaling approval step)."""
 
     @abstractmethod
     def get_job(self, job_id: str) -> Job | None: ...

@@ -19,7 +19,7 @@ from orchestrator.core.actions import ActionContext
 from orchestrator.core.jobs import Job, JobStatus
 from orchestrator.core.journal import Phase, RunStatus
 from orchestrator.core.results import Result
-from orchestrator.families.scaling.history import History, Outcome
+from orchestrator.families.scaling.history import History, ScalingResult
 from tests.harness import scaling
 from tests.harness.backup import scratch_database
 from tests.harness.failover import config_for, node_entry, resources, run_runbook, step_output
@@ -232,7 +232,7 @@ def test_a_failed_evacuation_holding_the_dr_lock_scales_its_dr_groups_back_to_ze
     assert dr_capacities() == dict.fromkeys(DR_GROUPS, 0)
     rows = History(store).entries("fluxora-staging-api-dr")
     assert [(r.job_id, r.direction.value, r.result) for r in rows] == [
-        (job.id, "out", Outcome.APPLIED), (job.id, "in", Outcome.APPLIED)]  # fmt: skip
+        (job.id, "out", ScalingResult.APPLIED), (job.id, "in", ScalingResult.APPLIED)]  # fmt: skip
 
     other = ActionContext(env="staging", job_id="another-job", resources=given)
     again = run(other, "aws.asg.set_dr_capacity")

@@ -27,7 +27,7 @@ from orchestrator.core.journal import Completion, Journal, RunStatus
 from orchestrator.core.results import Result
 from orchestrator.families.aws.asg import Groups, GroupState
 from orchestrator.families.scaling.decide import Request
-from orchestrator.families.scaling.history import Entry, History, Outcome
+from orchestrator.families.scaling.history import Entry, History, ScalingResult
 from orchestrator.families.scaling.service import Call, Scaler
 from orchestrator.store.base import Store
 from tests.harness import scaling
@@ -120,8 +120,8 @@ def test_requests_beyond_the_bounds_are_clamped_and_the_clamp_recorded(
 
     rows = History(context.resource("scaling").store).entries(STAGING)
     assert [(r.direction, r.current, r.target, r.result) for r in rows] == [
-        ("out", 2, 6, Outcome.APPLIED),
-        ("in", 6, 1, Outcome.APPLIED),
+        ("out", 2, 6, ScalingResult.APPLIED),
+        ("in", 6, 1, ScalingResult.APPLIED),
     ]
     assert rows[0].reason == "scale out from 2 to 6 (requested 50 clamped to max 6)"
     assert rows[0].job_id == "job-1"
@@ -194,8 +194,8 @@ def test_two_daemons_deciding_on_the_same_history_act_once(
     assert scaling.desired(STAGING) == 4
     rows = History(scaler_a.store).entries(STAGING)
     assert [(r.job_id, r.result) for r in rows] == [
-        ("job-b", Outcome.APPLIED),
-        ("job-a", Outcome.SUPPRESSED),
+        ("job-b", ScalingResult.APPLIED),
+        ("job-a", ScalingResult.SUPPRESSED),
     ]
 
 
@@ -220,7 +220,7 @@ def test_a_failed_aws_call_is_recorded_and_starts_no_cooldown(
     assert applied["result"] == "applied"
     assert scaling.desired(STAGING) == 3
     rows = History(scaler.store).entries(STAGING)
-    assert [r.result for r in rows] == [Outcome.FAILED, Outcome.APPLIED]
+    assert [r.result for r in rows] == [ScalingResult.FAILED, ScalingResult.APPLIED]
 
 
 # --- rules, runbooks and schedules in the daemon ------------------------------------------------
@@ -249,8 +249,8 @@ def test_forecast_window_schedules_pre_scale_and_scale_back(
     assert scaling.desired(STAGING) == 2  # the policy's baseline
     rows = history(daemon, STAGING)
     assert [(r.direction, r.current, r.target, r.result) for r in rows] == [
-        ("out", 2, 4, Outcome.APPLIED),
-        ("in", 4, 2, Outcome.APPLIED),
+        ("out", 2, 4, ScalingResult.APPLIED),
+        ("in", 4, 2, ScalingResult.APPLIED),
     ]
     client = daemon.client
     assert client.sample("fluxora_asg_desired_capacity", group=STAGING) == 2
@@ -277,8 +277,8 @@ def test_a_burst_of_backlog_alerts_inside_the_cooldown_scales_once(
 
     assert scaling.desired(STAGING) == 4  # one step of 2, not five
     rows = history(daemon, STAGING)
-    assert [r.result for r in rows].count(Outcome.APPLIED) == 1
-    suppressed = [r for r in rows if r.result is Outcome.SUPPRESSED]
+    assert [r.result for r in rows].count(ScalingResult.APPLIED) == 1
+    suppressed = [r for r in rows if r.result is ScalingResult.SUPPRESSED]
     assert len(suppressed) == 4
     assert all(r.suppressed == "cooldown" and "600s cooldown" in r.reason for r in suppressed)
     client = daemon.client
@@ -370,10 +370,10 @@ def test_prod_scale_in_beyond_the_approval_step_waits_for_approval(
     assert scaling.desired(PROD) == 1
     results = [(r.result, r.suppressed, r.target) for r in history(daemon, PROD)]
     assert results == [
-        (Outcome.APPLIED, None, 1),
-        (Outcome.APPLIED, None, 4),
-        (Outcome.SUPPRESSED, "approval-required", 1),
-        (Outcome.APPLIED, None, 1),
+        (ScalingResult.APPLIED, None, 1),
+        (ScalingResult.APPLIED, None, 4),
+        (ScalingResult.SUPPRESSED, "approval-required", 1),
+        (ScalingResult.APPLIED, None, 1),
     ]
 
 
@@ -484,13 +484,13 @@ def test_backlog_scales_the_workers_out_and_back_in_step_by_step(
     wait_until(lambda: bool(_alert_events(daemon, "resolved")), 90, "the resolved notification")
     wait_until(lambda: scaling.desired(STAGING) == 2, 90, "the scale-in back to the baseline")
     wait_until(
-        lambda: history(daemon, STAGING)[-1].result is Outcome.UNCHANGED,
+        lambda: history(daemon, STAGING)[-1].result is ScalingResult.UNCHANGED,
         30,
         "a settle step at the baseline",
     )
 
     rows = history(daemon, STAGING)
-    applied = [r for r in rows if r.result is Outcome.APPLIED]
+    applied = [r for r in rows if r.result is ScalingResult.APPLIED]
     assert [(r.direction, r.current, r.target) for r in applied] == [
         ("out", 2, 4),
         ("in", 4, 3),

@@ -137,7 +137,7 @@ def _pydantic_error(source: str, prefix: str, exc: ValidationError) -> RunbookEr
 
 
 def parse_raw(raw: Any, source: str, actions: ActionRegistry) -> RunbookSpec:
-    """Validate a runbook given as data (tests, the DR issue's generated runbooks)."""
+    """Validate a runbook given as data (tests, generated runbooks)."""
     try:
         runbook = RunbookSpec.model_validate(raw)
     except ValidationError as exc:

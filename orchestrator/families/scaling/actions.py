@@ -94,7 +94,7 @@ def set_dr_capacity(ctx: ActionContext, params: DrCapacityParams) -> Result:
     short = [
         f"{group}: {r.error or r.data['reason']}"
         for group, r in results.items()
-        if not r.ok or r.data["result"] == history.Outcome.SUPPRESSED
+        if not r.ok or r.data["result"] == history.ScalingResult.SUPPRESSED
     ]
     data: dict[str, Any] = {
         "env": ctx.env,
@@ -127,10 +127,10 @@ def _scale(ctx: ActionContext, group: str, request: Callable[[Scaler], Request])
         data = scaler.scale(call, _groups(ctx), group, request(scaler))
     except EXPECTED_FAILURES as exc:
         return _failed(ctx, group, f"scaling {group} in {ctx.env} failed: {exc}")
-    if data["result"] == history.Outcome.FAILED:
+    if data["result"] == history.ScalingResult.FAILED:
         return _failed(ctx, group, data["reason"], **data)
     ctx.log.info("scaling decided", job_id=ctx.job_id, **_log_fields(data))
-    return Result.success(changed=data["result"] == history.Outcome.APPLIED, **data)
+    return Result.success(changed=data["result"] == history.ScalingResult.APPLIED, **data)
 
 
 def _scaler(ctx: ActionContext) -> Scaler:

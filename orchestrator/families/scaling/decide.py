@@ -1,4 +1,4 @@
-"""The scaling decision, pure: a request and what was observed in -> a Verdict out.
+"""The scaling decision, pure: a request and what was observed in -> a ScalingDecision out.
 
 Checks, in order: bounds (clamp to min/max, and to the baseline for a step-wise scale-in; the
 clamp is recorded), no change, cooldown (any direction), then for a scale-in only: the DR lock,
@@ -65,7 +65,7 @@ class Observed:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Verdict:
+class ScalingDecision:
     current: int
     requested: int
     target: int
@@ -79,12 +79,12 @@ class Verdict:
         return self.suppressed is None and self.direction is not Direction.NONE
 
 
-def decide(policy: GroupPolicy, request: Request, seen: Observed) -> Verdict:
+def decide(policy: GroupPolicy, request: Request, seen: Observed) -> ScalingDecision:
     current = seen.desired
     requested = request.to if request.to is not None else current + (request.by or 0)
     target, clamp = _clamp(policy, request, current, requested)
     direction = _direction(current, target)
-    base = Verdict(
+    base = ScalingDecision(
         current=current, requested=requested, target=target, direction=direction, clamp=clamp
     )
     if direction is Direction.NONE:
@@ -99,9 +99,9 @@ def decide(policy: GroupPolicy, request: Request, seen: Observed) -> Verdict:
     return _with(base, None, f"scale {direction} from {current} to {target}")
 
 
-def _with(base: Verdict, suppressed: Suppression | None, reason: str) -> Verdict:
+def _with(base: ScalingDecision, suppressed: Suppression | None, reason: str) -> ScalingDecision:
     clamp_note = f" ({base.clamp})" if base.clamp else ""
-    return Verdict(
+    return ScalingDecision(
         current=base.current,
         requested=base.requested,
         target=base.target,

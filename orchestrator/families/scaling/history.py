@@ -28,7 +28,7 @@ from orchestrator.store.schema import FamilyTables
 TABLE = "scaling_history"
 
 
-class Outcome(StrEnum):
+class ScalingResult(StrEnum):
     """The `result` of a history row and of the actions metric."""
 
     APPLIED = "applied"
@@ -72,7 +72,7 @@ class Entry:
     current: int
     requested: int
     target: int
-    result: Outcome
+    result: ScalingResult
     reason: str
     suppressed: str | None = None
     intent: bool = True
@@ -122,7 +122,7 @@ class History:
     def mark_failed(self, row_id: int, reason: str) -> None:
         """An applied action whose AWS call failed: it frees its generation (no cooldown)."""
         t = self.table
-        failed = {"result": Outcome.FAILED.value, "reason": reason, "generation": None}
+        failed = {"result": ScalingResult.FAILED.value, "reason": reason, "generation": None}
         with self.store.transaction() as conn:
             conn.execute(t.update().where(t.c.id == row_id).values(**failed))
 
@@ -173,7 +173,7 @@ def _entry(data: RowMapping) -> Entry:
         current=data["current"],
         requested=data["requested"],
         target=data["target"],
-        result=Outcome(data["result"]),
+        result=ScalingResult(data["result"]),
         reason=data["reason"],
         suppressed=data["suppressed"],
         intent=data["intent"],

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from orchestrator.core.hooks import Run, RunHook
 from orchestrator.families.scaling.decide import Direction, Suppression
-from orchestrator.families.scaling.history import Outcome
+from orchestrator.families.scaling.history import ScalingResult
 
 ACTION_PREFIX = "aws.asg."
 
@@ -23,9 +23,9 @@ COUNTED = (
     *(
         (direction, result)
         for direction in (Direction.OUT, Direction.IN)
-        for result in (Outcome.APPLIED, Outcome.FAILED, Outcome.SUPPRESSED)
+        for result in (ScalingResult.APPLIED, ScalingResult.FAILED, ScalingResult.SUPPRESSED)
     ),
-    (Direction.NONE, Outcome.UNCHANGED),
+    (Direction.NONE, ScalingResult.UNCHANGED),
 )
 
 
@@ -62,7 +62,7 @@ class ScalingMetrics:
     def observe(self, output: Mapping[str, Any]) -> None:
         """Update from one `aws.asg.*` step's output."""
         group = output.get("group")
-        if not group or output.get("result") == Outcome.PLANNED:
+        if not group or output.get("result") == ScalingResult.PLANNED:
             return
         if output.get("desired") is not None:
             self.desired.labels(group).set(float(output["desired"]))

@@ -13,8 +13,14 @@ from orchestrator.core.events import utcnow
 from orchestrator.core.jobs import Job, JobStatus
 from orchestrator.families.aws.asg import AWS_ERRORS, Groups, GroupState
 from orchestrator.families.scaling.config import GroupPolicy, ScalingConfig, ScalingError
-from orchestrator.families.scaling.decide import Observed, Request, Suppression, Verdict, decide
-from orchestrator.families.scaling.history import Entry, History, LastAction, Outcome
+from orchestrator.families.scaling.decide import (
+    Observed,
+    Request,
+    ScalingDecision,
+    Suppression,
+    decide,
+)
+from orchestrator.families.scaling.history import Entry, History, LastAction, ScalingResult
 from orchestrator.store.base import Store
 from orchestrator.store.schema import FamilyTables
 
@@ -92,15 +98,15 @@ class Scaler:
         verdict = decide(ask.policy, ask.request, seen)
         data = _data(ask.group, ask.call.env, verdict)
         if ask.call.dry_run:
-            return {**data, "result": Outcome.PLANNED.value}
+            return {**data, "result": ScalingResult.PLANNED.value}
         if not verdict.applies:
             return self._record(ask, verdict, data)
         return self._apply(ask, verdict, data, (last.generation if last else 0) + 1)
 
     def _apply(
-        self, ask: _Ask, verdict: Verdict, data: dict[str, Any], generation: int
+        self, ask: _Ask, verdict: ScalingDecision, data: dict[str, Any], generation: int
     ) -> dict[str, Any] | None:
-        applied = {**data, "desired": verdict.target, "result": Outcome.APPLIED.value}
+        applied = {**data, "desired": verdict.target, "result": ScalingResult.APPLIED.value}
         row = self.history.record(self._entry(ask, verdict, applied), generation)
         if row is None:
             return None
@@ -111,10 +117,10 @@ class Scaler:
                 f"setting the desired capacity of {ask.group} to {verdict.target} failed: {exc}"
             )
             self.history.mark_failed(row, reason)
-            return {**data, "result": Outcome.FAILED.value, "reason": reason}
+            return {**data, "result": ScalingResult.FAILED.value, "reason": reason}
         return applied
 
-    def _record(self, ask: _Ask, verdict: Verdict, data: dict[str, Any]) -> dict[str, Any]:
+    def _record(self, ask: _Ask, verdict: ScalingDecision, data: dict[str, Any]) -> dict[str, Any]:
         gated = None
         if verdict.suppressed is Suppression.APPROVAL:
             gated = self._ask_approval(ask.call.job_id)
@@ -124,7 +130,7 @@ class Scaler:
         self.history.record(self._entry(ask, verdict, data))
         return data
 
-    def _entry(self, ask: _Ask, verdict: Verdict, data: dict[str, Any]) -> Entry:
+    def _entry(self, ask: _Ask, verdict: ScalingDecision, data: dict[str, Any]) -> Entry:
         return Entry(
             group=ask.group,
             env=ask.call.env,
@@ -133,7 +139,7 @@ class Scaler:
             current=verdict.current,
             requested=verdict.requested,
             target=verdict.target,
-            result=Outcome(data["result"]),
+            result=ScalingResult(data["result"]),
             reason=data["reason"],
             suppressed=data["suppressed"],
             intent=not ask.request.follow,
@@ -203,8 +209,8 @@ def _state(state: GroupState) -> dict[str, Any]:
     }
 
 
-def _data(group: str, env: str, verdict: Verdict) -> dict[str, Any]:
-    result = Outcome.UNCHANGED if verdict.suppressed is None else Outcome.SUPPRESSED
+def _data(group: str, env: str, verdict: ScalingDecision) -> dict[str, Any]:
+    result = ScalingResult.UNCHANGED if verdict.suppressed is None else ScalingResult.SUPPRESSED
     return {
         "group": group,
         "env": env,
