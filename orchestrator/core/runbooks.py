@@ -46,6 +46,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -55,6 +56,7 @@ from orchestrator.core.durations import Duration
 from orchestrator.core.errors import FluxoraError
 from orchestrator.core.names import NAME
 from orchestrator.core.retry import RetrySettings
+from orchestrator.core.templates import Renderer, compile_value
 
 DEFAULT_STEP_TIMEOUT = 300.0
 _PARAMETER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -91,6 +93,14 @@ class ActionCall(_Model):
     action: str
     params: dict[str, Any] = Field(default_factory=dict)
     timeout: Duration = DEFAULT_STEP_TIMEOUT
+    _params: Renderer | None = PrivateAttr(default=None)
+
+    def params_renderer(self) -> Renderer:
+        """The params compiled, once per loaded runbook (TemplateCompileError on the first
+        call: the catalog makes it at load, so a bad template is a load error)."""
+        if self._params is None:
+            self._params = compile_value(self.params)
+        return self._params
 
 
 class StepSpec(ActionCall):

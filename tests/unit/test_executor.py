@@ -12,6 +12,7 @@ import pytest
 from pydantic import Field
 
 from orchestrator.app.families import builtin_registry
+from orchestrator.core import templates
 from orchestrator.core.actions import ActionContext, ActionParams, ActionRegistry
 from orchestrator.core.hooks import Run, RunHook
 from orchestrator.core.jobs import Job
@@ -283,3 +284,22 @@ def test_the_runner_measures_a_run_against_its_runbooks_targets_with_no_family_l
     assessment = journal.extensions["dr"]
     assert assessment["verdicts"] == {"rto": "met"}
     assert assessment["policy"] == "met"
+
+
+def test_step_params_are_compiled_once_per_runbook_load_not_per_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reg = registry([])
+    spec = runbook([step("a", label="{{ env }}"), step("b")], reg=reg)
+    compiled: list[str] = []
+    real = templates._TEMPLATES.compile_expression
+
+    def counting(source: str, *args: Any, **kwargs: Any) -> Any:
+        compiled.append(source)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(templates._TEMPLATES, "compile_expression", counting)
+    for _ in range(3):
+        journal, _ = execute(spec, reg)
+        assert journal.status is RunStatus.COMPLETED
+    assert compiled == []

@@ -27,7 +27,7 @@ from orchestrator.core.logs import get_logger
 from orchestrator.core.results import Result
 from orchestrator.core.retry import NO_RETRY, RetrySettings
 from orchestrator.core.runbooks import ActionCall, StepSpec
-from orchestrator.core.templates import TemplateRenderError, compile_value
+from orchestrator.core.templates import TemplateRenderError
 
 log = get_logger(__name__)
 
@@ -133,7 +133,7 @@ async def run_step(call: ActionCall, phase: Phase, how: StepCall) -> StepRecord:
     retry = call.retries.settings() if isinstance(call, StepSpec) else NO_RETRY
     started = utcnow()
     try:
-        params = compile_value(call.params)(how.template_context)
+        params = call.params_renderer()(how.template_context)
     except TemplateRenderError as exc:
         return _record(call, phase, started, Attempt(Result.failure(f"params: {exc}"), False), 1)
     attempt, number = await _attempts(call, params, retry, how)

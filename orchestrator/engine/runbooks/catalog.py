@@ -113,7 +113,7 @@ def check_call(source: str, key: str, call: ActionCall, actions: ActionRegistry)
             source, f"{key}.action", f"unknown action {call.action!r} (known: {known})"
         )
     try:
-        compile_value(call.params)
+        call.params_renderer()
     except TemplateCompileError as exc:
         raise RunbookError(source, f"{key}.params", str(exc)) from None
     model = actions.get(call.action).params
