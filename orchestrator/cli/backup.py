@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from orchestrator.cli.common import config_from_args
-from orchestrator.cli.inprocess import add_command, context, finish, human_bytes, run_action
-from orchestrator.cli.requests import add_local_argument, run_on_daemon, run_requests
+from orchestrator.cli.inprocess import add_command, finish, human_bytes
+from orchestrator.cli.requests import action_results, add_local_argument, run_request
 from orchestrator.core.results import Result
 from orchestrator.families.backup.resources import Databases, UnknownDatabaseError
 
@@ -18,8 +18,8 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         help="back up databases into the object store (as daemon jobs, or --local)",
         description="Back up a configured database (default: all of the environment) into "
         "the object store, then copy it to the DR bucket when one is configured. Runs as a "
-        "job of the daemon (the backup runbook) when one answers; --dry-run, --local or no "
-        "daemon run it in this process.",
+        "job of the daemon (the backup runbook) when one answers, else (or with --local) as a "
+        "job run in this process on the same store; --dry-run plans it.",
     )  # fmt: skip
     parser.add_argument("--database", help="configured database name (default: all)")
     parser.add_argument("--kind", choices=["logical", "physical"], default="logical")
@@ -32,26 +32,12 @@ def _backup(args: argparse.Namespace) -> int:
     names = [args.database] if args.database else Databases(config.databases).names(env)
     if not names:
         raise UnknownDatabaseError(env, "(any)", [])
-    requests = [{"database": name, "kind": args.kind} for name in names]
-
-    def local() -> list[Result]:
-        with context(args, dry_run=args.dry_run) as ctx:
-            return [run_action(args, ctx, "postgres.backup", params) for params in requests]
-
-    def on_daemon() -> list[Result]:
-        return [
-            result
-            for params in requests
-            for result in run_on_daemon(
-                config,
-                "backup",
-                "postgres.backup",
-                {"env": env, "params": params},
-                show=not args.json,
-            )
-        ]
-
-    results = run_requests(config, local, on_daemon, force_local=args.local or args.dry_run)
+    results = []
+    for name in names:
+        params = {"database": name, "kind": args.kind}
+        request = {"env": env, "params": params, "dry_run": args.dry_run}
+        job = run_request(config, "backup", request, local=args.local, show=not args.json)
+        results += action_results(job, "postgres.backup")
     return finish(args, results, _summary)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 from typing import Any
 
 from orchestrator.cli.client import post_signed, read, with_store
@@ -133,11 +134,20 @@ def print_journal(journal: dict[str, Any] | None) -> None:
             f"attempts {step['attempts']}  {short_time(step['started_at'])}"
         )
         print(line + (f"  {step['error']}" if step["error"] else ""))
+        if "plan" in (step.get("output") or {}):
+            print(_indented(step["output"]["plan"], "      plan: "))
     if journal.get("rollbacks_pending"):
         print("  rollbacks pending: they run at the next daemon start")
     dr = (journal.get("extensions") or {}).get("dr") or {}
     if dr.get("targets"):
         print(f"  RTO/RPO: {_measured(dr)} -> targets {dr['policy']}")
+
+
+def _indented(plan: Any, first: str) -> str:
+    """A dry run's plan (SQL, commands, API calls) under its step."""
+    text = plan if isinstance(plan, str) else json.dumps(plan, indent=2, default=str)
+    pad = " " * len(first)
+    return first + text.replace("\n", "\n" + pad)
 
 
 def _measured(dr: dict[str, Any]) -> str:

@@ -2,7 +2,8 @@
 `fluxora/request/runbook/<name>` event to POST /events, whose rule (`runbook-request` in the
 shipped rules) decides and creates the job; then the job is followed through /api/ until it
 ends, and its steps' results are what the command prints. `--local` runs in this process
-instead (orchestrator/cli/inprocess.py), which is also what happens when no daemon answers."""
+instead, on the same store through the same rules and runner (orchestrator/app/local.py),
+which is also what happens when no daemon answers."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from typing import Any
 from rich.console import Console
 
 from orchestrator.app.config import Config
+from orchestrator.app.local import local as app_local
 from orchestrator.cli.client import DaemonError, base_url, get_json, post_event
+from orchestrator.cli.inprocess import progress_display
 from orchestrator.core.jobs import JobStatus
 from orchestrator.core.results import Result
 
@@ -38,6 +41,10 @@ def daemon_answers(config: Config) -> bool:
             return True
     except (urllib.error.URLError, OSError):
         return False
+
+
+def note_no_daemon(config: Config) -> None:
+    print(f"note: no daemon at {base_url(config)}; running in this process", file=sys.stderr)
 
 
 def request_tag(runbook: str) -> str:
@@ -107,12 +114,24 @@ def _step_result(step: dict[str, Any]) -> Result:
     return Result.failure(step["error"] or f"step {step['status']}", **step["output"])
 
 
+def action_results(job: dict[str, Any], action: str) -> list[Result]:
+    """The Results of the job's `action` steps (a job that ends before running one is a failed
+    Result naming the job and its error, or how to approve it)."""
+    steps = [s for s in (job.get("journal") or {}).get("steps", []) if s["action"] == action]
+    if steps:
+        return [_step_result(step) for step in steps]
+    if job["status"] == JobStatus.AWAITING_APPROVAL.value:
+        reason = f"awaits approval: fluxora-orch approve {job['id']}"
+    else:
+        reason = f"ended {job['status']}: {(job.get('journal') or {}).get('error') or '-'}"
+    return [Result.failure(f"job {job['id']} ({job['runbook']}) {reason}")]
+
+
 def run_on_daemon(
-    config: Config, runbook: str, action: str, request: dict[str, Any], *, show: bool
-) -> list[Result]:
-    """Run `runbook` as a daemon job (`request`: env and params; the lock is the runbook's);
-    the Results of its `action` steps (a job that ends before running one is a failed Result
-    naming the job and its error)."""
+    config: Config, runbook: str, request: dict[str, Any], *, show: bool
+) -> dict[str, Any]:
+    """Run `runbook` as a daemon job (`request`: env, params, dry_run; the lock is the
+    runbook's) and follow it to its end; the job as /api/jobs/ID shows it."""
     if config.webhook.secret is None:
         raise DaemonError(
             f"the daemon at {base_url(config)} takes requests signed with the webhook secret: "
@@ -120,25 +139,23 @@ def run_on_daemon(
         )
     job_id = submit(config, runbook, request)
     print(f"{runbook}: job {job_id} on the daemon at {base_url(config)}", file=sys.stderr)
-    job = _follow_with_spinner(config, job_id, runbook, show)
-    steps = [s for s in (job.get("journal") or {}).get("steps", []) if s["action"] == action]
-    if steps:
-        return [_step_result(step) for step in steps]
-    error = (job.get("journal") or {}).get("error") or job["status"]
-    return [Result.failure(f"job {job_id} ({runbook}) ended {job['status']}: {error}")]
+    return _follow_with_spinner(config, job_id, runbook, show)
 
 
-def run_requests(
-    config: Config,
-    local: Callable[[], list[Result]],
-    on_daemon: Callable[[], list[Result]],
-    *,
-    force_local: bool,
-) -> list[Result]:
-    """On the daemon when one answers (unless --local); else in this process, with a note."""
-    if force_local:
-        return local()
-    if not daemon_answers(config):
-        print(f"note: no daemon at {base_url(config)}; running in this process", file=sys.stderr)
-        return local()
-    return on_daemon()
+def run_request(
+    config: Config, runbook: str, request: dict[str, Any], *, local: bool, show: bool
+) -> dict[str, Any]:
+    """`runbook` as a job: on the daemon when one answers (unless `local`), else in this
+    process on the same store, through the same rules, locks and runner (with a note); the
+    job as /api/jobs/ID shows it."""
+    if not local:
+        if daemon_answers(config):
+            return run_on_daemon(config, runbook, request, show=show)
+        note_no_daemon(config)
+    return run_here(config, request_tag(runbook), request, show=show)
+
+
+def run_here(config: Config, tag: str, request: dict[str, Any], *, show: bool) -> dict[str, Any]:
+    """The request event through the rules and its job run in this process, on the store."""
+    with app_local(config) as wiring, progress_display(show) as update:
+        return wiring.run_request(tag, request, update)

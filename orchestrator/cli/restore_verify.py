@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from orchestrator.cli.common import config_from_args
-from orchestrator.cli.inprocess import add_command, context, finish, human_bytes, run_action
-from orchestrator.cli.requests import add_local_argument, run_on_daemon, run_requests
+from orchestrator.cli.inprocess import add_command, finish, human_bytes
+from orchestrator.cli.requests import action_results, add_local_argument, run_request
 from orchestrator.core.results import Result
 
 
@@ -18,8 +18,8 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         description="Restore a backup (default: the newest) into a scratch database, check "
         "the stored objects' checksums and every table's row count and content checksum "
         "against the manifest, then drop the scratch database. Reports RTO and RPO. Runs as "
-        "a job of the daemon (the restore-verify runbook) when one answers; --dry-run, "
-        "--local or no daemon run it in this process.",
+        "a job of the daemon (the restore-verify runbook) when one answers, else (or with "
+        "--local) as a job run in this process on the same store; --dry-run plans it.",
     )  # fmt: skip
     parser.add_argument("--backup", metavar="ID", help="backup id (default: the newest)")
     parser.add_argument("--database", help="newest backup of this database")
@@ -30,18 +30,9 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
 def _restore_verify(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     params = {"backup_id": args.backup, "database": args.database, "kind": args.kind}
-
-    def local() -> list[Result]:
-        with context(args, dry_run=args.dry_run) as ctx:
-            return [run_action(args, ctx, "postgres.verify", params)]
-
-    def on_daemon() -> list[Result]:
-        request = {"env": args.env or config.env, "params": params}
-        return run_on_daemon(
-            config, "restore-verify", "postgres.verify", request, show=not args.json
-        )
-
-    results = run_requests(config, local, on_daemon, force_local=args.local or args.dry_run)
+    request = {"env": args.env or config.env, "params": params, "dry_run": args.dry_run}
+    job = run_request(config, "restore-verify", request, local=args.local, show=not args.json)
+    results = action_results(job, "postgres.verify")
     return finish(args, results, _summary)
 
 

@@ -21,7 +21,15 @@ from orchestrator.cli.client import read
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.jobs import print_journal
 from orchestrator.cli.output import print_json, table
-from orchestrator.cli.requests import follow, submit
+from orchestrator.cli.requests import (
+    add_local_argument,
+    daemon_answers,
+    follow,
+    note_no_daemon,
+    request_tag,
+    run_here,
+    submit,
+)
 from orchestrator.core.errors import FluxoraError
 from orchestrator.engine.api import queries
 from orchestrator.engine.runbooks.catalog import load_catalog
@@ -69,11 +77,13 @@ def _register_run(verbs: Any, parent: argparse.ArgumentParser) -> None:
     run = verbs.add_parser(
         "run",
         parents=[parent],
-        help="run a runbook through the daemon and wait for it",
+        help="run a runbook through the daemon (or here) and wait for it",
         description="Request a run (signed, like `fire`), wait for the job and print its "
-        "journal. Exit 0 only when the run completed. A job that needs approval waits for "
-        "`fluxora-orch approve`.",
+        "journal (a dry run's plan too). Exit 0 only when the run completed. A job that needs "
+        "approval waits for `fluxora-orch approve`. With no daemon answering (or --local), "
+        "the request takes the same rules and runner in this process, on the same store.",
     )
+    add_local_argument(run)
     run.add_argument("name", metavar="NAME")
     run.add_argument("--env", help="environment (default: the config's env)")
     run.add_argument("--dry-run", action="store_true", help="plan without acting")
@@ -143,9 +153,14 @@ def _run(args: argparse.Namespace) -> int:
         "params": parse_params(args.param),
         "dry_run": args.dry_run,
     }
-    deadline = time.monotonic() + args.timeout
-    job_id = submit(config, args.name, data)
-    job = follow(config, job_id, deadline=deadline, on_update=_say_status(job_id, args.json))
+    if args.local or not daemon_answers(config):
+        if not args.local:
+            note_no_daemon(config)
+        job = run_here(config, request_tag(args.name), data, show=not args.json)
+    else:
+        deadline = time.monotonic() + args.timeout
+        job_id = submit(config, args.name, data)
+        job = follow(config, job_id, deadline=deadline, on_update=_say_status(job_id, args.json))
     if args.json:
         print_json(job)
     else:

@@ -2,7 +2,8 @@
 request. It takes the path of every event (a signed `fluxora/request/scale/<to|out|in>` to the
 daemon, a rule, a `scale-to`/`scale-out`/`scale-in` job) so the same policy, cooldown and
 locks apply and the decision is recorded; the command waits for the job and prints what it
-did. `--dry-run` reads the group and the history here and prints the decision without
+did. With no daemon answering, the same event takes the same rules and runner in this process,
+on the same store. `--dry-run` reads the group and the history here and prints the decision without
 submitting anything."""
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ from orchestrator.app.local import local
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.inprocess import add_command
 from orchestrator.cli.output import print_json
-from orchestrator.cli.requests import FINISHED, follow, submit_event
+from orchestrator.cli.requests import (
+    FINISHED,
+    daemon_answers,
+    follow,
+    note_no_daemon,
+    run_here,
+    submit_event,
+)
 from orchestrator.core.errors import FluxoraError
 from orchestrator.core.jobs import JobStatus
 
@@ -54,8 +62,12 @@ def _scale(args: argparse.Namespace) -> int:
     tag, data, action, params = _request(args, env)
     if args.dry_run:
         return _print_outcome(args, _dry_run(config, env, action, params))
-    job_id = submit_event(config, tag, data, f"the scaling request for {args.group}")
-    job = follow(config, job_id, deadline=time.monotonic() + args.wait, until=STOPS)
+    if daemon_answers(config):
+        job_id = submit_event(config, tag, data, f"the scaling request for {args.group}")
+        job = follow(config, job_id, deadline=time.monotonic() + args.wait, until=STOPS)
+    else:
+        note_no_daemon(config)
+        job = run_here(config, tag, data, show=not args.json)
     return _print_outcome(args, _outcome(job))
 
 

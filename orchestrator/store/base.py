@@ -138,9 +138,11 @@ class Store(ABC):
         actions that must respect a lock they do not take (scaling vs. `dr/<env>`)."""
 
     @abstractmethod
-    def claim_jobs(self, owner: str, limit: int) -> list[tuple[Job, Journal]]:
-        """Move up to `limit` pending jobs to running for `owner`, each exactly once across
-        daemons, and start their journals; return them oldest first."""
+    def claim_jobs(
+        self, owner: str, limit: int, only: str | None = None
+    ) -> list[tuple[Job, Journal]]:
+        """Move up to `limit` pending jobs (`only` that one) to running for `owner`, each
+        exactly once across daemons, and start their journals; return them oldest first."""
 
     @abstractmethod
     def save_journals(self, journals: Sequence[Journal]) -> None: ...

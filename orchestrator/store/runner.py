@@ -38,9 +38,13 @@ class StoreRunner:
         self._queue.put(_Call(partial(func, *args, **kwargs), future))
         return await future
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Finish the calls queued so far and end the thread (the store stays open)."""
         self._queue.put(None)
         self._thread.join()
+
+    def close(self) -> None:
+        self.stop()
         self.store.close()
 
     def _serve(self) -> None:

@@ -389,7 +389,9 @@ class SqlStore(Store):
         with self._reading() as conn:
             return [_job(r._mapping) for r in conn.execute(query)]
 
-    def claim_jobs(self, owner: str, limit: int) -> list[tuple[Job, Journal]]:
+    def claim_jobs(
+        self, owner: str, limit: int, only: str | None = None
+    ) -> list[tuple[Job, Journal]]:
         jobs = self.t["jobs"]
         now = utcnow()
         pending = (
@@ -399,6 +401,8 @@ class SqlStore(Store):
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        if only is not None:
+            pending = pending.where(jobs.c.id == only)
         with self.transaction() as conn:
             ids = list(conn.execute(pending).scalars())
             if not ids:
