@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from orchestrator.app.config import Config
 from orchestrator.core.actions import ActionRegistry
+from orchestrator.core.hooks import RunHook
 from orchestrator.families.aws.family import AwsFamily
 from orchestrator.families.backup.family import BackupFamily
-from orchestrator.families.base import Family
+from orchestrator.families.base import Family, HookDeps
 from orchestrator.families.basic.family import BasicFamily
 from orchestrator.families.drills.family import DrillsFamily
 from orchestrator.families.postgres.family import PostgresFamily
@@ -33,3 +34,7 @@ def builtin_registry() -> ActionRegistry:
 
 def family_tables() -> list[TableDefiner]:
     return [family.define_tables for family in FAMILIES]
+
+
+def family_hooks(deps: HookDeps[Config]) -> list[RunHook]:
+    return [hook for family in FAMILIES for hook in family.build_hooks(deps)]

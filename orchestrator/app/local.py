@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from orchestrator.app import wiring
 from orchestrator.app.config import Config
-from orchestrator.app.families import FAMILIES, builtin_registry
+from orchestrator.app.families import FAMILIES, builtin_registry, family_hooks
 from orchestrator.app.resources import ResourceProvider
 from orchestrator.core.actions import ActionContext, ActionRegistry, Progress
 from orchestrator.core.errors import FluxoraError
@@ -37,7 +37,6 @@ from orchestrator.engine.executor.runner import RunbookRunner, RunnerDeps
 from orchestrator.engine.executor.steps import ActionThreads
 from orchestrator.engine.inbox import PROCESS_BATCH
 from orchestrator.engine.rules.engine import RuleEngine
-from orchestrator.families.base import HookDeps
 from orchestrator.store.runner import StoreRunner
 
 FOLLOW_SECONDS = 0.5
@@ -58,8 +57,8 @@ class Local:
         self.store = wiring.open_configured_store(config)
         self.store.migrate()
         self.objectstores = wiring.object_stores(config)
-        deps = wiring.resource_deps(config, self.store, self.objectstores)
-        self._resources = ResourceProvider(FAMILIES, deps)
+        self._deps = wiring.resource_deps(config, self.store, self.objectstores)
+        self._resources = ResourceProvider(FAMILIES, self._deps)
 
     def resources(self, env: str) -> dict[str, Any]:
         return self._resources.for_env(env)
@@ -132,16 +131,8 @@ class Local:
         definitions: Definitions,
         progress: Callable[[Progress], None],
     ) -> Journal:
-        hook_deps = HookDeps(
-            config=self.config,
-            store=self.store,
-            tables=self.store,
-            objectstores=self.objectstores,
-            runner=runner,
-            registry=CollectorRegistry(),
-            definitions=definitions,
-            scheduled=(),
-        )
+        # Metrics of a run here go nowhere (no scrape), nor do the schedules' intervals.
+        hook_deps = wiring.hook_deps(self._deps, runner, CollectorRegistry(), definitions, ())
 
         async def save(latest: Journal) -> None:
             await runner.call(self.store.save_journals, [latest])
@@ -160,7 +151,7 @@ class Local:
             threads=ActionThreads(),
             save=save,
             stopping=lambda: False,
-            hooks=[hook for family in FAMILIES for hook in family.build_hooks(hook_deps)],
+            hooks=family_hooks(hook_deps),
         )
         return await RunbookRunner(run, deps).execute()
 

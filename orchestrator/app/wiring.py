@@ -4,8 +4,11 @@ runbooks, rules and schedules, and the deps the families' builders get."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from prometheus_client import CollectorRegistry
 
 from orchestrator.app.config import Config
 from orchestrator.app.families import builtin_registry, family_tables
@@ -17,9 +20,10 @@ from orchestrator.engine.definitions import scheduled_runs as engine_scheduled_r
 from orchestrator.engine.rules import tester
 from orchestrator.engine.rules.engine import RuleEngine
 from orchestrator.engine.runbooks.catalog import default_runbooks_dir
-from orchestrator.families.base import ResourceDeps
+from orchestrator.families.base import HookDeps, ResourceDeps
 from orchestrator.objectstore.config import ObjectStores
 from orchestrator.store import open_store
+from orchestrator.store.runner import StoreRunner
 from orchestrator.store.sql import SqlStore
 
 
@@ -54,6 +58,25 @@ def scheduled_runs(config: Config, loaded: Definitions) -> list[ScheduledRun]:
 
 def resource_deps(config: Config, store: SqlStore, stores: ObjectStores) -> ResourceDeps[Config]:
     return ResourceDeps(config=config, store=store, tables=store, objectstores=stores)
+
+
+def hook_deps(
+    resources: ResourceDeps[Config],
+    runner: StoreRunner,
+    registry: CollectorRegistry,
+    loaded: Definitions,
+    scheduled: Sequence[ScheduledRun],
+) -> HookDeps[Config]:
+    return HookDeps(
+        config=resources.config,
+        store=resources.store,
+        tables=resources.tables,
+        objectstores=resources.objectstores,
+        runner=runner,
+        registry=registry,
+        definitions=loaded,
+        scheduled=scheduled,
+    )
 
 
 def explain_offline(config: Config, event: Event) -> dict[str, Any]:

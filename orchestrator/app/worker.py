@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry
 
 from orchestrator.app import ipc, wiring
 from orchestrator.app.config import Config, node_id
-from orchestrator.app.families import FAMILIES, builtin_registry
+from orchestrator.app.families import FAMILIES, builtin_registry, family_hooks
 from orchestrator.app.process import freeze_startup_objects
 from orchestrator.app.resources import ResourceProvider
 from orchestrator.core import logs
@@ -43,7 +43,6 @@ from orchestrator.engine.executor.service import (
 )
 from orchestrator.engine.metrics import JobMetrics
 from orchestrator.engine.sources.salt import NullPublisher, SaltPublisher, master_opts
-from orchestrator.families.base import HookDeps
 from orchestrator.store.runner import StoreRunner
 from orchestrator.store.sql import SqlStore
 
@@ -93,16 +92,9 @@ def build_executor(
 ) -> Executor:
     """`job_store` for the executor's own calls (made by the intake); `store` and its `runner`
     for the families' resources and hooks."""
-    deps = HookDeps(
-        config=config,
-        store=store,
-        tables=store,
-        objectstores=wiring.object_stores(config),
-        runner=runner,
-        registry=metrics.registry,
-        definitions=definitions,
-        scheduled=wiring.scheduled_runs(config, definitions),
-    )
+    resources = wiring.resource_deps(config, store, wiring.object_stores(config))
+    scheduled = wiring.scheduled_runs(config, definitions)
+    deps = wiring.hook_deps(resources, runner, metrics.registry, definitions, scheduled)
     return Executor(
         store=job_store,
         catalog=definitions.runbooks,
@@ -115,7 +107,7 @@ def build_executor(
             max_jobs=config.executor.max_jobs,
             poll_seconds=config.executor.poll_seconds,
         ),
-        hooks=[hook for family in FAMILIES for hook in family.build_hooks(deps)],
+        hooks=family_hooks(deps),
     )
 
 
