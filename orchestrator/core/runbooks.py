@@ -143,6 +143,11 @@ class ParameterType(StrEnum):
     MAPPING = "mapping"
     LIST = "list"
 
+    @property
+    def article(self) -> str:
+        """ "an integer", "a string": for messages."""
+        return f"{'an' if self.value[0] in 'aeiou' else 'a'} {self.value}"
+
     def fits(self, value: Any) -> bool:
         if isinstance(value, bool):  # a bool is an int to Python, never to a runbook
             return self is ParameterType.BOOLEAN
@@ -177,7 +182,7 @@ class ParameterSpec(_Model):
         if self.required and self.default is not None:
             raise ValueError("a required parameter has no default")
         if self.default is not None and not self.type.fits(self.default):
-            raise ValueError(f"default {self.default!r} is not a {self.type.value}")
+            raise ValueError(f"default {self.default!r} is not {self.type.article}")
         return self
 
 
@@ -239,7 +244,7 @@ class RunbookSpec(_Model):
                 raise ParameterError(self.name, name, "required")
             if value is not None and not spec.type.fits(value):
                 got = f"{type(value).__name__} {value!r}"
-                raise ParameterError(self.name, name, f"must be a {spec.type.value}, got {got}")
+                raise ParameterError(self.name, name, f"must be {spec.type.article}, got {got}")
             bound[name] = spec.default if value is None else value
         return bound
 

@@ -13,6 +13,8 @@ from orchestrator.app.config import Config
 from orchestrator.app.families import builtin_registry
 from orchestrator.core.actions import ActionContext
 from orchestrator.core.journal import Phase, RunStatus
+from orchestrator.core.runbooks import RunbookSpec, SteadyStateSpec
+from orchestrator.engine.runbooks.catalog import default_runbooks_dir, load_catalog
 from orchestrator.families.postgres import endpoint, rejoin
 from orchestrator.families.postgres.failover import fence
 from orchestrator.families.postgres.probe import WriteProbe, present_rows
@@ -138,8 +140,13 @@ def test_planned_switchover_loses_nothing(pair: PgPair, config: Config, probe: W
 def test_a_failed_step_runs_the_rollbacks_in_order_and_leaves_one_writer(
     pair: PgPair, config: Config, probe: WriteProbe
 ) -> None:
+    # The runbook's steady state refuses a replica that is down (the next test); past it, a
+    # promotion that fails must still be rolled back: run the steps without the before-check.
+    steps = shipped("postgres-failover").model_copy(update={"steady_state": SteadyStateSpec()})
     pair.replica.ctl("stop")  # the promotion target is gone: promote fails after the fence
-    journal = run_runbook("postgres-failover", "dev", {"mode": "planned"}, resources(config))
+    journal = run_runbook(
+        "postgres-failover", "dev", {"mode": "planned"}, resources(config), spec=steps
+    )
     assert journal.status is RunStatus.FAILED
     assert journal.error is not None
     assert journal.error.startswith("step 'promote': promote b:")
@@ -150,6 +157,25 @@ def test_a_failed_step_runs_the_rollbacks_in_order_and_leaves_one_writer(
     assert write_directly(pair.primary) is None  # the old primary was unfenced: it writes again
     assert probe.wait_for_writes(sum(w.ok for w in probe.writes()) + 5, 30)
     pair.replica.ctl("start")
+
+
+def test_the_runbooks_steady_state_refuses_a_failover_to_a_replica_that_is_down(
+    pair: PgPair, config: Config
+) -> None:
+    pair.replica.ctl("stop")
+    try:
+        journal = run_runbook("postgres-failover", "dev", {"mode": "planned"}, resources(config))
+    finally:
+        pair.replica.ctl("start")
+    assert journal.status is RunStatus.ABORTED
+    assert journal.error is not None
+    assert "steady state before: check 'replica-is-standby'" in journal.error
+    assert not [s for s in journal.steps if s.phase is Phase.STEP]  # nothing acted
+    assert endpoint_node(config) == "a"
+
+
+def shipped(name: str) -> RunbookSpec:
+    return load_catalog(default_runbooks_dir(), builtin_registry()).get(name)
 
 
 def test_failover_after_the_primary_is_already_lost_measures_from_its_start(

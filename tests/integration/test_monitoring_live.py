@@ -38,12 +38,13 @@ RESTORE_DRILL = {
 }
 
 # A gated rule over the shipped backup runbook: one job awaits approval, so the approval gauge
-# has a series (it has one per env with such jobs).
+# has a series (it has one per env with such jobs). A physical backup: a job awaiting approval
+# holds the runbook's lock (backup-app-physical), which the scheduled logical ones do not take.
 GATED_RULE = {
     "name": "gated-backup",
     "match": "fluxora/test/gated",
     "run": "backup",
-    "with": {"database": "app"},
+    "with": {"database": "app", "kind": "physical"},
     "approval": {"dev": True},
 }
 

@@ -517,7 +517,6 @@ def test_backlog_scales_the_workers_out_and_back_in_step_by_step(
     ("tag", "data", "error"),
     [
         ("to", {"capacity": -3}, "params.capacity: Input should be greater than or equal to 0"),
-        ("out", {"by": "many"}, "params.by: Input should be a valid integer"),
         ("in", {"by": 1, "group": "fluxora-staging-nope"}, "unknown group"),
     ],
 )
@@ -537,3 +536,18 @@ def test_a_bad_request_sent_past_the_cli_fails_its_job_and_changes_nothing(
     assert error in job["journal"]["error"]
     assert scaling.desired(STAGING) == 2
     assert daemon.client.get("/healthz") == {"status": "ok"}  # the daemon keeps running
+
+
+def test_a_mistyped_request_is_refused_before_any_job_naming_the_parameter(
+    groups: dict[str, int], daemon_with: Callable[..., Daemon]
+) -> None:
+    daemon = daemon_with(policies())
+    request = {"group": STAGING, "env": "staging", "by": "many"}
+    answer = daemon.client.post_event("fluxora/request/scale/out", request)
+    decisions = daemon.client.decided(answer.body["id"])["decisions"]
+    (decision,) = [d for d in decisions if d["rule"] == "scale-request-out"]
+    assert (decision["decision"], decision["job_id"]) == ("rejected", None)
+    assert decision["reason"] == (
+        "runbook 'scale-out': parameter 'by': must be an integer, got str 'many'"
+    )
+    assert scaling.desired(STAGING) == 2
