@@ -7,8 +7,10 @@ that comes first in the test master's pillar_roots.
 
 from __future__ import annotations
 
+import importlib.util
 import secrets
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,22 @@ import yaml
 from tests.harness.processes import HarnessError
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _load_pillar_secret() -> Any:
+    """scripts/pillar_secret.py as a module (scripts/ is no package: it runs without the venv)."""
+    spec = importlib.util.spec_from_file_location(
+        "pillar_secret", REPO / "scripts" / "pillar_secret.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pillar_secret"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+pillar_secret = _load_pillar_secret()
 ENVIRONMENTS = ("dev", "staging", "prod")
 RECIPIENT = "salt-test@fluxora.invalid"
 # The secret keys every environment's pillar needs (salt/pillar/fluxora/secrets/<env>.sls).
@@ -45,19 +63,19 @@ def _gpg(gnupghome: Path, *args: str) -> None:
         raise HarnessError(f"gpg {' '.join(args)} failed: {result.stderr}")
 
 
-def make_gpg_home(gnupghome: Path) -> None:
+def make_gpg_home(gnupghome: Path, uid: str = RECIPIENT) -> None:
     """A keyring holding one throwaway key without passphrase, as a test master's gpg_keydir."""
     gnupghome.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _gpg(gnupghome, "--quick-gen-key", RECIPIENT, "future-default", "default", "never")
+    _gpg(gnupghome, "--quick-gen-key", uid, "future-default", "default", "never")
 
 
 def stop_gpg_agent(gnupghome: Path) -> None:
     subprocess.run(["gpgconf", "--homedir", str(gnupghome), "--kill", "all"], check=False)
 
 
-def encrypt(gnupghome: Path, value: str, indent: int) -> str:
+def encrypt(gnupghome: Path, value: str, indent: int, recipient: str = RECIPIENT) -> str:
     result = subprocess.run(
-        [str(REPO / "scripts" / "pillar-secret"), RECIPIENT, str(indent)],
+        [str(REPO / "scripts" / "pillar-secret"), "encrypt", recipient, "--indent", str(indent)],
         input=value,
         capture_output=True,
         text=True,
@@ -69,7 +87,9 @@ def encrypt(gnupghome: Path, value: str, indent: int) -> str:
     return result.stdout
 
 
-def secrets_sls(gnupghome: Path, values: dict[tuple[str, ...], str]) -> str:
+def secrets_sls(
+    gnupghome: Path, values: dict[tuple[str, ...], str], recipient: str = RECIPIENT
+) -> str:
     """A `#!yaml|gpg` file with every value as a PGP block, nested under `fluxora:`."""
     lines = ["#!yaml|gpg", "fluxora:"]
     written: list[tuple[str, ...]] = []
@@ -82,7 +102,7 @@ def secrets_sls(gnupghome: Path, values: dict[tuple[str, ...], str]) -> str:
             if depth < len(path) - 1:
                 lines.append(f"{pad}{part}:")
             else:
-                block = encrypt(gnupghome, value, indent=len(pad) + 2)
+                block = encrypt(gnupghome, value, len(pad) + 2, recipient)
                 lines.append(f"{pad}{part}: {block.rstrip()}")
     return "\n".join(lines) + "\n"
 
