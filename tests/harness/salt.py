@@ -27,6 +27,7 @@ def master_overrides(test_pillar: list[Path], gpg_keydir: Path) -> dict[str, Any
         "file_roots": {"base": [str(SALT_DIR / "states"), str(SALT_DIR), str(FIXTURE_STATES)]},
         "pillar_roots": {"base": [*map(str, test_pillar), str(SALT_DIR / "pillar")]},
         "gpg_keydir": str(gpg_keydir),
+        "gpg_decrypt_must_succeed": True,  # as docs/OPERATIONS.md sets it
         "runner_dirs": [str(SALT_DIR / "_runners")],
         "fileserver_backend": ["roots"],
     }

@@ -45,6 +45,7 @@ class LocalMinion:
             "file_roots": {"base": [str(SALT_DIR / "states"), str(SALT_DIR)]},
             "pillar_roots": {"base": [str(path) for path in pillar_roots]},
             "gpg_keydir": str(gpg_keydir),
+            "gpg_decrypt_must_succeed": True,  # as docs/OPERATIONS.md sets it
             "grains": grains,
             "cachedir": str(config_dir / "cache"),
             "pki_dir": str(config_dir / "pki"),
