@@ -60,7 +60,7 @@ def require(data: dict[str, Any], keys: list[str], prefix: str) -> dict[str, Any
             raise CommandExecutionError(
                 f"pillar key '{prefix}:{key}' is required for environment '{environment}' "
                 f"but is not set: add it to salt/pillar/fluxora/{environment}.sls (or, for a "
-                f"secret, GPG-encrypted to salt/pillar/fluxora/secrets/{environment}.sls)"
+                f"secret, GPG-encrypted to salt/pillar/fluxora/secrets/{environment}/<role>.sls)"
             )
     return data
 

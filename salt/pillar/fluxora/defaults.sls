@@ -1,5 +1,5 @@
 # Shared defaults for every environment. An environment file (dev.sls, staging.sls, prod.sls)
-# holds only what differs; secrets are in secrets/<env>.sls as GPG blocks. Every key is
+# holds only what differs; secrets are in secrets/<env>/<role>.sls as GPG blocks. Every key is
 # documented in the pillar.example of the formula that reads it.
 fluxora:
   tags:

@@ -45,6 +45,9 @@ fluxora:
   aws:
     region: eu-west-1
     dr_region: eu-central-1
+    # Who may assume fluxora-prod-deployer, the role `state.apply aws` runs as (aws.deployer).
+    deployer:
+      principals: ['arn:aws:iam::123456789012:role/fluxora-platform-admins']
     buckets:
       backups:
         name: fluxora-prod-backups

@@ -33,8 +33,8 @@ def tags_of(items: list[dict[str, Any]] | None) -> dict[str, str]:
     return {item["Key"]: item["Value"] for item in items or []}
 
 
-def apply(minion: LocalMinion, test: bool = False) -> dict[str, Any]:
-    args = ["state.apply", "aws", *(["test=True"] if test else [])]
+def apply(minion: LocalMinion, test: bool = False, sls: str = "aws") -> dict[str, Any]:
+    args = ["state.apply", sls, *(["test=True"] if test else [])]
     result = minion.call(*args, check=False, timeout=600)
     assert isinstance(result, dict), result
     return dict(result)
@@ -211,3 +211,32 @@ def test_aws_states_apply_verify_and_reapply_with_no_change(
     assert {v["__id__"]: v["changes"] for v in second.values() if v["changes"]} == {}
     dry = apply(minion, test=True)
     assert {v["__id__"]: v["result"] for v in dry.values() if v["result"] is not True} == {}
+
+
+def test_an_out_of_band_managed_policy_is_reported_by_a_plan_and_removed_by_an_apply(
+    aws_reset: None, local_minion_factory: Callable[..., LocalMinion]
+) -> None:
+    (host,) = [h for h, roles in topology("staging").items() if "cloud" in roles]
+    minion = local_minion_factory("staging", host, topology("staging")[host])
+    assert failures(apply(minion, sls="aws.iam")) == {}
+    iam = boto3.client("iam")
+    everything = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    arn = iam.create_policy(PolicyName="break-glass", PolicyDocument=json.dumps(everything))[
+        "Policy"
+    ]["Arn"]
+    iam.attach_role_policy(RoleName="fluxora-staging-worker", PolicyArn=arn)
+
+    plan = apply(minion, test=True, sls="aws.iam")
+    pending = {v["__id__"]: (v["result"], v["changes"]) for v in plan.values() if v["changes"]}
+    assert pending == {
+        "aws-iam-worker-fluxora_iam-role_present": (
+            None,
+            {"old": {"managed_policies": [arn]}, "new": {"managed_policies": []}},
+        )
+    }
+    assert failures(apply(minion, sls="aws.iam")) == {}
+    attached = iam.list_attached_role_policies(RoleName="fluxora-staging-worker")
+    assert attached["AttachedPolicies"] == []

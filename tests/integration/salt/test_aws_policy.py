@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from parliament import analyze_policy_string
 
+from tests.harness.saltlocal import LocalMinion
 from tests.integration.salt.conftest import states_of, topology
 
 pytestmark = pytest.mark.integration
@@ -48,6 +51,30 @@ def tag_problems(env: str, module: str, args: dict[str, Any]) -> list[str]:
     return problems
 
 
+# Findings accepted on purpose: (parliament issue, what its detail must say). Each reason:
+ACCEPTED = [
+    # The deployer writes the log buckets' policies (CloudTrail and S3 log delivery need one),
+    # so it could grant itself their objects; they hold only logs, and CloudTrail's digest
+    # files show any log altered. Every other bucket's policy is out of its reach.
+    (
+        "RESOURCE_POLICY_PRIVILEGE_ESCALATION",
+        re.compile(r"arn:aws:s3:::fluxora-[a-z]+-logs(-dr)? due to s3:[A-Za-z]+Object"),
+    ),
+    # Lifecycle rules (retention from pillar) are the deployer's to apply, and an expiration
+    # deletes objects. A changed rule is in CloudTrail and in the next plan as drift; S3 Object
+    # Lock on the backups buckets would bound it further.
+    (
+        "RESOURCE_POLICY_PRIVILEGE_ESCALATION",
+        re.compile(r"arn:aws:s3:::fluxora-[a-z]+-\* due to s3:DeleteObject"),
+    ),
+]
+
+
+def _accepted(issue: str, detail: Any) -> bool:
+    text = json.dumps(detail)
+    return any(issue == known and pattern.search(text) for known, pattern in ACCEPTED)
+
+
 def _fake(value: Any) -> Any:
     if isinstance(value, str) and value.startswith("ref:"):
         _, kind, name = value.split(":", 2)
@@ -61,17 +88,24 @@ def _fake(value: Any) -> Any:
 
 
 def policy_problems(document: dict[str, Any]) -> list[str]:
-    """Wildcard actions, and whatever parliament finds (RESOURCE_STAR: `*` where the action
-    supports resource-level permissions; malformed ARNs; unknown actions)."""
+    """Wildcard actions allowed, and whatever parliament finds (RESOURCE_STAR: `*` where the
+    action supports resource-level permissions; malformed ARNs; unknown actions or condition
+    keys)."""
     document = _fake(document)
     problems = []
     for statement in document["Statement"]:
+        if statement["Effect"] != "Allow":
+            continue
         actions = statement.get("Action", [])
         for action in [actions] if isinstance(actions, str) else actions:
             if "*" in action:
                 problems.append(f"wildcard action {action}")
     findings = analyze_policy_string(json.dumps(document)).findings
-    problems += [f"{finding.issue}: {finding.detail}" for finding in findings]
+    problems += [
+        f"{finding.issue}: {finding.detail}"
+        for finding in findings
+        if not _accepted(finding.issue, finding.detail)
+    ]
     return problems
 
 
@@ -100,16 +134,31 @@ def test_tag_check_catches_a_misspelled_tag() -> None:
     ]
 
 
+@pytest.fixture(scope="module")
+def deployers(local_minion_factory: Callable[..., LocalMinion]) -> dict[str, dict[str, Any]]:
+    """The rendered aws.deployer (not in the highstate: an administrator applies it) per env."""
+    rendered = {}
+    for env in ("staging", "prod"):
+        (host,) = [h for h, roles in topology(env).items() if "cloud" in roles]
+        sls = local_minion_factory(env, host, topology(env)[host]).call(
+            "state.show_sls", "aws.deployer"
+        )
+        rendered[env] = states_of(sls, "fluxora_iam")["aws-deployer-fluxora_iam-role_present"]
+    return rendered
+
+
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_every_iam_policy_is_least_privilege(
-    highstates: dict[tuple[str, str], Any], env: str
+    highstates: dict[tuple[str, str], Any], deployers: dict[str, dict[str, Any]], env: str
 ) -> None:
     roles = [
         (state_id, args)
         for module, state_id, args in cloud_states(highstates, env)
         if module == "fluxora_iam"
     ]
-    assert len(roles) == 4  # replication, api, worker, orchestrator
+    roles.append(("aws-deployer-fluxora_iam-role_present", deployers[env]))
+    assert len(roles) == 5  # replication, api, worker, orchestrator, deployer
+    assert all(args.get("managed_policies", []) == [] for _, args in roles)
     problems = {}
     for state_id, args in roles:
         for name, document in {"trust": args["assume_role_policy"], **args["policies"]}.items():
@@ -153,3 +202,37 @@ def test_orchestrator_role_touches_only_its_own_resources(
 )
 def test_policy_check_fails_on_wildcards(statement: dict[str, Any]) -> None:
     assert policy_problems({"Version": "2012-10-17", "Statement": [statement]})
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_instance_roles_never_reach_the_backups_buckets(
+    highstates: dict[tuple[str, str], Any], env: str
+) -> None:
+    for module, state_id, args in cloud_states(highstates, env):
+        if module == "fluxora_iam" and state_id in (
+            "aws-iam-api-fluxora_iam-role_present",
+            "aws-iam-worker-fluxora_iam-role_present",
+        ):
+            assert f"fluxora-{env}-backups" not in json.dumps(args["policies"]), state_id
+
+
+def test_the_deployer_may_not_change_itself_nor_attach_policies(
+    deployers: dict[str, dict[str, Any]],
+) -> None:
+    for env, args in deployers.items():
+        (deploy,) = args["policies"].values()
+        allowed = {
+            action for s in deploy["Statement"] if s["Effect"] == "Allow" for action in s["Action"]
+        }
+        assert "iam:AttachRolePolicy" not in allowed
+        (deny,) = [s for s in deploy["Statement"] if s["Effect"] == "Deny"]
+        assert deny["Resource"] == [f"arn:aws:iam::*:role/fluxora-{env}-deployer"]
+        assert {"iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy"} <= set(deny["Action"])
+        resources = [
+            r
+            for s in deploy["Statement"]
+            if s["Effect"] == "Allow"
+            for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+        ]
+        named = [r for r in resources if r not in ("*",) and "route53" not in r]
+        assert all(f"fluxora-{env}-" in r or ":ec2:" in r for r in named), named
