@@ -241,3 +241,28 @@ def test_a_secret_file_elsewhere_is_refused(
     source = pillar / "fluxora" / "secrets" / "prod" / "monitoring.sls"
     shutil.copy(source, pillar / "fluxora" / "secrets" / place)
     assert any(problem in found for found in pillar_secret_problems(pillar))
+
+
+# bandit over the Python that runs on masters and minions, and the secrets tool. orchestrator/
+# is scanned once its medium findings are fixed or justified inline (they are listed in the
+# security issue's closing note).
+BANDIT_PATHS = ("salt/_modules", "salt/_states", "salt/_runners", "scripts/pillar_secret.py")
+
+
+def _bandit(*paths: str, cwd: Path = REPO) -> list[str]:
+    """Medium and high findings as `file:line test_id message`."""
+    result = _run([str(BIN / "bandit"), "-q", "-ll", "-f", "json", "-r", *paths], cwd)
+    assert result.returncode in (0, 1), result.stderr
+    found = json.loads(result.stdout)["results"]
+    return [f"{r['filename']}:{r['line_number']} {r['test_id']} {r['issue_text']}" for r in found]
+
+
+def test_bandit_finds_nothing_medium_or_high() -> None:
+    assert _bandit(*BANDIT_PATHS) == []
+
+
+def test_bandit_would_catch_a_shell_injection(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text(
+        "import subprocess\n\ndef run(name):\n    subprocess.call('ls ' + name, shell=True)\n"
+    )
+    assert [line.split()[1] for line in _bandit("bad.py", cwd=tmp_path)] == ["B602"]
