@@ -305,3 +305,63 @@ def launch_template_present(
             call("tags", ec2.create_tags, Resources=[template_id], Tags=_u("tag_list")(tags))
 
     return _u("converge")(name, "launch template", read, desired, write, bool(__opts__.get("test")))
+
+
+def flow_log_present(
+    name: str,
+    bucket: str,
+    tags: dict[str, str],
+    vpc_id: str | None = None,
+    region: str | None = None,
+) -> dict[str, Any]:
+    """Ensure the VPC (default: the region's default VPC) logs all its traffic to S3 `bucket`
+    (under AWSLogs/, S3's own layout); the flow log is tagged Name=`name`."""
+    ret = {"name": name, "result": False, "comment": "", "changes": {}}
+    try:
+        ec2 = _u("client")("ec2", region)
+        vpc = _vpc(ec2, vpc_id)
+        tags = _u("check_tags")(dict(tags, Name=name))
+    except CommandExecutionError as exc:
+        ret["comment"] = f"flow log {name}: {exc}"
+        return ret
+    destination = f"arn:aws:s3:::{bucket}"
+    desired = {"destination": destination, "traffic": "ALL", "tags": tags}
+    call = _u("call")
+
+    def read() -> dict[str, Any] | None:
+        found = call(
+            "describe flow logs",
+            ec2.describe_flow_logs,
+            Filters=[{"Name": "resource-id", "Values": [vpc]}],
+        )["FlowLogs"]
+        mine = [f for f in found if _u("tag_dict")(f.get("Tags")).get("Name") == name]
+        if not mine:
+            return None
+        return {
+            "destination": mine[0].get("LogDestination"),
+            "traffic": mine[0].get("TrafficType"),
+            "tags": _u("tag_dict")(mine[0].get("Tags")),
+            "id": mine[0]["FlowLogId"],
+        }
+
+    def write(current: dict[str, Any] | None, keys: list[str]) -> None:
+        if current is not None and keys == ["tags"]:
+            call("tags", ec2.create_tags, Resources=[current["id"]], Tags=_u("tag_list")(tags))
+            return
+        if current is not None:  # destination or traffic: a flow log cannot be modified
+            call("delete flow log", ec2.delete_flow_logs, FlowLogIds=[current["id"]])
+        created = call(
+            f"create flow log {name}",
+            ec2.create_flow_logs,
+            ResourceIds=[vpc],
+            ResourceType="VPC",
+            TrafficType="ALL",
+            LogDestinationType="s3",
+            LogDestination=destination,
+            TagSpecifications=[{"ResourceType": "vpc-flow-log", "Tags": _u("tag_list")(tags)}],
+        )
+        # A refused flow log is an "Unsuccessful" item in a successful answer, not an error.
+        for failed in created.get("Unsuccessful", []):
+            raise CommandExecutionError(f"not created: {failed['Error']['Message']}")
+
+    return _u("converge")(name, "flow log", read, desired, write, bool(__opts__.get("test")))

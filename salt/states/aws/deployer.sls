@@ -61,7 +61,8 @@ aws-deployer-fluxora_iam-role_present:
                        s3:GetLifecycleConfiguration, s3:PutLifecycleConfiguration,
                        s3:GetBucketTagging, s3:PutBucketTagging,
                        s3:GetReplicationConfiguration, s3:PutReplicationConfiguration,
-                       s3:GetBucketPolicy, s3:GetBucketLogging, s3:PutBucketLogging,
+                       s3:GetBucketPolicy, s3:DeleteBucketPolicy, s3:GetBucketLogging,
+                       s3:PutBucketLogging,
                        s3:GetBucketOwnershipControls, s3:PutBucketOwnershipControls]
               Resource: ['arn:aws:s3:::{{ prefix }}-*']
             # Only the log buckets have a bucket policy (log delivery by CloudTrail and S3):
@@ -95,7 +96,7 @@ aws-deployer-fluxora_iam-role_present:
               Action: [ec2:CreateVpc, ec2:ModifyVpcAttribute, ec2:CreateSubnet,
                        ec2:ModifySubnetAttribute, ec2:CreateRouteTable, ec2:AssociateRouteTable,
                        ec2:CreateRoute, ec2:CreateInternetGateway, ec2:AttachInternetGateway,
-                       ec2:CreateVpcEndpoint, ec2:CreateFlowLogs, ec2:CreateSecurityGroup,
+                       ec2:CreateVpcEndpoint, ec2:CreateFlowLogs, ec2:DeleteFlowLogs, ec2:CreateSecurityGroup,
                        ec2:AuthorizeSecurityGroupIngress, ec2:RevokeSecurityGroupIngress,
                        ec2:AuthorizeSecurityGroupEgress, ec2:RevokeSecurityGroupEgress,
                        ec2:CreateLaunchTemplate, ec2:CreateLaunchTemplateVersion,

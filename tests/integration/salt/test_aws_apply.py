@@ -188,6 +188,46 @@ def check_orchestrator_role(env: str, data: dict[str, Any]) -> None:
     assert [r["RoleName"] for r in profile["Roles"]] == [name]
 
 
+def check_logging(env: str, data: dict[str, Any]) -> None:
+    """CloudTrail for every region with log-file validation, logging; server access logs of
+    every bucket and flow logs of both regions' VPCs, into the log bucket of their region."""
+    aws = data["aws"]
+    trail = boto3.client("cloudtrail", region_name=aws["region"])
+    (found,) = trail.describe_trails(trailNameList=[f"fluxora-{env}-trail"])["trailList"]
+    assert found["S3BucketName"] == f"fluxora-{env}-logs"
+    assert found["IsMultiRegionTrail"] is True
+    assert found["LogFileValidationEnabled"] is True
+    assert trail.get_trail_status(Name=f"fluxora-{env}-trail")["IsLogging"] is True
+    (tags,) = trail.list_tags(ResourceIdList=[found["TrailARN"]])["ResourceTagList"]
+    assert tags_of(tags["TagsList"]) == data["tags"]
+    for region, logs in (
+        (aws["region"], f"fluxora-{env}-logs"),
+        (aws["dr_region"], f"fluxora-{env}-logs-dr"),
+    ):
+        s3 = boto3.client("s3", region_name=region)
+        policy = json.loads(s3.get_bucket_policy(Bucket=logs)["Policy"])
+        principals = {
+            json.dumps(st["Principal"]) for st in policy["Statement"] if st["Effect"] == "Allow"
+        }
+        assert any("cloudtrail.amazonaws.com" in p for p in principals)
+        assert any("logging.s3.amazonaws.com" in p for p in principals)
+        buckets = [b[key] for b in aws["buckets"].values() for key in ("name", "dr_name")]
+        for bucket in [b for b in buckets if (region == aws["dr_region"]) == b.endswith("-dr")]:
+            enabled = s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"]
+            assert (enabled["TargetBucket"], enabled["TargetPrefix"]) == (logs, f"s3/{bucket}/")
+        ec2 = boto3.client("ec2", region_name=region)
+        vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+        (flow,) = ec2.describe_flow_logs(
+            Filters=[{"Name": "resource-id", "Values": [vpc["VpcId"]]}]
+        )["FlowLogs"]
+        assert (flow["TrafficType"], flow["LogDestination"]) == ("ALL", f"arn:aws:s3:::{logs}")
+        assert tags_of(flow["Tags"]) == {**data["tags"], "Name": flow_name(env, region, aws)}
+
+
+def flow_name(env: str, region: str, aws: dict[str, Any]) -> str:
+    return f"fluxora-{env}-flow-{'primary' if region == aws['region'] else 'dr'}"
+
+
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_aws_states_apply_verify_and_reapply_with_no_change(
     env: str, aws_reset: None, local_minion_factory: Callable[..., LocalMinion]
@@ -205,6 +245,7 @@ def test_aws_states_apply_verify_and_reapply_with_no_change(
     check_security_groups(env, data)
     check_dns(env, data)
     check_orchestrator_role(env, data)
+    check_logging(env, data)
 
     second = apply(minion)
     assert failures(second) == {}
