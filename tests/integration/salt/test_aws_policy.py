@@ -10,13 +10,21 @@ from typing import Any
 import pytest
 from parliament import analyze_policy_string
 
+from tests.harness import cloudpolicy
 from tests.harness.saltlocal import LocalMinion
 from tests.integration.salt.conftest import states_of, topology
 
 pytestmark = pytest.mark.integration
 
 REQUIRED_TAGS = {"Project", "Environment", "Owner", "CostCenter", "ManagedBy"}
-AWS_MODULES = ("fluxora_s3", "fluxora_iam", "fluxora_ec2", "fluxora_asg", "fluxora_route53")
+AWS_MODULES = (
+    "fluxora_s3",
+    "fluxora_iam",
+    "fluxora_ec2",
+    "fluxora_asg",
+    "fluxora_route53",
+    "fluxora_cloudtrail",
+)
 # Route53 records cannot carry tags (their zone and health checks do).
 UNTAGGABLE = {("fluxora_route53", "failover_record_present")}
 FAKE_ARNS = {
@@ -236,3 +244,63 @@ def test_the_deployer_may_not_change_itself_nor_attach_policies(
         ]
         named = [r for r in resources if r not in ("*",) and "route53" not in r]
         assert all(f"fluxora-{env}-" in r or ":ec2:" in r for r in named), named
+
+
+# --- the security policy check over what each environment's states declare -------------------
+
+
+def _bucket(args: dict[str, Any]) -> dict[str, Any]:
+    # fluxora_s3.bucket_present always blocks public access and encrypts by default (its
+    # contract; test_aws_apply reads both back from S3).
+    return {
+        "name": args["name"],
+        "public_access_block": dict.fromkeys(cloudpolicy.PUBLIC_ACCESS_FLAGS, True),
+        "encryption": "aws:kms" if args.get("kms_key_id") else "AES256",
+        "access_log": args.get("access_log"),
+        "policy": args.get("policy"),
+    }
+
+
+def rendered_inventory(states: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
+    """The cloudpolicy inventory of an environment from its rendered aws states."""
+    inventory: dict[str, list[dict[str, Any]]] = {
+        key: []
+        for key in ("buckets", "security_groups", "launch_templates", "roles", "trails", "networks")
+    }
+    regions, logged = set(), set()
+    for module, _, args in states:
+        function = (module, args["__function__"])
+        if function == ("fluxora_s3", "bucket_present"):
+            inventory["buckets"].append(_bucket(args))
+        elif function == ("fluxora_ec2", "security_group_present"):
+            inventory["security_groups"].append(
+                {"name": args["name"], "ingress": args.get("ingress") or []}
+            )
+        elif function == ("fluxora_ec2", "launch_template_present"):
+            # fluxora_ec2 sets HttpTokens=required on every template (read back from EC2).
+            inventory["launch_templates"].append({"name": args["name"], "http_tokens": "required"})
+        elif function == ("fluxora_iam", "role_present"):
+            inventory["roles"].append({"name": args["name"], "policies": args["policies"]})
+        elif function == ("fluxora_cloudtrail", "trail_present"):
+            # trail_present always logs every region with log-file validation (read back).
+            trail = dict.fromkeys(("multi_region", "log_file_validation", "logging"), True)
+            inventory["trails"].append({"name": args["name"], **trail})
+        elif function == ("fluxora_ec2", "flow_log_present"):
+            logged.add(args["region"])
+        if module in ("fluxora_ec2", "fluxora_asg"):
+            regions.add(args["region"])
+    inventory["networks"] = [
+        {"name": f"vpc@{region}", "region": region, "flow_logs": region in logged}
+        for region in sorted(regions)
+    ]
+    return inventory
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_every_environment_passes_the_security_policy_check(
+    highstates: dict[tuple[str, str], Any], env: str
+) -> None:
+    inventory = rendered_inventory(cloud_states(highstates, env))
+    assert len(inventory["buckets"]) == 6  # backups, artifacts, logs; each in both regions
+    assert len(inventory["networks"]) == 2
+    assert [str(finding) for finding in cloudpolicy.check(inventory)] == []
