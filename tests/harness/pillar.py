@@ -43,6 +43,8 @@ SECRET_KEYS = (
     ("postgres", "replication", "password"),
     ("postgres", "backup", "password"),
     ("monitoring", "orchestrator_token"),
+    ("redis", "password"),
+    ("redis", "monitor_password"),
 )
 
 

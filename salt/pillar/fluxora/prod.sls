@@ -2,13 +2,14 @@
 fluxora:
   env: prod
   tags: {Environment: prod}
+  # Each host's private address (Redis listens only there).
   topology:
     hosts:
-      prd-db-1: {roles: [postgres-primary]}
-      prd-db-2: {roles: [postgres-replica]}
-      prd-cache-1: {roles: [redis]}
-      prd-mon-1: {roles: [monitoring]}
-      prd-ops-1: {roles: [orchestrator, cloud]}
+      prd-db-1: {roles: [postgres-primary], address: 10.30.1.11}
+      prd-db-2: {roles: [postgres-replica], address: 10.30.1.12}
+      prd-cache-1: {roles: [redis], address: 10.30.2.11}
+      prd-mon-1: {roles: [monitoring], address: 10.30.3.12}
+      prd-ops-1: {roles: [orchestrator, cloud], address: 10.30.3.11}
   postgres:
     primary: {host: prd-db-1.internal.fluxora.example}
     hba:
@@ -18,7 +19,7 @@ fluxora:
     # Never a scratch database on a production primary: restore-verify uses
     # fluxora:orchestrator:config:backup:restore_targets:prod.
     backup: {createdb: false}
-  redis: {bind: 0.0.0.0, maxmemory: 2gb}
+  redis: {maxmemory: 2gb}
   monitoring:
     prometheus: {retention: 30d}
     targets:

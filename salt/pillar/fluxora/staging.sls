@@ -2,18 +2,18 @@
 fluxora:
   env: staging
   tags: {Environment: staging}
+  # Each host's private address (Redis listens only there).
   topology:
     hosts:
-      stg-db-1: {roles: [postgres-primary]}
-      stg-db-2: {roles: [postgres-replica]}
-      stg-cache-1: {roles: [redis]}
-      stg-ops-1: {roles: [monitoring, orchestrator, cloud]}
+      stg-db-1: {roles: [postgres-primary], address: 10.20.1.11}
+      stg-db-2: {roles: [postgres-replica], address: 10.20.1.12}
+      stg-cache-1: {roles: [redis], address: 10.20.2.11}
+      stg-ops-1: {roles: [monitoring, orchestrator, cloud], address: 10.20.3.11}
   postgres:
     primary: {host: stg-db-1.internal.fluxora.example}
     hba:
       replication_cidrs: [10.20.1.0/24]
       client_cidrs: [10.20.0.0/16]
-  redis: {bind: 0.0.0.0}
   monitoring:
     targets:
       fluxora-orchestrator: ['stg-ops-1.internal.fluxora.example:8470']
