@@ -4,6 +4,7 @@
 include:
   - .iam
   - .s3
+  - .network
   - .logging
   - .security_groups
   - .autoscaling

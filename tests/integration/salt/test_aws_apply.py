@@ -78,6 +78,9 @@ def check_groups(env: str, data: dict[str, Any]) -> None:
             "AutoScalingGroups"
         ]
         assert group["LaunchTemplate"]["LaunchTemplateName"] == name
+        assert sorted(group["VPCZoneIdentifier"].split(",")) == subnet_ids(
+            env, data["aws"], "primary"
+        )
         assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (
             policy["min"],
             policy["max"],
@@ -112,7 +115,7 @@ def check_dr_groups(env: str, data: dict[str, Any]) -> None:
         limits = (group["MinSize"], group["MaxSize"], group["DesiredCapacity"])
         assert limits == (0, data["scaling"]["groups"][key]["max"], 0)
         assert group["NewInstancesProtectedFromScaleIn"] is False
-        assert sorted(group["AvailabilityZones"]) == sorted(dr["availability_zones"])
+        assert sorted(group["VPCZoneIdentifier"].split(",")) == subnet_ids(env, aws, "dr")
         assert {t["Key"]: t["Value"] for t in group["Tags"]} == data["tags"]
         (version,) = ec2.describe_launch_template_versions(
             LaunchTemplateName=name, Versions=["$Default"]
@@ -124,16 +127,66 @@ def check_dr_groups(env: str, data: dict[str, Any]) -> None:
         )
 
 
+def vpc_of(env: str, aws: dict[str, Any], which: str) -> dict[str, Any]:
+    region = aws["region"] if which == "primary" else aws["dr_region"]
+    name = f"fluxora-{env}" if which == "primary" else f"fluxora-{env}-dr"
+    ec2 = boto3.client("ec2", region_name=region)
+    (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [name]}])["Vpcs"]
+    return dict(vpc)
+
+
+def subnet_ids(env: str, aws: dict[str, Any], which: str) -> list[str]:
+    region = aws["region"] if which == "primary" else aws["dr_region"]
+    vpc = vpc_of(env, aws, which)["VpcId"]
+    ec2 = boto3.client("ec2", region_name=region)
+    found = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    return sorted(subnet["SubnetId"] for subnet in found)
+
+
+def check_network(env: str, data: dict[str, Any]) -> None:
+    """A VPC per region with the pillar's private subnets, whose route table reaches nothing
+    outside the VPC but S3 (the gateway endpoint), tagged."""
+    aws = data["aws"]
+    for which, key in (("primary", "network"), ("dr", "dr_network")):
+        region = aws["region"] if which == "primary" else aws["dr_region"]
+        ec2 = boto3.client("ec2", region_name=region)
+        vpc = vpc_of(env, aws, which)
+        assert vpc["CidrBlock"] == aws[key]["cidr"]
+        assert {k: v for k, v in tags_of(vpc["Tags"]).items() if k != "Name"} == data["tags"]
+        subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
+        assert sorted(
+            (s["AvailabilityZone"], s["CidrBlock"]) for s in subnets["Subnets"]
+        ) == sorted((s["zone"], s["cidr"]) for s in aws[key]["subnets"].values())
+        assert not any(s["MapPublicIpOnLaunch"] for s in subnets["Subnets"])
+        tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
+        routes = [r for t in tables["RouteTables"] for r in t["Routes"]]
+        assert not [r for r in routes if str(r.get("GatewayId", "")).startswith("igw-")]
+        (endpoint,) = ec2.describe_vpc_endpoints(
+            Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}]
+        )["VpcEndpoints"]
+        assert endpoint["ServiceName"] == f"com.amazonaws.{region}.s3"
+
+
 def check_security_groups(env: str, data: dict[str, Any]) -> None:
     ec2 = boto3.client("ec2", region_name=data["aws"]["region"])
-    groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
+    vpc = vpc_of(env, data["aws"], "primary")
+    found = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
+    groups = {g["GroupName"]: g for g in found["SecurityGroups"]}
     api, worker, db = (groups[f"fluxora-{env}-{k}"] for k in ("api", "worker", "db"))
+    # Nothing leaves a group but what pillar lists: AWS's allow-all egress rule is gone.
+    for group in (api, worker, db, groups[f"fluxora-{env}-ops"], groups[f"fluxora-{env}-cache"]):
+        ranges = [r["CidrIp"] for p in group["IpPermissionsEgress"] for r in p.get("IpRanges", [])]
+        assert all(p["IpProtocol"] == "tcp" for p in group["IpPermissionsEgress"]), group
+        assert "0.0.0.0/0" not in ranges or group["GroupName"].endswith("-ops")
+    s3_out = [p for p in worker["IpPermissionsEgress"] if p.get("PrefixListIds")]
+    assert [(p["FromPort"], p["ToPort"]) for p in s3_out] == [(443, 443)]
     assert [
         (p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in api["IpPermissions"]
     ] == [(443, ["0.0.0.0/0"])]
     assert worker["IpPermissions"] == []
     sources = sorted(pair["GroupId"] for p in db["IpPermissions"] for pair in p["UserIdGroupPairs"])
-    assert sources == sorted([api["GroupId"], worker["GroupId"]])
+    ops = groups[f"fluxora-{env}-ops"]
+    assert sources == sorted([api["GroupId"], worker["GroupId"], ops["GroupId"]])
     assert {p["FromPort"] for p in db["IpPermissions"]} == {5432}
     assert tags_of(db["Tags"]) == {**data["tags"], "Name": f"fluxora-{env}-db"}
 
@@ -216,7 +269,7 @@ def check_logging(env: str, data: dict[str, Any]) -> None:
             enabled = s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"]
             assert (enabled["TargetBucket"], enabled["TargetPrefix"]) == (logs, f"s3/{bucket}/")
         ec2 = boto3.client("ec2", region_name=region)
-        vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+        vpc = vpc_of(env, aws, "primary" if region == aws["region"] else "dr")
         (flow,) = ec2.describe_flow_logs(
             Filters=[{"Name": "resource-id", "Values": [vpc["VpcId"]]}]
         )["FlowLogs"]
@@ -242,6 +295,7 @@ def test_aws_states_apply_verify_and_reapply_with_no_change(
     check_buckets(env, data)
     check_groups(env, data)
     check_dr_groups(env, data)
+    check_network(env, data)
     check_security_groups(env, data)
     check_dns(env, data)
     check_orchestrator_role(env, data)

@@ -24,6 +24,7 @@ AWS_MODULES = (
     "fluxora_asg",
     "fluxora_route53",
     "fluxora_cloudtrail",
+    "fluxora_vpc",
 )
 # Route53 records cannot carry tags (their zone and health checks do).
 UNTAGGABLE = {("fluxora_route53", "failover_record_present")}
@@ -267,14 +268,14 @@ def rendered_inventory(states: list[tuple[str, str, dict[str, Any]]]) -> dict[st
         key: []
         for key in ("buckets", "security_groups", "launch_templates", "roles", "trails", "networks")
     }
-    regions, logged = set(), set()
+    networks, logged = {}, set()
     for module, _, args in states:
         function = (module, args["__function__"])
         if function == ("fluxora_s3", "bucket_present"):
             inventory["buckets"].append(_bucket(args))
         elif function == ("fluxora_ec2", "security_group_present"):
             inventory["security_groups"].append(
-                {"name": args["name"], "ingress": args.get("ingress") or []}
+                {"name": f"{args['name']}@{args['region']}", "ingress": args.get("ingress") or []}
             )
         elif function == ("fluxora_ec2", "launch_template_present"):
             # fluxora_ec2 sets HttpTokens=required on every template (read back from EC2).
@@ -286,12 +287,12 @@ def rendered_inventory(states: list[tuple[str, str, dict[str, Any]]]) -> dict[st
             trail = dict.fromkeys(("multi_region", "log_file_validation", "logging"), True)
             inventory["trails"].append({"name": args["name"], **trail})
         elif function == ("fluxora_ec2", "flow_log_present"):
-            logged.add(args["region"])
-        if module in ("fluxora_ec2", "fluxora_asg"):
-            regions.add(args["region"])
+            logged.add(args["vpc_id"])
+        elif function == ("fluxora_vpc", "network_present"):
+            networks[f"ref:vpc@{args['region']}:{args['name']}"] = args
     inventory["networks"] = [
-        {"name": f"vpc@{region}", "region": region, "flow_logs": region in logged}
-        for region in sorted(regions)
+        {"name": vpc.rsplit(":", 1)[1], "region": args["region"], "flow_logs": vpc in logged}
+        for vpc, args in sorted(networks.items())
     ]
     return inventory
 
