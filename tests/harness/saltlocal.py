@@ -56,8 +56,15 @@ class LocalMinion:
         (config_dir / "minion").write_text(yaml.safe_dump(config))
         return cls(config_dir)
 
-    def call(self, *args: str, check: bool = True, timeout: float = 300) -> Any:
-        """Run salt-call and return the `local` value of its JSON output."""
+    def call(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 300,
+        env: dict[str, str] | None = None,
+    ) -> Any:
+        """Run salt-call (with `env` as its environment, default ours) and return the `local`
+        value of its JSON output."""
         argv = [
             SALT_CALL,
             "--local",
@@ -67,7 +74,9 @@ class LocalMinion:
             "--log-level=quiet",
             *args,
         ]
-        result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
+        result = subprocess.run(
+            argv, capture_output=True, text=True, check=False, timeout=timeout, env=env
+        )
         try:
             data = json.loads(result.stdout)["local"]
         except (ValueError, KeyError) as exc:
