@@ -7,10 +7,8 @@ that comes first in the test master's pillar_roots.
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,27 +16,14 @@ from typing import Any
 import yaml
 
 from tests.harness.processes import HarnessError
+from tests.harness.salt import load_module
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _load_pillar_secret() -> Any:
-    """scripts/pillar_secret.py as a module (scripts/ is no package: it runs without the venv)."""
-    spec = importlib.util.spec_from_file_location(
-        "pillar_secret", REPO / "scripts" / "pillar_secret.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["pillar_secret"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-pillar_secret = _load_pillar_secret()
+# scripts/ is no package: pillar_secret.py runs without the venv.
+pillar_secret = load_module(REPO / "scripts" / "pillar_secret.py", "pillar_secret")
 ENVIRONMENTS = ("dev", "staging", "prod")
 RECIPIENT = "salt-test@fluxora.invalid"
-# The secret keys every environment's pillar needs (salt/pillar/fluxora/secrets/<env>.sls).
+# The secret keys every environment's pillar needs (salt/pillar/fluxora/secrets/<env>/).
 SECRET_KEYS = (
     ("postgres", "replication", "password"),
     ("postgres", "backup", "password"),

@@ -5,7 +5,6 @@ over the network like a check from another host does."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pytest
 import yaml
 
 from tests.harness.processes import ServerProcess, free_port, start_server
-from tests.harness.salt import SALT_DIR
+from tests.harness.salt import SALT_DIR, load_module
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +26,7 @@ MONITOR_PASSWORD = "mon-1a2b3c4d5e6f"
 
 def _module() -> Any:
     """salt/_modules/fluxora.py (its probes need no Salt loader dunders)."""
-    spec = importlib.util.spec_from_file_location(
-        "fluxora_module", SALT_DIR / "_modules" / "fluxora.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(SALT_DIR / "_modules" / "fluxora.py", "fluxora_salt_module")
 
 
 def _accepts(port: int) -> bool:
