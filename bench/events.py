@@ -39,7 +39,7 @@ import salt.utils.event
 import salt.version
 import yaml
 
-from orchestrator.sources.signing import signed_headers
+from orchestrator.engine.sources.signing import signed_headers
 from tests.harness.fluxora import FIXTURE_RUNBOOKS, SECRET, secret_env
 from tests.harness.orchestrator import start_orchestrator, terminate
 from tests.harness.processes import (

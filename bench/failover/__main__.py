@@ -24,10 +24,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from orchestrator.actions import builtin_registry
+from orchestrator.app.families import builtin_registry
 from orchestrator.core.journal import RunStatus
-from orchestrator.runbooks.catalog import default_runbooks_dir, load_catalog
-from orchestrator.runbooks.model import RunbookSpec
+from orchestrator.core.runbooks import RunbookSpec
+from orchestrator.engine.runbooks.catalog import default_runbooks_dir, load_catalog
 from tests.harness import postgres
 from tests.harness.failover import config_for, resources, run_runbook, service_probe, step_output
 

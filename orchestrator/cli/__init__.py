@@ -20,7 +20,7 @@ from orchestrator.cli import (
     validate,
 )
 from orchestrator.cli.common import add_settings_arguments
-from orchestrator.errors import FluxoraError
+from orchestrator.core.errors import FluxoraError
 
 COMMANDS = (run, validate, fire, events, jobs, backup, backups, restore_verify, runbook, scale)
 

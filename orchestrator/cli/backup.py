@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from orchestrator.backup.resources import Databases, UnknownDatabaseError
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.inprocess import add_command, context, finish, human_bytes, run_action
 from orchestrator.cli.requests import add_local_argument, run_on_daemon, run_requests
 from orchestrator.core.results import Result
+from orchestrator.families.backup.resources import Databases, UnknownDatabaseError
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:
@@ -35,8 +35,8 @@ def _backup(args: argparse.Namespace) -> int:
     requests = [{"database": name, "kind": args.kind} for name in names]
 
     def local() -> list[Result]:
-        ctx = context(args, dry_run=args.dry_run)
-        return [run_action(args, ctx, "postgres.backup", params) for params in requests]
+        with context(args, dry_run=args.dry_run) as ctx:
+            return [run_action(args, ctx, "postgres.backup", params) for params in requests]
 
     def on_daemon() -> list[Result]:
         return [

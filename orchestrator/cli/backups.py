@@ -6,9 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from orchestrator.backup.catalog import list_backups, read_verification
 from orchestrator.cli.inprocess import add_command, context, finish, human_bytes, run_action
 from orchestrator.core.results import Result
+from orchestrator.families.backup.catalog import list_backups, read_verification
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:
@@ -33,10 +33,11 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    ctx = context(args)
-    store = ctx.resource("objectstore")
+    with context(args) as ctx:
+        store = ctx.resource("objectstore")
+        env = ctx.env
     rows = []
-    for manifest in list_backups(store, ctx.env, args.database):
+    for manifest in list_backups(store, env, args.database):
         verification = read_verification(store, manifest)
         rows.append(
             {
@@ -56,13 +57,14 @@ def _list(args: argparse.Namespace) -> int:
             f"{verified_text[row['verified']]}"
         )
     if not rows:
-        print(f"no backups for {ctx.env} in {store.name}")
+        print(f"no backups for {env} in {store.name}")
     return 0
 
 
 def _prune(args: argparse.Namespace) -> int:
-    ctx = context(args, dry_run=args.dry_run)
-    return finish(args, [run_action(args, ctx, "postgres.prune", {})], _summary)
+    with context(args, dry_run=args.dry_run) as ctx:
+        result = run_action(args, ctx, "postgres.prune", {})
+    return finish(args, [result], _summary)
 
 
 def _summary(result: Result) -> str:

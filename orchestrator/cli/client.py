@@ -11,13 +11,12 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from orchestrator.actions import family_tables
-from orchestrator.api import queries
-from orchestrator.config import Config
+from orchestrator.app.config import Config
+from orchestrator.app.wiring import open_configured_store
+from orchestrator.core.errors import FluxoraError
 from orchestrator.core.events import new_event_id
-from orchestrator.errors import FluxoraError
-from orchestrator.sources.signing import signed_headers
-from orchestrator.store import open_store
+from orchestrator.engine.api import queries
+from orchestrator.engine.sources.signing import signed_headers
 from orchestrator.store.base import Store
 
 T = TypeVar("T")
@@ -56,7 +55,7 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
 
 
 def with_store(config: Config, work: Callable[[Store], T]) -> T:
-    store = open_store(config, family_tables())
+    store = open_configured_store(config)
     try:
         store.migrate()
         return work(store)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator.config import Config, load_config
+from orchestrator.app.config import Config, load_config
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:

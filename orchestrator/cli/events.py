@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from orchestrator.api import queries
 from orchestrator.cli.client import read
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.output import print_json, short_time, table
+from orchestrator.engine.api import queries
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:

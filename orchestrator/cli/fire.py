@@ -9,7 +9,7 @@ from typing import Any
 from orchestrator.cli.client import post_event
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.output import print_json
-from orchestrator.errors import FluxoraError
+from orchestrator.core.errors import FluxoraError
 
 
 class UsageError(FluxoraError, ValueError):

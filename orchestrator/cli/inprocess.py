@@ -1,6 +1,6 @@
-"""Run a postgres action in this process, from the same settings as `run`, so an operator can
-back up and verify while the daemon is down: progress on a terminal, a summary, `--json`, and
-a non-zero exit with the reason on failure."""
+"""Run an action in this process (`orchestrator.app.local`: wired as the job worker is, from
+the same settings as `run`), so an operator can back up and verify while the daemon is down:
+progress on a terminal, a summary, `--json`, and a non-zero exit with the reason on failure."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from orchestrator import logs
-from orchestrator.actions import builtin_registry
-from orchestrator.backup.resources import build_resources
+from orchestrator.app.families import builtin_registry
+from orchestrator.app.local import local
 from orchestrator.cli.common import config_from_args
+from orchestrator.core import logs
 from orchestrator.core.actions import ActionContext
 from orchestrator.core.actions import Progress as ActionProgress
 from orchestrator.core.results import Result
@@ -49,15 +49,13 @@ def add_command(
     return parser
 
 
-def context(args: argparse.Namespace, *, dry_run: bool = False) -> ActionContext:
+@contextmanager
+def context(args: argparse.Namespace, *, dry_run: bool = False) -> Iterator[ActionContext]:
+    """The action context of a command run here, on the local wiring (closed at the end)."""
     logs.configure("warning")  # retries and failures, as JSON lines on stderr
     config = config_from_args(args)
-    return ActionContext(
-        env=args.env or config.env,
-        resources=build_resources(config),
-        job_id="cli",
-        dry_run=dry_run,
-    )
+    with local(config) as wiring:
+        yield wiring.context(args.env or config.env, dry_run=dry_run, job_id="cli")
 
 
 @contextmanager

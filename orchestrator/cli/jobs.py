@@ -6,12 +6,12 @@ import argparse
 import getpass
 from typing import Any
 
-from orchestrator.api import queries
-from orchestrator.api.views import job_view
 from orchestrator.cli.client import post_signed, read, with_store
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.output import print_json, short_time, table
 from orchestrator.core.jobs import Approval, JobStatus
+from orchestrator.engine.api import queries
+from orchestrator.engine.api.views import job_view
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:

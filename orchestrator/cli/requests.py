@@ -16,8 +16,8 @@ from typing import Any
 
 from rich.console import Console
 
+from orchestrator.app.config import Config
 from orchestrator.cli.client import DaemonError, base_url, get_json, post_event
-from orchestrator.config import Config
 from orchestrator.core.results import Result
 
 POLL_SECONDS = 0.5

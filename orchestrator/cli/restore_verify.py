@@ -32,7 +32,8 @@ def _restore_verify(args: argparse.Namespace) -> int:
     params = {"backup_id": args.backup, "database": args.database, "kind": args.kind}
 
     def local() -> list[Result]:
-        return [run_action(args, context(args, dry_run=args.dry_run), "postgres.verify", params)]
+        with context(args, dry_run=args.dry_run) as ctx:
+            return [run_action(args, ctx, "postgres.verify", params)]
 
     def on_daemon() -> list[Result]:
         request = {

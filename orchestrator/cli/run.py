@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from orchestrator import daemon, logs
+from orchestrator.app import daemon
 from orchestrator.cli.common import config_from_args
+from orchestrator.core import logs
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:

@@ -15,18 +15,18 @@ from typing import Any
 
 import yaml
 
-from orchestrator.actions import builtin_registry
-from orchestrator.api import queries
+from orchestrator.app.families import builtin_registry
+from orchestrator.app.wiring import runbooks_dir
 from orchestrator.cli.client import read
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.jobs import print_journal
 from orchestrator.cli.output import print_json, table
 from orchestrator.cli.requests import follow, submit
-from orchestrator.definitions import runbooks_dir
-from orchestrator.dr.docs import expected_pages, stale_pages, write_pages
-from orchestrator.dr.report import write_report
-from orchestrator.errors import FluxoraError
-from orchestrator.runbooks.catalog import load_catalog
+from orchestrator.core.errors import FluxoraError
+from orchestrator.engine.api import queries
+from orchestrator.engine.runbooks.catalog import load_catalog
+from orchestrator.engine.runbooks.docs import expected_pages, stale_pages, write_pages
+from orchestrator.families.drills.report import write_report
 
 
 class UsageError(FluxoraError, ValueError):

@@ -12,15 +12,13 @@ import sys
 import time
 from typing import Any
 
-from orchestrator.actions import builtin_registry, resource_builders
+from orchestrator.app.config import Config
+from orchestrator.app.local import local
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.inprocess import add_command
 from orchestrator.cli.output import print_json
 from orchestrator.cli.requests import FINISHED, follow, submit_event
-from orchestrator.config import Config
-from orchestrator.core.actions import ActionContext
-from orchestrator.errors import FluxoraError
-from orchestrator.resources import ResourceProvider
+from orchestrator.core.errors import FluxoraError
 
 STOPS = FINISHED | {"awaiting-approval"}  # an approval can take days: say so and return
 
@@ -79,10 +77,9 @@ def _request(args: argparse.Namespace, env: str) -> tuple[str, dict[str, Any], s
 
 
 def _dry_run(config: Config, env: str, action: str, params: dict[str, Any]) -> dict[str, Any]:
-    resources = ResourceProvider(config, resource_builders()).for_env(env)
-    ctx = ActionContext(env=env, dry_run=True, resources=resources)
-    found = builtin_registry().get(action)
-    result = found(ctx, found.parse(params))
+    with local(config) as wiring:
+        found = wiring.registry.get(action)
+        result = found(wiring.context(env, dry_run=True), found.parse(params))
     return {"ok": result.ok, "error": result.error, **result.data}
 
 

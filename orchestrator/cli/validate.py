@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from orchestrator.actions import builtin_registry
-from orchestrator.backup.hooks import scheduled_work
+from orchestrator.app import wiring
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.output import print_json
-from orchestrator.definitions import load_definitions, runbooks_dir
+from orchestrator.families.backup.hooks import scheduled_work
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:
@@ -26,7 +25,7 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    definitions = load_definitions(config, builtin_registry())
+    definitions = wiring.definitions(config)
     scheduled_work(config)  # a backup or restore-verify schedule must name its database
     names = {
         "runbooks": [r.name for r in definitions.runbooks],
@@ -39,7 +38,7 @@ def _validate(args: argparse.Namespace) -> int:
                 "ok": True,
                 "env": config.env,
                 "rules_source": config.rules_source,
-                "runbooks_dir": str(runbooks_dir(config)),
+                "runbooks_dir": str(wiring.runbooks_dir(config)),
                 **names,
             }
         )

@@ -1,1 +1,3 @@
-"""Contracts shared by every part of the orchestrator: results and actions (more as they grow)."""
+"""Every contract of the orchestrator, importing nothing else of it: events, the inbox and
+decision types, jobs, journals, the runbook format, actions and their results, executor hooks,
+retries, templates, durations, config sections, names, errors and logs."""

@@ -18,9 +18,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from orchestrator.core.errors import FluxoraError
+from orchestrator.core.logs import Logger, get_logger
 from orchestrator.core.results import Result
-from orchestrator.errors import FluxoraError
-from orchestrator.logs import Logger, get_logger
 
 
 class ActionParams(BaseModel):

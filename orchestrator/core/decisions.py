@@ -1,10 +1,16 @@
-"""Decisions: what each rule decided about each event, and why (`fluxora-orch explain`)."""
+"""Decisions: what each rule decided about each event, and why (`fluxora-orch explain`); and
+the rules' contract with the store that records them (`Decide`, `DecisionView`, `Proposal`)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+from orchestrator.core.events import Event
+from orchestrator.core.jobs import Job
 
 
 class Outcome(StrEnum):
@@ -47,3 +53,43 @@ class Decision:
     reason: str
     decided_at: datetime
     job_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Proposal:
+    """A rule's decision about one event, with the job to create when it created one."""
+
+    rule: str
+    outcome: Outcome
+    reason: str
+    job: Job | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Processed:
+    event: Event
+    decisions: tuple[Decision, ...]
+    jobs: tuple[Job, ...]
+
+
+class DecisionView(ABC):
+    """What the rules may read while deciding, inside the transaction that records the
+    decisions (so a job created for an earlier event of the batch is already visible)."""
+
+    @abstractmethod
+    def last_job(
+        self,
+        *,
+        rule: str,
+        since: datetime,
+        dedup_key: str | None = None,
+        cooldown_key: str | None = None,
+    ) -> Job | None:
+        """The newest job of `rule` created at or after `since`, restricted to the given key."""
+
+    @abstractmethod
+    def lock_holder(self, lock_key: str) -> Job | None:
+        """The job holding `lock_key` (pending, awaiting approval or running), if any."""
+
+
+Decide = Callable[[Event, DecisionView], Sequence[Proposal]]

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from orchestrator.errors import FluxoraError
+from orchestrator.core.errors import FluxoraError
 
 # Salt's slash convention: segments of printable characters, no whitespace, no empty segment.
 _TAG = re.compile(r"^[^\s/]+(/[^\s/]+)*$")
@@ -80,3 +80,11 @@ class Event:
             raise InvalidEventError("data", "must be a JSON object")
         if self.received_at.tzinfo is None:
             raise InvalidEventError("received_at", "must be timezone-aware")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventRecord:
+    """An event as the store keeps it: with when the rules decided it (None: not yet)."""
+
+    event: Event
+    processed_at: datetime | None

@@ -149,6 +149,15 @@ class Journal:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class Completion:
+    """A job's end as the executor hands it to the store: its final status and journal."""
+
+    job_id: str
+    status: JobStatus
+    journal: Journal
+
+
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 
-from orchestrator.errors import FluxoraError
+from orchestrator.core.errors import FluxoraError
 
 CHUNK_SIZE = 1 << 20
 _KEY_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=+:-]*$")

@@ -5,25 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from orchestrator.core.config import Section
 from orchestrator.objectstore.base import ObjectStore
 from orchestrator.objectstore.local import LocalObjectStore
 from orchestrator.objectstore.retry import RetrySettings
 from orchestrator.objectstore.s3 import MiB, S3ObjectStore, S3Settings
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RetryConfig(_Section):
+class RetryConfig(Section):
     attempts: int = Field(default=5, ge=1, le=20)
     backoff_seconds: float = Field(default=0.5, ge=0)
     max_backoff_seconds: float = Field(default=10.0, ge=0)
 
 
-class DrConfig(_Section):
+class DrConfig(Section):
     """Where each successful backup is copied: a bucket in another region."""
 
     bucket: str = Field(min_length=3)
@@ -31,7 +28,7 @@ class DrConfig(_Section):
     prefix: str = ""
 
 
-class ObjectStoreConfig(_Section):
+class ObjectStoreConfig(Section):
     kind: Literal["local", "s3"] = "local"
     path: Path | None = None  # local: default <data_dir>/objects
     bucket: str | None = None
@@ -84,3 +81,25 @@ def build_dr_store(config: ObjectStoreConfig) -> ObjectStore | None:
     if config.dr is None:
         return None
     return S3ObjectStore(config.s3_settings(config.dr.bucket, config.dr.region, config.dr.prefix))
+
+
+class ObjectStores:
+    """A process's configured object stores, each built once, when first asked for (a
+    failure to build is the asker's error, and the next ask tries again)."""
+
+    def __init__(self, config: ObjectStoreConfig, data_dir: Path) -> None:
+        self._config = config
+        self._data_dir = data_dir
+        self._primary: ObjectStore | None = None
+        self._dr: ObjectStore | None = None
+
+    def primary(self) -> ObjectStore:
+        if self._primary is None:
+            self._primary = build_object_store(self._config, self._data_dir)
+        return self._primary
+
+    def dr(self) -> ObjectStore | None:
+        """The DR region's copy target; None when no DR bucket is configured."""
+        if self._dr is None:
+            self._dr = build_dr_store(self._config)
+        return self._dr

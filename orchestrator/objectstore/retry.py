@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from orchestrator.logs import Logger
+from orchestrator.core.logs import Logger
 
 T = TypeVar("T")
 

@@ -21,7 +21,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from orchestrator.logs import get_logger
+from orchestrator.core.logs import get_logger
 from orchestrator.objectstore.base import (
     CHUNK_SIZE,
     IncompleteUpload,

@@ -8,31 +8,32 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from orchestrator.config import Config
-from orchestrator.errors import ConfigError
-from orchestrator.store.base import Store
+from orchestrator.core.errors import ConfigError
 from orchestrator.store.schema import TableDefiner, build_metadata
+from orchestrator.store.sql import SqlStore
 
 SQLITE_FILE = "fluxora.sqlite"
 
 
-def open_store(config: Config, family_tables: Iterable[TableDefiner] = ()) -> Store:
-    """The store the config names (not yet migrated): `store.url`, else SQLite in data_dir."""
+def open_store(
+    url: str | None, data_dir: Path, family_tables: Iterable[TableDefiner] = ()
+) -> SqlStore:
+    """The store `url` names (not yet migrated): None is SQLite in `data_dir`. It is the
+    engine's `Store` and the families' `FamilyTables` at once."""
     from orchestrator.store.postgres import PostgresStore
     from orchestrator.store.sqlite import SqliteStore
 
     metadata = build_metadata(family_tables)
-    if config.store.url is None:
-        return SqliteStore(config.data_dir / SQLITE_FILE, metadata)
-    raw = config.store.url.get_secret_value()
+    if url is None:
+        return SqliteStore(data_dir / SQLITE_FILE, metadata)
     try:
-        url = make_url(raw)
+        parsed = make_url(url)
     except ArgumentError:
         raise ConfigError("config", "store.url", "not a database URL") from None
-    backend = url.get_backend_name()
+    backend = parsed.get_backend_name()
     if backend in ("postgresql", "postgres"):
-        return PostgresStore(raw, metadata)
-    if backend == "sqlite" and url.database:
-        return SqliteStore(Path(url.database), metadata)
+        return PostgresStore(url, metadata)
+    if backend == "sqlite" and parsed.database:
+        return SqliteStore(Path(parsed.database), metadata)
     reason = f"unsupported store {backend!r} (use postgresql://... or sqlite:///PATH)"
     raise ConfigError("config", "store.url", reason)

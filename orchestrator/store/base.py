@@ -14,20 +14,18 @@ consistent view), `claim_jobs` hands each pending job to exactly one daemon, and
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, MetaData
-
-from orchestrator.core.decisions import Decision, Outcome
-from orchestrator.core.events import Event
+from orchestrator.core.decisions import Decide, Decision, Processed
+from orchestrator.core.errors import FluxoraError
+from orchestrator.core.events import EventRecord
+from orchestrator.core.inbox import Admission, Submission
 from orchestrator.core.jobs import Approval, Job, JobStatus
-from orchestrator.core.journal import Journal
-from orchestrator.errors import FluxoraError
+from orchestrator.core.journal import Completion, Journal
 
 
 class StoreError(FluxoraError, RuntimeError):
@@ -46,54 +44,6 @@ class JobStateError(StoreError):
         super().__init__(f"job {job_id} is {status}, cannot {wanted}")
 
 
-class Admission(StrEnum):
-    """What the inbox did with a submitted event."""
-
-    ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"  # an event with this id was committed before: acknowledged only
-    REPLAYED = "replayed"  # the signature was used before inside the replay window
-
-
-@dataclass(frozen=True, kw_only=True)
-class Submission:
-    """An event offered to the inbox, with the webhook signature that carried it (if any):
-    the signature is recorded in the same transaction, so a replay is refused even after a
-    restart or by another daemon."""
-
-    event: Event
-    signature: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class EventRecord:
-    event: Event
-    processed_at: datetime | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Proposal:
-    """A rule's decision about one event, with the job to create when it created one."""
-
-    rule: str
-    outcome: Outcome
-    reason: str
-    job: Job | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Processed:
-    event: Event
-    decisions: tuple[Decision, ...]
-    jobs: tuple[Job, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Completion:
-    job_id: str
-    status: JobStatus
-    journal: Journal
-
-
 @dataclass(frozen=True, kw_only=True)
 class ScheduleRun:
     schedule: str
@@ -110,33 +60,9 @@ class Lease:
     expires_at: datetime
 
 
-class DecisionView(ABC):
-    """What the rules may read while deciding, inside the transaction that records the
-    decisions (so a job created for an earlier event of the batch is already visible)."""
-
-    @abstractmethod
-    def last_job(
-        self,
-        *,
-        rule: str,
-        since: datetime,
-        dedup_key: str | None = None,
-        cooldown_key: str | None = None,
-    ) -> Job | None:
-        """The newest job of `rule` created at or after `since`, restricted to the given key."""
-
-    @abstractmethod
-    def lock_holder(self, lock_key: str) -> Job | None:
-        """The job holding `lock_key` (pending, awaiting approval or running), if any."""
-
-
-Decide = Callable[[Event, DecisionView], Sequence[Proposal]]
-
-
 class Store(ABC):
-    """The one store interface; see the module docstring."""
-
-    metadata: MetaData
+    """The one store interface; see the module docstring. It names no database library's
+    types: families' own tables are reached through `schema.FamilyTables`."""
 
     # --- lifecycle ----------------------------------------------------------------------
     @abstractmethod
@@ -150,14 +76,15 @@ class Store(ABC):
     def describe(self) -> str:
         """Where the store is, without any password (for logs and `validate`)."""
 
-    @abstractmethod
-    def transaction(self) -> AbstractContextManager[Connection]:
-        """A connection inside one transaction, for action families' own tables."""
-
     def batch(self) -> AbstractContextManager[Any]:
         """Group commit: every call made on this thread inside the block joins one
         transaction, committed (once) at its end. Stores without it commit call by call."""
         return nullcontext()
+
+    @abstractmethod
+    def savepoint(self) -> AbstractContextManager[None]:
+        """Inside `batch()`: a block whose writes are undone alone if it raises (the rest of
+        the batch still commits)."""
 
     def housekeeping(self) -> AbstractContextManager[Any]:
         """What a long-running writer (the daemon) runs in the background while inside the
@@ -263,20 +190,6 @@ class Store(ABC):
     def release_lease(self, lease: Lease) -> None: ...
 
     # --- extension ----------------------------------------------------------------------
+    @abstractmethod
     def iter_family_tables(self) -> Iterator[str]:
-        """Names of tables that action families added (for `validate`)."""
-        return (name for name in self.metadata.tables if name not in CORE_TABLES)
-
-
-CORE_TABLES = frozenset(
-    {
-        "events",
-        "webhook_signatures",
-        "decisions",
-        "jobs",
-        "journals",
-        "approvals",
-        "schedule_runs",
-        "leases",
-    }
-)
+        """Names of tables that action families added."""

@@ -2,17 +2,20 @@
 
 Times are float seconds since the epoch (UTC): one representation on both databases, cheap to
 compare. Action families add their own tables with `define_tables(metadata)` in their module
-(see `orchestrator.actions.family_tables`); `build_metadata` collects them.
+(see `orchestrator.app.families.family_tables`); `build_metadata` collects them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from typing import Protocol
 
 from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Connection,
     Double,
     Index,
     Integer,
@@ -27,6 +30,30 @@ from sqlalchemy import (
 ACTIVE_STATUSES = "('awaiting-approval', 'pending', 'running')"
 
 TableDefiner = Callable[[MetaData], None]
+
+
+CORE_TABLES = frozenset(
+    {
+        "events",
+        "webhook_signatures",
+        "decisions",
+        "jobs",
+        "journals",
+        "approvals",
+        "schedule_runs",
+        "leases",
+    }
+)
+
+
+class FamilyTables(Protocol):
+    """A family's way to its own tables, in the store's database (SQLAlchemy Core): the
+    tables it defined with its `define_tables`, and transactions to read and write them."""
+
+    @property
+    def metadata(self) -> MetaData: ...
+
+    def transaction(self) -> AbstractContextManager[Connection]: ...
 
 
 def define_core_tables(metadata: MetaData) -> None:

@@ -32,25 +32,20 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from orchestrator.core.decisions import Decision, Outcome
-from orchestrator.core.events import Event, EventSource, utcnow
+from orchestrator.core.decisions import Decide, Decision, DecisionView, Outcome, Processed
+from orchestrator.core.events import Event, EventRecord, EventSource, utcnow
+from orchestrator.core.inbox import Admission, Submission
 from orchestrator.core.jobs import Approval, Job, JobStatus
-from orchestrator.core.journal import Journal, RunStatus
+from orchestrator.core.journal import Completion, Journal, RunStatus
 from orchestrator.store.base import (
-    Admission,
-    Completion,
-    Decide,
-    DecisionView,
-    EventRecord,
     JobNotFoundError,
     JobStateError,
     Lease,
-    Processed,
     ScheduleRun,
     Store,
     StoreError,
-    Submission,
 )
+from orchestrator.store.schema import CORE_TABLES
 
 UpsertInsert = sqlite.Insert | postgresql.Insert
 ACTIVE = (JobStatus.AWAITING_APPROVAL, JobStatus.PENDING, JobStatus.RUNNING)
@@ -178,7 +173,8 @@ class _View(DecisionView):
 
 
 class SqlStore(Store):
-    """Everything both databases share; subclasses give the engine and dialect parts."""
+    """Everything both databases share; subclasses give the engine and dialect parts. It is
+    also the families' `FamilyTables`."""
 
     def __init__(self, engine: Engine, metadata: MetaData) -> None:
         self.engine = engine
@@ -225,6 +221,14 @@ class SqlStore(Store):
 
     def batch(self) -> AbstractContextManager[Any]:
         return self.transaction()
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.transaction() as conn, conn.begin_nested():
+            yield
+
+    def iter_family_tables(self) -> Iterator[str]:
+        return (name for name in self.metadata.tables if name not in CORE_TABLES)
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:

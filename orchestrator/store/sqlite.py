@@ -22,7 +22,7 @@ from sqlalchemy import Connection, MetaData, Table, create_engine, event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 
-from orchestrator.logs import get_logger
+from orchestrator.core.logs import get_logger
 from orchestrator.store.sql import SqlStore, UpsertInsert, dumps
 
 log = get_logger(__name__)

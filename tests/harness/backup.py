@@ -10,10 +10,10 @@ from typing import Any
 
 import yaml
 
-from orchestrator.backup.resources import build_resources
-from orchestrator.config import EMBEDDED_DEFAULTS, Config, load_config
+from orchestrator.app.config import EMBEDDED_DEFAULTS, Config, load_config
+from orchestrator.app.local import Local
 from orchestrator.core.actions import ActionContext
-from orchestrator.runbooks.catalog import default_runbooks_dir
+from orchestrator.engine.runbooks.catalog import default_runbooks_dir
 from tests.harness.postgres import SOCKET_DIR, PgCluster
 
 SAMPLE_SCHEMA = """
@@ -95,7 +95,7 @@ def scheduled_backups(
 
 
 def context_for(config: Config, **kwargs: Any) -> ActionContext:
-    return ActionContext(env=config.env, resources=build_resources(config), **kwargs)
+    return ActionContext(env=config.env, resources=Local(config).resources(config.env), **kwargs)
 
 
 def load(path: Path) -> Config:

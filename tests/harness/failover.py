@@ -10,19 +10,19 @@ from typing import Any
 import psycopg
 import yaml
 
-from orchestrator.actions import builtin_registry, dr_postgres, resource_builders
-from orchestrator.backup.resources import build_resources as build_backup_resources
-from orchestrator.config import Config, load_config
+from orchestrator.app.config import Config, load_config
+from orchestrator.app.families import builtin_registry
+from orchestrator.app.local import Local
 from orchestrator.core.actions import ActionContext
+from orchestrator.core.hooks import Run
 from orchestrator.core.jobs import Job
 from orchestrator.core.journal import Journal
-from orchestrator.dr.postgres import endpoint
-from orchestrator.dr.probe import WriteProbe
-from orchestrator.executor.runner import Run, RunbookRunner, RunnerDeps
-from orchestrator.executor.steps import ActionThreads
-from orchestrator.resources import ResourceProvider
-from orchestrator.runbooks.catalog import default_runbooks_dir, load_catalog
-from orchestrator.runbooks.model import RunbookSpec
+from orchestrator.core.runbooks import RunbookSpec
+from orchestrator.engine.executor.runner import RunbookRunner, RunnerDeps
+from orchestrator.engine.executor.steps import ActionThreads
+from orchestrator.engine.runbooks.catalog import default_runbooks_dir, load_catalog
+from orchestrator.families.postgres import endpoint
+from orchestrator.families.postgres.probe import WriteProbe
 from tests.harness.postgres import SOCKET_DIR, PgCluster, PgPair
 
 CLUSTER = "main"
@@ -67,15 +67,14 @@ def context(config: Config, job_id: str = "test-job", **kwargs: Any) -> ActionCo
     return ActionContext(
         env=config.env,
         job_id=job_id,
-        resources=dr_postgres.build_resources(config, config.env),
+        resources=Local(config).resources(config.env),
         **kwargs,
     )
 
 
 def resources(config: Config, env: str = "dev") -> dict[str, Any]:
-    """What the daemon gives actions in `env`: every family's resources plus the backup ones."""
-    built = ResourceProvider(config, resource_builders()).for_env(env)
-    return {**built, **build_backup_resources(config)}
+    """What the daemon gives actions in `env`: every family's resources."""
+    return Local(config).resources(env)
 
 
 def run_runbook(

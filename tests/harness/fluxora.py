@@ -16,7 +16,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator.core.events import new_event_id
-from orchestrator.sources.signing import signed_headers
+from orchestrator.engine.sources.signing import signed_headers
 from tests.harness.orchestrator import fluxora_orch, start_orchestrator, terminate
 from tests.harness.processes import ServerProcess, children, wait_until
 

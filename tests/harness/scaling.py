@@ -11,10 +11,9 @@ import boto3
 import jinja2
 import yaml
 
-from orchestrator.actions import resource_builders
-from orchestrator.config import Config, load_config
+from orchestrator.app.config import Config, load_config
+from orchestrator.app.local import Local
 from orchestrator.core.actions import ActionContext
-from orchestrator.resources import ResourceProvider
 from tests.harness.moto import REGION
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,7 +90,7 @@ def load(path: Path, data_dir: Path) -> Config:
 
 def action_context(config: Config, env: str, job_id: str | None = None) -> ActionContext:
     """What the executor gives an action of a job in `env`, built from the same config."""
-    resources = ResourceProvider(config, resource_builders()).for_env(env)
+    resources = Local(config).resources(env)
     return ActionContext(env=env, job_id=job_id, resources=resources)
 
 

@@ -12,7 +12,7 @@ import pytest
 import testinfra
 import yaml
 
-from orchestrator.config import load_config
+from orchestrator.app.config import load_config
 from tests.harness.processes import HarnessError, wait_until
 from tests.infra.conftest import AppliedDev, highstate, state_failures
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.backup.archive import ArchiveFormatError, add_data_offsets, read_offsets
+from orchestrator.families.backup.archive import ArchiveFormatError, add_data_offsets, read_offsets
 from tests.harness.backup import scratch_database
 from tests.harness.postgres import SOCKET_DIR, PgPair
 

@@ -13,12 +13,12 @@ import boto3
 import pytest
 from prometheus_client import CollectorRegistry
 
-from orchestrator.actions import builtin_registry
-from orchestrator.backup.catalog import list_backups
-from orchestrator.backup.metrics import BackupMetrics
-from orchestrator.config import Config
+from orchestrator.app.config import Config
+from orchestrator.app.families import builtin_registry
 from orchestrator.core.actions import ActionContext, Progress
 from orchestrator.core.results import Result
+from orchestrator.families.backup.catalog import list_backups
+from orchestrator.families.backup.metrics import BackupMetrics
 from orchestrator.objectstore.base import ObjectStore
 from tests.harness.backup import context_for, database_entry, load, scratch_database, write_config
 from tests.harness.moto import DR_REGION

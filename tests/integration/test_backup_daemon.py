@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.backup.catalog import list_backups, read_verification
+from orchestrator.families.backup.catalog import list_backups, read_verification
 from orchestrator.objectstore.local import LocalObjectStore
 from tests.harness.backup import database_entry, scheduled_backups, scratch_database
 from tests.harness.fluxora import Daemon, OrchClient, cli, secret_env, start_daemon, write_config

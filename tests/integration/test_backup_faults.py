@@ -17,9 +17,9 @@ import boto3
 import pytest
 from prometheus_client import CollectorRegistry
 
-from orchestrator.backup.catalog import list_backups
-from orchestrator.backup.metrics import BackupMetrics
 from orchestrator.core.results import Result
+from orchestrator.families.backup.catalog import list_backups
+from orchestrator.families.backup.metrics import BackupMetrics
 from orchestrator.objectstore.s3 import MiB
 from tests.harness.backup import context_for, database_entry, load, scratch_database, write_config
 from tests.harness.orchestrator import fluxora_orch

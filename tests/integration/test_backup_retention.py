@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.backup.catalog import backup_prefix, list_backups, write_verification
-from orchestrator.backup.manifest import Manifest, StoredObject, Verification
+from orchestrator.families.backup.catalog import backup_prefix, list_backups, write_verification
+from orchestrator.families.backup.manifest import Manifest, StoredObject, Verification
 from orchestrator.objectstore.base import ObjectStore
 from tests.harness.backup import context_for, load, write_config
 from tests.integration.test_backup import run

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from orchestrator.sources.signing import SIGNATURE_HEADER, signed_headers
+from orchestrator.engine.sources.signing import SIGNATURE_HEADER, signed_headers
 from tests.harness.fluxora import SECRET, TOKEN, Daemon, OrchClient, cli, start_daemon
 from tests.harness.processes import wait_until
 from tests.harness.salt_bus import fire_on_master

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import load_config
+from orchestrator.app.config import load_config
+from orchestrator.app.wiring import open_configured_store
 from orchestrator.core.events import Event, EventSource
-from orchestrator.store import open_store
-from orchestrator.store.base import Submission
+from orchestrator.core.inbox import Submission
 from tests.harness.fluxora import FIXTURE_RUNBOOKS, Daemon, cli, start_daemon
 from tests.harness.processes import wait_until
 
@@ -26,7 +26,7 @@ INVALID_RULES = Path(__file__).resolve().parents[1] / "fixtures" / "rules" / "in
 
 def _commit_directly(daemon: Daemon, tags: list[str]) -> list[str]:
     """Put events in the inbox as a crash between commit and processing leaves them."""
-    store = open_store(load_config(config_file=daemon.config, data_dir=daemon.data_dir))
+    store = open_configured_store(load_config(config_file=daemon.config, data_dir=daemon.data_dir))
     try:
         events = [Event(tag=tag, source=EventSource.WEBHOOK) for tag in tags]
         store.add_events([Submission(event=e) for e in events])

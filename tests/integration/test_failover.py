@@ -9,14 +9,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from orchestrator.actions import builtin_registry
-from orchestrator.config import Config
+from orchestrator.app.config import Config
+from orchestrator.app.families import builtin_registry
 from orchestrator.core.actions import ActionContext
 from orchestrator.core.journal import Phase, RunStatus
-from orchestrator.dr.postgres import endpoint, rejoin
-from orchestrator.dr.postgres.failover import fence
-from orchestrator.dr.postgres.topology import ClusterConfig, NodeConfig
-from orchestrator.dr.probe import WriteProbe, present_rows
+from orchestrator.families.postgres import endpoint, rejoin
+from orchestrator.families.postgres.failover import fence
+from orchestrator.families.postgres.probe import WriteProbe, present_rows
+from orchestrator.families.postgres.topology import ClusterConfig, NodeConfig
 from tests.harness.failover import (
     CLUSTER,
     config_for,

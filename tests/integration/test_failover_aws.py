@@ -13,13 +13,13 @@ import boto3
 import pytest
 import yaml
 
-from orchestrator.actions import builtin_registry
-from orchestrator.config import Config, load_config
+from orchestrator.app.config import Config, load_config
+from orchestrator.app.families import builtin_registry
 from orchestrator.core.actions import ActionContext
 from orchestrator.core.jobs import Job, JobStatus
 from orchestrator.core.journal import RunStatus
 from orchestrator.core.results import Result
-from orchestrator.scaling.history import History, Outcome
+from orchestrator.families.scaling.history import History, Outcome
 from tests.harness import scaling
 from tests.harness.backup import scratch_database
 from tests.harness.failover import config_for, node_entry, resources, run_runbook, step_output

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from orchestrator.dr.postgres import endpoint
-from orchestrator.dr.postgres.topology import ClusterConfig
-from orchestrator.runbooks.catalog import default_runbooks_dir
+from orchestrator.engine.runbooks.catalog import default_runbooks_dir
+from orchestrator.families.postgres import endpoint
+from orchestrator.families.postgres.topology import ClusterConfig
 from tests.harness import fluxora
 from tests.harness.failover import CLUSTER, service_probe, topology, write_directly
 from tests.harness.postgres import PgPair

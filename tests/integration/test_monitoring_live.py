@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.sources.signing import signed_headers
+from orchestrator.engine.sources.signing import signed_headers
 from tests.harness import monitoring_inventory as inventory
 from tests.harness import scaling
 from tests.harness.backup import database_entry, scheduled_backups, scratch_database

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.actions import builtin_registry
-from orchestrator.config import EMBEDDED_DEFAULTS
+from orchestrator.app.config import EMBEDDED_DEFAULTS
+from orchestrator.app.families import builtin_registry
+from orchestrator.engine.runbooks.catalog import default_runbooks_dir
 from orchestrator.objectstore.base import ObjectStore
-from orchestrator.runbooks.catalog import default_runbooks_dir
 from tests.harness.backup import context_for, database_entry, load, scratch_database
 from tests.harness.fluxora import Daemon, cli, secret_env, start_daemon
 from tests.harness.postgres import PgPair

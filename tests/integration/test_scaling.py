@@ -20,16 +20,16 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from orchestrator.actions import builtin_registry, family_tables
+from orchestrator.app.families import builtin_registry
+from orchestrator.app.wiring import open_configured_store
 from orchestrator.core.jobs import Job, JobStatus
-from orchestrator.core.journal import Journal, RunStatus
+from orchestrator.core.journal import Completion, Journal, RunStatus
 from orchestrator.core.results import Result
-from orchestrator.scaling.decide import Request
-from orchestrator.scaling.groups import Groups, GroupState
-from orchestrator.scaling.history import Entry, History, Outcome
-from orchestrator.scaling.service import Call, Scaler
-from orchestrator.store import open_store
-from orchestrator.store.base import Completion, Store
+from orchestrator.families.aws.asg import Groups, GroupState
+from orchestrator.families.scaling.decide import Request
+from orchestrator.families.scaling.history import Entry, History, Outcome
+from orchestrator.families.scaling.service import Call, Scaler
+from orchestrator.store.base import Store
 from tests.harness import scaling
 from tests.harness.exporters import QueueDepthExporter
 from tests.harness.fluxora import TOKEN, Daemon, cli, secret_env, start_daemon
@@ -79,7 +79,7 @@ def policies(**staging: Any) -> dict[str, dict[str, Any]]:
 @contextmanager
 def daemon_store(daemon: Daemon) -> Iterator[Store]:
     """The daemon's store, opened beside it (as the CLI does)."""
-    store = open_store(scaling.load(daemon.config, daemon.data_dir), family_tables())
+    store = open_configured_store(scaling.load(daemon.config, daemon.data_dir))
     try:
         yield store
     finally:

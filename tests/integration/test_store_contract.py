@@ -15,25 +15,15 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
 from sqlalchemy.exc import IntegrityError
 
-from orchestrator.config import load_config
-from orchestrator.core.decisions import Outcome
+from orchestrator.core.decisions import DecisionView, Outcome, Proposal
 from orchestrator.core.events import Event, EventSource, utcnow
+from orchestrator.core.inbox import Admission, Submission
 from orchestrator.core.jobs import Approval, Job, JobStatus
-from orchestrator.core.journal import Phase, RunStatus, StepRecord, StepStatus
-from orchestrator.inbox import Inbox, Processor
-from orchestrator.metrics import Metrics
+from orchestrator.core.journal import Completion, Phase, RunStatus, StepRecord, StepStatus
+from orchestrator.engine.inbox import Inbox, Processor
+from orchestrator.engine.metrics import Metrics
 from orchestrator.store import open_store
-from orchestrator.store.base import (
-    Admission,
-    Completion,
-    DecisionView,
-    JobNotFoundError,
-    JobStateError,
-    Proposal,
-    ScheduleRun,
-    Store,
-    Submission,
-)
+from orchestrator.store.base import JobNotFoundError, JobStateError, ScheduleRun, Store
 from orchestrator.store.runner import StoreRunner
 
 pytestmark = pytest.mark.integration
@@ -53,9 +43,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     environ: dict[str, str] = {}
     if request.param == "postgres":
         environ["FLUXORA_STORE_URL"] = request.getfixturevalue("pg_store_url")
-    config = load_config(data_dir=tmp_path, environ=environ)
-    opened = open_store(config, [define_family_table])
-    opened.metadata.drop_all(opened.engine)  # type: ignore[attr-defined]  # a clean database
+    url = environ.get("FLUXORA_STORE_URL")
+    opened = open_store(url, tmp_path, [define_family_table])
+    opened.metadata.drop_all(opened.engine)  # a clean database
     opened.migrate()
     yield opened
     opened.close()

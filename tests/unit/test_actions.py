@@ -3,8 +3,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from orchestrator.actions import builtin_registry
-from orchestrator.actions.basic import LogParams
+from orchestrator.app.families import builtin_registry
 from orchestrator.core.actions import (
     Action,
     ActionContext,
@@ -15,6 +14,7 @@ from orchestrator.core.actions import (
     UnknownActionError,
 )
 from orchestrator.core.results import MultiResult, Result
+from orchestrator.families.basic.actions import LogParams
 
 
 def test_builtin_registry_has_noop_and_log() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.aws.clients import AwsClients
-from orchestrator.aws.config import AwsConfig
+from orchestrator.families.aws.clients import AwsClients
+from orchestrator.families.aws.config import AwsConfig
 
 
 def test_clients_are_cached_per_service_and_region() -> None:

@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from orchestrator.backup.hooks import BackupMetricsHook, ScheduledWork, export_schedules
-from orchestrator.backup.hooks import scheduled_work as work_of
-from orchestrator.backup.metrics import BackupMetrics
-from orchestrator.config import Config, load_config
+from orchestrator.app.config import Config, load_config
 from orchestrator.core.actions import ActionContext
+from orchestrator.core.hooks import Run
 from orchestrator.core.jobs import Job
 from orchestrator.core.journal import Journal, Phase, StepRecord, StepStatus
-from orchestrator.executor.runner import Run
-from orchestrator.runbooks.model import RunbookSpec
-from orchestrator.sources.schedules import ScheduleError
+from orchestrator.core.runbooks import RunbookSpec
+from orchestrator.engine.sources.schedules import ScheduleError
+from orchestrator.families.backup.hooks import BackupMetricsHook, ScheduledWork, export_schedules
+from orchestrator.families.backup.hooks import scheduled_work as work_of
+from orchestrator.families.backup.metrics import BackupMetrics
 
 LABELS = {"env": "dev", "database": "fluxora", "kind": "logical"}
 RULES = [

@@ -9,15 +9,15 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from prometheus_client import CollectorRegistry
 
-from orchestrator.backup.config import RetentionConfig
-from orchestrator.backup.manifest import BackupKind, Manifest, Source, TableEntry
-from orchestrator.backup.metrics import BackupMetrics
-from orchestrator.backup.restore import compare_tables, scratch_dbname
-from orchestrator.backup.retention import plan_retention
-from orchestrator.config import load_config
+from orchestrator.app.config import load_config
+from orchestrator.core.errors import ConfigError
+from orchestrator.core.logs import get_logger
 from orchestrator.core.results import Result
-from orchestrator.errors import ConfigError
-from orchestrator.logs import get_logger
+from orchestrator.families.backup.config import RetentionConfig
+from orchestrator.families.backup.manifest import BackupKind, Manifest, Source, TableEntry
+from orchestrator.families.backup.metrics import BackupMetrics
+from orchestrator.families.backup.restore import compare_tables, scratch_dbname
+from orchestrator.families.backup.retention import plan_retention
 from orchestrator.objectstore.retry import RetriesExhaustedError, RetrySettings, call_with_retries
 from orchestrator.objectstore.s3 import MAX_PARTS, MiB, is_transient, part_size_for
 

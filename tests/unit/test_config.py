@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import DEFAULT_LISTEN, load_config, parse_listen
-from orchestrator.errors import ConfigError
+from orchestrator.app.config import load_config
+from orchestrator.core.errors import ConfigError
+from orchestrator.engine.config import DEFAULT_LISTEN, parse_listen
 
 
 def test_embedded_defaults_need_no_file(tmp_path: Path) -> None:

@@ -13,14 +13,14 @@ from orchestrator.core.actions import ActionContext, ActionParams, ActionRegistr
 from orchestrator.core.jobs import Job
 from orchestrator.core.journal import Journal, Phase, RunStatus, StepRecord, StepStatus
 from orchestrator.core.results import Result
-from orchestrator.dr.checks import SteadyStateHook, StopConditionHook
-from orchestrator.dr.drills import DrillMetrics, DrillRun
-from orchestrator.dr.measure import assess, measure, succeeded
-from orchestrator.dr.schedules import drill_intervals
-from orchestrator.rules.engine import compile_rules
-from orchestrator.runbooks.catalog import RunbookCatalog, parse_raw
-from orchestrator.runbooks.model import RunbookSpec, TargetsSpec
-from orchestrator.sources.schedules import parse_schedules
+from orchestrator.core.runbooks import RunbookSpec, TargetsSpec
+from orchestrator.engine.rules.engine import compile_rules
+from orchestrator.engine.runbooks.catalog import RunbookCatalog, parse_raw
+from orchestrator.engine.sources.schedules import parse_schedules
+from orchestrator.families.drills.checks import SteadyStateHook, StopConditionHook
+from orchestrator.families.drills.measure import assess, measure, succeeded
+from orchestrator.families.drills.records import DrillMetrics, DrillRun
+from orchestrator.families.drills.schedules import drill_intervals
 from tests.unit.test_executor import execute, registry, step
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.actions import builtin_registry
-from orchestrator.config import load_config
-from orchestrator.dr.postgres import endpoint
-from orchestrator.dr.postgres.checks import Compare, compare
-from orchestrator.dr.postgres.nodes import lsn_int, lsn_text
-from orchestrator.dr.postgres.rejoin import slot_name
-from orchestrator.dr.postgres.topology import ClusterConfig
-from orchestrator.dr.probe import NotResumedError, ProbeWrite, measure
-from orchestrator.errors import ConfigError
-from orchestrator.runbooks.catalog import default_runbooks_dir, load_catalog
+from orchestrator.app.config import load_config
+from orchestrator.app.families import builtin_registry
+from orchestrator.core.errors import ConfigError
+from orchestrator.engine.runbooks.catalog import default_runbooks_dir, load_catalog
+from orchestrator.families.postgres import endpoint
+from orchestrator.families.postgres.checks import Compare, compare
+from orchestrator.families.postgres.nodes import lsn_int, lsn_text
+from orchestrator.families.postgres.probe import NotResumedError, ProbeWrite, measure
+from orchestrator.families.postgres.rejoin import slot_name
+from orchestrator.families.postgres.topology import ClusterConfig
 
 NODE_A = {"host": "/run/pg", "port": 5433, "cluster": "15/a", "data_dir": "/var/lib/pg/a"}
 NODE_B = {"host": "/run/pg", "port": 5434, "cluster": "15/b", "data_dir": "/var/lib/pg/b"}

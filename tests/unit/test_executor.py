@@ -11,15 +11,16 @@ from typing import Any
 import pytest
 from pydantic import Field
 
-from orchestrator.actions import builtin_registry
+from orchestrator.app.families import builtin_registry
 from orchestrator.core.actions import ActionContext, ActionParams, ActionRegistry
+from orchestrator.core.hooks import Run, RunHook
 from orchestrator.core.jobs import Job
 from orchestrator.core.journal import Journal, Phase, RunStatus, StepStatus
 from orchestrator.core.results import Result
-from orchestrator.executor.runner import Run, RunbookRunner, RunHook, RunnerDeps
-from orchestrator.executor.steps import ActionThreads
-from orchestrator.runbooks.catalog import RunbookError, load_runbook, parse_raw
-from orchestrator.runbooks.model import RunbookSpec
+from orchestrator.core.runbooks import RunbookSpec
+from orchestrator.engine.executor.runner import RunbookRunner, RunnerDeps
+from orchestrator.engine.executor.steps import ActionThreads
+from orchestrator.engine.runbooks.catalog import RunbookError, load_runbook, parse_raw
 
 INVALID_RUNBOOKS = Path(__file__).resolve().parents[1] / "fixtures" / "runbooks-invalid"
 

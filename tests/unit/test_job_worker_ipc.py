@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from orchestrator.config import Config
-from orchestrator.executor import ipc
-from orchestrator.executor.supervisor import JobWorker
-from orchestrator.metrics import Metrics
+from orchestrator.app import ipc
+from orchestrator.app.config import Config
+from orchestrator.app.supervisor import JobWorker
+from orchestrator.engine.metrics import Metrics
 from orchestrator.store import open_store
 from orchestrator.store.runner import StoreRunner
 
@@ -105,7 +105,7 @@ async def test_a_request_fails_when_the_other_side_is_gone_or_silent() -> None:
 @in_loop
 async def test_the_intake_makes_only_job_store_calls_for_the_worker(tmp_path: Path) -> None:
     config = Config(data_dir=tmp_path)
-    store = open_store(config)
+    store = open_store(None, tmp_path)
     store.migrate()
     runner = StoreRunner(store)
     worker = JobWorker(config, runner, Metrics(CollectorRegistry()), "info")

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from orchestrator.logs import REDACTED, configure, get_logger
+from orchestrator.core.logs import REDACTED, configure, get_logger
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from orchestrator.core.decisions import NO_RULES, Outcome
+from orchestrator.core.decisions import NO_RULES, DecisionView, Outcome
 from orchestrator.core.events import Event, EventSource, utcnow
 from orchestrator.core.jobs import Job, JobStatus
-from orchestrator.rules.engine import RuleEngine, compile_rules
-from orchestrator.rules.model import RuleError
-from orchestrator.store.base import DecisionView
+from orchestrator.engine.rules.engine import RuleEngine, compile_rules
+from orchestrator.engine.rules.model import RuleError
 
 
 class Runbooks:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from orchestrator.actions import builtin_registry
-from orchestrator.dr.docs import expected_pages, stale_pages, write_pages
-from orchestrator.runbooks.catalog import default_runbooks_dir
+from orchestrator.app.families import builtin_registry
+from orchestrator.engine.runbooks.catalog import default_runbooks_dir
+from orchestrator.engine.runbooks.docs import expected_pages, stale_pages, write_pages
 
 RUNBOOKS = default_runbooks_dir()
 

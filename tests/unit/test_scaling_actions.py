@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from orchestrator.actions import builtin_registry
+from orchestrator.app.families import builtin_registry
 from orchestrator.core.actions import ActionContext
 
 

@@ -8,15 +8,15 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from orchestrator.config import load_config
-from orchestrator.errors import ConfigError
-from orchestrator.scaling.config import (
+from orchestrator.app.config import load_config
+from orchestrator.core.errors import ConfigError
+from orchestrator.families.scaling.config import (
     GroupPolicy,
     ScalingConfig,
     UnknownGroupError,
     WrongEnvironmentError,
 )
-from orchestrator.scaling.decide import Direction, Observed, Request, Suppression, decide
+from orchestrator.families.scaling.decide import Direction, Observed, Request, Suppression, decide
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 POLICY = GroupPolicy(

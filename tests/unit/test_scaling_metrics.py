@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from orchestrator.scaling.metrics import ScalingMetrics, group_outputs
+from orchestrator.families.scaling.metrics import ScalingMetrics, group_outputs
 
 GROUP = "fluxora-prod-worker"
 

@@ -10,12 +10,12 @@ import pytest
 from orchestrator.core.durations import parse_duration
 from orchestrator.core.events import Event, EventSource, InvalidEventError
 from orchestrator.core.retry import RetrySettings
-from orchestrator.sources import signing
-from orchestrator.sources.alertmanager import alert_events, parse_notification
-from orchestrator.sources.http_common import Refusal
-from orchestrator.sources.salt import tag_selected, to_event
-from orchestrator.sources.schedules import ScheduleError, missed_between, parse_schedules
-from orchestrator.sources.webhook import parse_event
+from orchestrator.engine.sources import signing
+from orchestrator.engine.sources.alertmanager import alert_events, parse_notification
+from orchestrator.engine.sources.http_common import Refusal
+from orchestrator.engine.sources.salt import tag_selected, to_event
+from orchestrator.engine.sources.schedules import ScheduleError, missed_between, parse_schedules
+from orchestrator.engine.sources.webhook import parse_event
 
 NOW = 1_700_000_000
 
@@ -140,7 +140,7 @@ class FakeBus:
 
 
 def test_salt_listener_batches_keep_every_event_across_the_batch_limit() -> None:
-    from orchestrator.sources import salt
+    from orchestrator.engine.sources import salt
 
     listener = salt.SaltListener({}, ["fluxora/*"], [], submit=None, reject=None)  # type: ignore[arg-type]
     bus = FakeBus(salt.MAX_BATCH * 2 + 5)
@@ -153,7 +153,7 @@ def test_salt_listener_batches_keep_every_event_across_the_batch_limit() -> None
 
 
 def test_salt_listener_blocks_again_after_an_event_it_does_not_take() -> None:
-    from orchestrator.sources import salt
+    from orchestrator.engine.sources import salt
 
     listener = salt.SaltListener({}, ["fluxora/*"], [], submit=None, reject=None)  # type: ignore[arg-type]
     bus = FakeBus(3)

@@ -9,10 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from orchestrator.config import Config
 from orchestrator.core.events import Event, EventSource
+from orchestrator.core.inbox import Submission
 from orchestrator.store import SQLITE_FILE, open_store
-from orchestrator.store.base import Submission
 from tests.harness.processes import wait_until
 
 HOLD_SECONDS = 0.35
@@ -22,7 +21,7 @@ LATE_AFTER_RELEASE_SECONDS = 0.04
 
 
 def test_a_writer_waits_for_the_lock_another_connection_holds(tmp_path: Path) -> None:
-    first, second = (open_store(Config(data_dir=tmp_path)) for _ in range(2))
+    first, second = (open_store(None, tmp_path) for _ in range(2))
     first.migrate()
     held = threading.Event()
     released: list[float] = []
@@ -51,7 +50,7 @@ def test_a_writer_waits_for_the_lock_another_connection_holds(tmp_path: Path) ->
 def test_the_checkpointer_moves_the_wal_into_the_database_off_the_writers_path(
     tmp_path: Path,
 ) -> None:
-    store = open_store(Config(data_dir=tmp_path))
+    store = open_store(None, tmp_path)
     store.migrate()
     database = tmp_path / SQLITE_FILE
     pad = "x" * 4000

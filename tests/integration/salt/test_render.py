@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.actions import builtin_registry
-from orchestrator.backup.hooks import scheduled_work
-from orchestrator.config import load_config
-from orchestrator.definitions import load_definitions
+from orchestrator.app import wiring
+from orchestrator.app.config import load_config
+from orchestrator.families.backup.hooks import scheduled_work
 from tests.harness.pillar import SecretPillar
 from tests.harness.salt import SALT_DIR
 from tests.harness.saltlocal import LocalMinion
@@ -62,7 +61,7 @@ def test_rendered_orchestrator_config_loads_with_the_daemon_schema(
     assert config.data_dir == Path("/var/lib/fluxora/orchestrator")
     # Pillar is the single source of truth: schedules and rules load against the shipped
     # runbooks, the database to back up is the primary's, and staging/prod use their S3 bucket.
-    definitions = load_definitions(config, builtin_registry())
+    definitions = wiring.definitions(config)
     work = {(w.runbook, w.database, w.kind) for w in scheduled_work(config)}
     assert {("backup", "fluxora", "logical"), ("restore-verify", "fluxora", "logical")} <= work
     assert {rule.spec.name for rule in definitions.rules} >= {"backup-on-schedule"}

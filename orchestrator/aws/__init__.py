@@ -1,6 +1,0 @@
-"""AWS for actions: the `aws:` config section and the `aws` resource (boto3 clients).
-
-Credentials never come from the config file: boto3 reads them from the environment, the shared
-credentials file or the instance profile. `endpoint_url` (else boto3's own `AWS_ENDPOINT_URL`)
-points every client at an AWS-compatible endpoint, e.g. a moto server in tests.
-"""

@@ -1,0 +1,38 @@
+"""The inbox contract: what a source offers (`Submission`), what the inbox answers
+(`Admission`), and the inbox as every source sees it (`Intake`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from orchestrator.core.events import Event, EventSource
+
+
+class Admission(StrEnum):
+    """What the inbox did with a submitted event."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"  # an event with this id was committed before: acknowledged only
+    REPLAYED = "replayed"  # the signature was used before inside the replay window
+
+
+@dataclass(frozen=True, kw_only=True)
+class Submission:
+    """An event offered to the inbox, with the webhook signature that carried it (if any):
+    the signature is recorded in the same transaction, so a replay is refused even after a
+    restart or by another daemon."""
+
+    event: Event
+    signature: str | None = None
+
+
+class Intake(Protocol):
+    """The inbox as the sources see it."""
+
+    accepting: bool
+
+    async def submit(self, submission: Submission) -> Admission: ...
+
+    def reject(self, source: EventSource, reason: str) -> None: ...

@@ -1,0 +1,1 @@
+"""Rules: their YAML schema (`model`) and deciding (`engine`)."""

@@ -1,0 +1,2 @@
+"""Runbooks: loading and checking them (`catalog`; the format is `orchestrator.core.runbooks`)
+and the pages generated from them (`docs`)."""
