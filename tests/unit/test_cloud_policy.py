@@ -1,5 +1,5 @@
-"""The security rules (tests/harness/cloudpolicy.py), each with a named bad inventory and the
-finding it must produce, and a clean inventory with none."""
+"""The security rules (orchestrator/families/security/policy.py), each with a named bad
+inventory and the finding it must produce, and a clean inventory with none."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness.cloudpolicy import PUBLIC_ACCESS_FLAGS, Finding, check
+from orchestrator.families.security.policy import PUBLIC_ACCESS_FLAGS, Finding, check
 
 CLEAN: dict[str, Any] = {
     "buckets": [

@@ -143,6 +143,11 @@ fluxora:
       match: fluxora/schedule/forecast-window-scale-back
       run: scale-to
       with: {group: 'fluxora-{{ env }}-worker'}
+    # The live security check (dr_runbooks/security-check.yaml), on staging's and prod's
+    # `security-check` schedule.
+    security-check-on-schedule:
+      match: fluxora/schedule/security-check
+      run: security-check
     scale-request-to:
       match: fluxora/request/scale/to
       run: scale-to

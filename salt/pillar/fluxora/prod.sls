@@ -184,3 +184,7 @@ fluxora:
     forecast-scale-in-settle:
       interval: 10m
       data: {}
+    # The live cloud resources against the security rules, hourly (rule security-check-on-schedule).
+    security-check:
+      cron: '17 * * * *'
+      data: {}

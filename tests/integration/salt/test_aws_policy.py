@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from parliament import analyze_policy_string
 
-from tests.harness import cloudpolicy
+from orchestrator.families.security import policy as security_policy
 from tests.harness.saltlocal import LocalMinion
 from tests.integration.salt.conftest import states_of, topology
 
@@ -184,9 +184,13 @@ def test_orchestrator_role_touches_only_its_own_resources(
         for s in cloud_states(highstates, "prod")
         if s[1] == "aws-orchestrator_role-fluxora_iam-role_present"
     ]
+    security = args["policies"]["security"]["Statement"]
+    actions = [action for statement in security for action in statement["Action"]]
+    assert all(a.split(":")[1].startswith(("Get", "List", "Describe")) for a in actions), actions
     resources = [
         resource
-        for policy in args["policies"].values()
+        for name, policy in args["policies"].items()
+        if name != "security"  # read only, as checked above
         for statement in policy["Statement"]
         for resource in (
             [statement["Resource"]]
@@ -255,7 +259,7 @@ def _bucket(args: dict[str, Any]) -> dict[str, Any]:
     # contract; test_aws_apply reads both back from S3).
     return {
         "name": args["name"],
-        "public_access_block": dict.fromkeys(cloudpolicy.PUBLIC_ACCESS_FLAGS, True),
+        "public_access_block": dict.fromkeys(security_policy.PUBLIC_ACCESS_FLAGS, True),
         "encryption": "aws:kms" if args.get("kms_key_id") else "AES256",
         "access_log": args.get("access_log"),
         "policy": args.get("policy"),
@@ -263,7 +267,7 @@ def _bucket(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def rendered_inventory(states: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
-    """The cloudpolicy inventory of an environment from its rendered aws states."""
+    """The security policy inventory of an environment from its rendered aws states."""
     inventory: dict[str, list[dict[str, Any]]] = {
         key: []
         for key in ("buckets", "security_groups", "launch_templates", "roles", "trails", "networks")
@@ -304,4 +308,4 @@ def test_every_environment_passes_the_security_policy_check(
     inventory = rendered_inventory(cloud_states(highstates, env))
     assert len(inventory["buckets"]) == 6  # backups, artifacts, logs; each in both regions
     assert len(inventory["networks"]) == 2
-    assert [str(finding) for finding in cloudpolicy.check(inventory)] == []
+    assert [str(finding) for finding in security_policy.check(inventory)] == []

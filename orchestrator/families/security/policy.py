@@ -1,8 +1,8 @@
 """Security rules over one environment's cloud resources: an inventory in, findings out.
 
 Pure (no AWS, no Salt, no I/O), so that the same rules judge what the rendered states declare
-(tests/integration/salt/test_aws_policy.py) and, later, what AWS describes for a live
-environment. The inventory is plain data:
+(tests/integration/salt/test_aws_policy.py) and what AWS describes for a live environment
+(`inventory.py`, the `security.check` action). The inventory is plain data:
 
     buckets:          [{name, public_access_block: {BlockPublicAcls: bool, ...}, encryption:
                         "AES256" | "aws:kms" | None, access_log: {bucket, prefix} | None,
