@@ -9,7 +9,7 @@ from typing import Any
 from orchestrator.core.actions import ActionRegistry
 from orchestrator.core.hooks import RunHook
 from orchestrator.families.base import Family, HookDeps
-from orchestrator.families.security import actions
+from orchestrator.families.security import actions, policy
 from orchestrator.families.security.metrics import SecurityMetrics, SecurityMetricsHook
 
 
@@ -20,4 +20,6 @@ class SecurityFamily(Family[Any]):
         actions.register(registry)
 
     def build_hooks(self, deps: HookDeps[Any]) -> Sequence[RunHook]:
-        return [SecurityMetricsHook(SecurityMetrics(deps.registry))]
+        metrics = SecurityMetrics(deps.registry)
+        metrics.start(deps.config.env, policy.RULES)
+        return [SecurityMetricsHook(metrics)]

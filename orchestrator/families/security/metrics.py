@@ -1,11 +1,14 @@
 """Security check metrics (names from the catalogue in docs/ARCHITECTURE.md): findings per rule
 of the environment's last check, and when a check last ran to the end. Updated from the
-`security.check` step's output when its job finishes."""
+`security.check` step's output when its job finishes. Until a check has run, both are NaN for
+the daemon's environment: "not checked yet" (the series exist, so dashboards and rules see
+them; no comparison with NaN is true, so nothing alerts on a check that never ran)."""
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -29,6 +32,11 @@ class SecurityMetrics:
             ("env",),
             registry=registry,
         )
+
+    def start(self, env: str, rules: Iterable[str]) -> None:
+        for rule in rules:
+            self.findings.labels(env, rule).set(math.nan)
+        self.last_success.labels(env).set(math.nan)
 
     def observe(self, output: Mapping[str, Any], now: float) -> None:
         env = str(output["env"])

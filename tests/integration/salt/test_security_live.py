@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -122,10 +123,13 @@ def _run_with(output: dict[str, Any], status: StepStatus) -> Any:
 
 def test_the_metrics_count_findings_per_rule_and_only_a_completed_check_counts() -> None:
     registry = CollectorRegistry()
-    hook = SecurityMetricsHook(SecurityMetrics(registry))
+    metrics = SecurityMetrics(registry)
+    metrics.start(ENV, ["public-bucket", "missing-logging", "imdsv1"])
+    sample = registry.get_sample_value
+    assert math.isnan(sample("fluxora_security_findings", {"env": ENV, "rule": "imdsv1"}) or 0)
+    hook = SecurityMetricsHook(metrics)
     counts = {"public-bucket": 1, "missing-logging": 2, "imdsv1": 0}
     asyncio.run(hook.on_finish(_run_with({"env": ENV, "counts": counts}, StepStatus.OK)))
-    sample = registry.get_sample_value
     assert sample("fluxora_security_findings", {"env": ENV, "rule": "missing-logging"}) == 2
     assert sample("fluxora_security_findings", {"env": ENV, "rule": "imdsv1"}) == 0
     stamp = sample("fluxora_security_check_last_success_timestamp_seconds", {"env": ENV})
