@@ -13,6 +13,7 @@ from orchestrator.families.basic.family import BasicFamily
 from orchestrator.families.drills.family import DrillsFamily
 from orchestrator.families.postgres.family import PostgresFamily
 from orchestrator.families.scaling.family import ScalingFamily
+from orchestrator.families.security.family import SecurityFamily
 from orchestrator.store.schema import TableDefiner
 
 FAMILIES: tuple[Family[Config], ...] = (
@@ -22,6 +23,7 @@ FAMILIES: tuple[Family[Config], ...] = (
     BackupFamily(),
     DrillsFamily(),
     PostgresFamily(),
+    SecurityFamily(),
 )
 
 

@@ -3,6 +3,7 @@ both found from the same settings as `run`."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
 import urllib.error
@@ -27,9 +28,17 @@ class DaemonError(FluxoraError):
     pass
 
 
+def _unspecified(host: str) -> bool:
+    """The daemon listens on every interface (0.0.0.0, ::, or no address given)."""
+    try:
+        return not host or ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a host name
+        return False
+
+
 def base_url(config: Config) -> str:
     host = config.http.host
-    if host in ("0.0.0.0", "::", ""):
+    if _unspecified(host):  # reached on loopback
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
@@ -38,7 +47,8 @@ def base_url(config: Config) -> str:
 
 def _request(request: urllib.request.Request) -> Any:
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        # Every request's URL is base_url(): http:// and the configured address.
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # nosec B310
             return json.load(response)
     except urllib.error.HTTPError as exc:
         raise DaemonError(_error_text(exc)) from None

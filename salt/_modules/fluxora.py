@@ -60,7 +60,7 @@ def require(data: dict[str, Any], keys: list[str], prefix: str) -> dict[str, Any
             raise CommandExecutionError(
                 f"pillar key '{prefix}:{key}' is required for environment '{environment}' "
                 f"but is not set: add it to salt/pillar/fluxora/{environment}.sls (or, for a "
-                f"secret, GPG-encrypted to salt/pillar/fluxora/secrets/{environment}.sls)"
+                f"secret, GPG-encrypted to salt/pillar/fluxora/secrets/{environment}/<role>.sls)"
             )
     return data
 
@@ -168,7 +168,8 @@ def _deadline_loop(probe: Any, timeout: float, what: str) -> str:
 def _http_probe(url: str) -> Any:
     def probe() -> tuple[bool, str]:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            # Every caller builds the URL as http://<pillar listen address>/...: no other scheme.
+            with urllib.request.urlopen(url, timeout=2) as response:  # nosec B310
                 return 200 <= response.status < 300, f"{url} answered {response.status}"
         except (urllib.error.URLError, OSError) as exc:
             return False, f"{url}: {exc}"
@@ -176,15 +177,60 @@ def _http_probe(url: str) -> Any:
     return probe
 
 
-def _tcp_probe(host: str, port: int) -> Any:
+def _resp(*words: str) -> bytes:
+    """One Redis command in RESP (arrays of bulk strings: no quoting problem with passwords)."""
+    parts = [f"*{len(words)}\r\n".encode()]
+    for word in words:
+        data = word.encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def _redis_exchange(host: str, port: int, commands: list[bytes]) -> list[str]:
+    """The first line of Redis's answer to each command, on one connection."""
+    answers = []
+    with socket.create_connection((host, int(port)), timeout=2) as conn:
+        reader = conn.makefile("rb")
+        for command in commands:
+            conn.sendall(command)
+            answers.append(reader.readline().decode(errors="replace").strip())
+    return answers
+
+
+def _redis_probe(host: str, port: int, user: str, password: str) -> Any:
+    """Redis refuses a client that did not authenticate, and answers PONG to one that did."""
+
     def probe() -> tuple[bool, str]:
         try:
-            with socket.create_connection((host, int(port)), timeout=2):
-                return True, f"{host}:{port} accepts connections"
-        except OSError as exc:
+            anonymous, auth, ping = _redis_exchange(
+                host, port, [_resp("PING"), _resp("AUTH", user, password), _resp("PING")]
+            )
+        except (OSError, ValueError) as exc:
             return False, f"{host}:{port}: {exc}"
+        if not anonymous.startswith("-NOAUTH"):
+            return False, f"{host}:{port} answered PING without authentication: {anonymous}"
+        if auth != "+OK" or ping != "+PONG":
+            return False, f"{host}:{port} as {user}: AUTH {auth}, PING {ping}"
+        return True, f"{host}:{port} PONG to {user}, NOAUTH to anyone else"
 
     return probe
+
+
+def _redis_checks(fluxora: dict[str, Any]) -> list[tuple[str, Any]]:
+    """From any host whose pillar has the monitor user's password: the Redis host's address is
+    its topology `address` (else the configured bind address)."""
+    redis = fluxora.get("redis", {})
+    hosts = fluxora.get("topology", {}).get("hosts", {})
+    (host, spec), *_ = [(h, s) for h, s in sorted(hosts.items()) if "redis" in s.get("roles", [])]
+    address = spec.get("address") or redis.get("bind", "127.0.0.1")
+    user = redis.get("monitor_user", "fluxora-monitor")
+    password = redis.get("monitor_password")
+    if not password:
+        raise CommandExecutionError(
+            f"pillar key 'fluxora:redis:monitor_password' is not set on {__grains__.get('id')!r}: "
+            "the Redis health check authenticates"
+        )
+    return [(f"redis on {host}", _redis_probe(address, redis["port"], user, password))]
 
 
 def _sql_probe(port: int, sql: str, expect: str, socket_dir: str) -> Any:
@@ -248,8 +294,7 @@ def _checks(component: str) -> list[tuple[str, Any]]:
     if component in ("postgres-primary", "postgres-replica"):
         return _postgres_checks(fluxora, component.split("-")[1])
     if component == "redis":
-        redis = fluxora.get("redis", {})
-        return [("redis", _tcp_probe(redis.get("bind", "127.0.0.1"), redis["port"]))]
+        return _redis_checks(fluxora)
     if component == "monitoring":
         mon = fluxora.get("monitoring", {})
         return [

@@ -154,13 +154,30 @@ def health_check_id(r53: Any, name: str) -> str | None:
     return None
 
 
+def _tagged(kind: str, name: str, region: str) -> str | None:
+    """The id of the VPC or subnet tagged Name=`name` in `region`, or None."""
+    ec2 = client("ec2", region)
+    filters = [{"Name": "tag:Name", "Values": [name]}]
+    if kind == "vpc":
+        found = call(f"VPC {name}", ec2.describe_vpcs, Filters=filters)["Vpcs"]
+        return str(found[0]["VpcId"]) if found else None
+    found = call(f"subnet {name}", ec2.describe_subnets, Filters=filters)["Subnets"]
+    return str(found[0]["SubnetId"]) if found else None
+
+
 def resolver(region: str) -> Callable[[str, str], str]:
-    """Resolve `ref:` kinds: asg, route53-zone, route53-healthcheck, iam-role. A group of
-    another region (the DR copies) is `ref:asg@<region>:<name>`."""
+    """Resolve `ref:` kinds: asg, route53-zone, route53-healthcheck, iam-role, vpc, subnet
+    (by Name tag: the ids fluxora_vpc.network_present's parts got). A resource of another
+    region (the DR copies) is `ref:<kind>@<region>:<name>`."""
 
     def resolve_one(kind: str, name: str) -> str:
-        if kind.partition("@")[0] == "asg":
-            asg = client("autoscaling", kind.partition("@")[2] or region)
+        kind, _, elsewhere = kind.partition("@")
+        if kind in ("vpc", "subnet"):
+            found = _tagged(kind, name, elsewhere or region)
+            if found:
+                return found
+        elif kind == "asg":
+            asg = client("autoscaling", elsewhere or region)
             groups = call(
                 f"Auto Scaling group {name}",
                 asg.describe_auto_scaling_groups,

@@ -54,6 +54,8 @@ def _settings(env: str, url: str | None) -> dict[str, Any]:
         settings["url"] = url
     if not settings.get("url"):
         raise RunbookError(f"no orchestrator for env {env!r}: set fluxora_orchestrator:{env}:url")
+    if not str(settings["url"]).startswith(("http://", "https://")):
+        raise RunbookError(f"fluxora_orchestrator:{env}:url must be an http(s) URL")
     if not settings.get("secret_file"):
         raise RunbookError(f"fluxora_orchestrator:{env}:secret_file is not set")
     return settings
@@ -69,7 +71,8 @@ def _secret(path: str) -> bytes:
 
 def _call(request: urllib.request.Request) -> Any:
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+        # The scheme is checked in _settings: http(s) only.
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # nosec B310
             return json.load(response)
     except urllib.error.HTTPError as exc:
         try:

@@ -37,7 +37,7 @@ def _settings(group: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
         },
         "min_size": group["MinSize"],
         "max_size": group["MaxSize"],
-        "availability_zones": sorted(group.get("AvailabilityZones", [])),
+        "subnets": sorted(filter(None, group.get("VPCZoneIdentifier", "").split(","))),
         "default_cooldown": group.get("DefaultCooldown"),
         "default_instance_warmup": group.get(
             "DefaultInstanceWarmup", desired["default_instance_warmup"]
@@ -55,7 +55,7 @@ def _api_settings(settings: dict[str, Any]) -> dict[str, Any]:
         },
         "MinSize": settings["min_size"],
         "MaxSize": settings["max_size"],
-        "AvailabilityZones": settings["availability_zones"],
+        "VPCZoneIdentifier": ",".join(settings["subnets"]),
         "DefaultCooldown": settings["default_cooldown"],
         "DefaultInstanceWarmup": settings["default_instance_warmup"],
         "NewInstancesProtectedFromScaleIn": settings["protect_from_scale_in"],
@@ -82,7 +82,7 @@ def group_present(
     min_size: int,
     max_size: int,
     desired_capacity: int,
-    availability_zones: list[str],
+    subnets: list[str],
     tags: dict[str, str],
     default_cooldown: int = 300,
     default_instance_warmup: int = 300,
@@ -90,7 +90,8 @@ def group_present(
     health_check_grace_period: int = 300,
     region: str | None = None,
 ) -> dict[str, Any]:
-    """Ensure group `name` runs the default version of `launch_template` within min/max.
+    """Ensure group `name` runs the default version of `launch_template` within min/max, in
+    `subnets` (ids or `ref:subnet:<name>`; their zones are the group's).
 
     Tags propagate to the instances the group launches.
     """
@@ -104,6 +105,7 @@ def group_present(
     try:
         asg = _u("client")("autoscaling", region)
         tags = _u("check_tags")(tags)
+        subnet_ids = _u("resolve")(list(subnets), _u("resolver")(asg.meta.region_name))
     except CommandExecutionError as exc:
         ret["comment"] = f"Auto Scaling group {name}: {exc}"
         return ret
@@ -111,7 +113,7 @@ def group_present(
         "launch_template": {"name": launch_template, "version": "$Default"},
         "min_size": int(min_size),
         "max_size": int(max_size),
-        "availability_zones": sorted(availability_zones),
+        "subnets": sorted(subnet_ids),
         "default_cooldown": int(default_cooldown),
         "default_instance_warmup": int(default_instance_warmup),
         "protect_from_scale_in": bool(protect_from_scale_in),

@@ -1,4 +1,5 @@
-"""Security groups (ingress only what pillar lists) and launch templates, tagged.
+"""Security groups (in and out only what pillar lists), launch templates and VPC flow logs,
+tagged.
 
 Written on plain boto3: saltext-boto3 1.2.0's ``boto3_secgroup.present`` raises KeyError
 'from_port' on an all-protocol egress rule, and it has no launch templates at all.
@@ -25,8 +26,9 @@ def _u(name: str) -> Any:
 
 
 def _vpc(ec2: Any, vpc_id: str | None) -> str:
+    """`vpc_id` (an id or `ref:vpc:<name>`), or the region's default VPC."""
     if vpc_id:
-        return vpc_id
+        return str(_u("resolve")(vpc_id, _u("resolver")(ec2.meta.region_name)))
     vpcs = _u("call")(
         "default VPC", ec2.describe_vpcs, Filters=[{"Name": "is-default", "Values": ["true"]}]
     )["Vpcs"]
@@ -55,6 +57,10 @@ def _permission(rule: dict[str, Any], ec2: Any, vpc_id: str) -> dict[str, Any]:
     description = rule.get("description", "")
     if "cidr" in rule:
         perm["IpRanges"] = [{"CidrIp": rule["cidr"], "Description": description}]
+    elif "prefix_list" in rule:
+        perm["PrefixListIds"] = [
+            {"PrefixListId": _prefix_list(ec2, rule["prefix_list"]), "Description": description}
+        ]
     else:
         source = group_id(ec2, rule["source_group"], vpc_id)
         if source is None:
@@ -63,12 +69,27 @@ def _permission(rule: dict[str, Any], ec2: Any, vpc_id: str) -> dict[str, Any]:
     return perm
 
 
+def _prefix_list(ec2: Any, service: str) -> str:
+    """The id of AWS's prefix list of `service` (`s3`) in the client's region."""
+    name = f"com.amazonaws.{ec2.meta.region_name}.{service}"
+    found = _u("call")(
+        f"prefix list {name}",
+        ec2.describe_prefix_lists,
+        Filters=[{"Name": "prefix-list-name", "Values": [name]}],
+    )["PrefixLists"]
+    if not found:
+        raise CommandExecutionError(f"no prefix list {name}")
+    return str(found[0]["PrefixListId"])
+
+
 def _key(perm: dict[str, Any]) -> tuple[Any, ...]:
     """One comparable entry per (protocol, ports, source) of an IpPermission."""
     sources = [("cidr", r["CidrIp"], r.get("Description", "")) for r in perm.get("IpRanges", [])]
     sources += [
         ("group", g["GroupId"], g.get("Description", "")) for g in perm.get("UserIdGroupPairs", [])
     ]
+    # A prefix list's description is not compared: moto does not keep it.
+    sources += [("prefix-list", p["PrefixListId"], "") for p in perm.get("PrefixListIds", [])]
     return tuple(
         sorted(
             (perm["IpProtocol"], perm.get("FromPort"), perm.get("ToPort"), *source)
@@ -86,21 +107,26 @@ def security_group_present(
     description: str,
     tags: dict[str, str],
     ingress: list[dict[str, Any]] | None = None,
+    egress: list[dict[str, Any]] | None = None,
     vpc_id: str | None = None,
     region: str | None = None,
 ) -> dict[str, Any]:
-    """Ensure group `name` allows exactly `ingress` in; egress stays AWS's default (all out).
+    """Ensure group `name` allows exactly `ingress` in and exactly `egress` out (AWS's default
+    "everything out" rule is removed: nothing leaves that pillar does not list).
 
-    ingress: [{port, [to_port], [protocol: tcp], cidr | source_group (a group name), description}]
+    ingress, egress: [{port, [to_port], [protocol: tcp], cidr | source_group (a group name) |
+    prefix_list (an AWS service: s3), description}]
     """
     ret = {"name": name, "result": False, "comment": "", "changes": {}}
     try:
         ec2 = _u("client")("ec2", region)
         vpc = _vpc(ec2, vpc_id)
         perms = [_permission(rule, ec2, vpc) for rule in ingress or []]
+        out = [_permission(rule, ec2, vpc) for rule in egress or []]
         desired = {
             "description": description,
             "ingress": _split(perms),
+            "egress": _split(out),
             "tags": _u("check_tags")(dict(tags, Name=name)),
         }
     except CommandExecutionError as exc:
@@ -114,10 +140,11 @@ def security_group_present(
             return None
         group = _u("call")("describe group", ec2.describe_security_groups, GroupIds=[found])
         group = group["SecurityGroups"][0]
-        state.update(id=found, perms=group["IpPermissions"])
+        state.update(id=found, perms=group["IpPermissions"], out=group["IpPermissionsEgress"])
         return {
             "description": group["Description"],
             "ingress": _split(group["IpPermissions"]),
+            "egress": _split(group["IpPermissionsEgress"]),
             "tags": _u("tag_dict")(group.get("Tags")),
         }
 
@@ -134,27 +161,35 @@ def security_group_present(
                     {"ResourceType": "security-group", "Tags": _u("tag_list")(desired["tags"])}
                 ],
             )
-            state.update(id=created["GroupId"], perms=[])
+            described = call(
+                "describe group", ec2.describe_security_groups, GroupIds=[created["GroupId"]]
+            )["SecurityGroups"][0]
+            # AWS gives a new group an allow-all egress rule: it goes in the egress step.
+            state.update(id=created["GroupId"], perms=[], out=described["IpPermissionsEgress"])
         elif "description" in keys:
             raise CommandExecutionError(
                 "a security group's description cannot change: "
                 "rename the group or restore the description"
             )
-        if "ingress" in keys:
-            if state["perms"]:
-                call(
-                    "revoke ingress",
-                    ec2.revoke_security_group_ingress,
-                    GroupId=state["id"],
-                    IpPermissions=state["perms"],
-                )
-            if perms:
-                call(
-                    "authorize ingress",
-                    ec2.authorize_security_group_ingress,
-                    GroupId=state["id"],
-                    IpPermissions=perms,
-                )
+        for key, revoke, authorize, now, wanted in (
+            (
+                "ingress",
+                ec2.revoke_security_group_ingress,
+                ec2.authorize_security_group_ingress,
+                state["perms"],
+                perms,
+            ),
+            (
+                "egress",
+                ec2.revoke_security_group_egress,
+                ec2.authorize_security_group_egress,
+                state["out"],
+                out,
+            ),
+        ):
+            if key in keys:
+                _replace_rules(call, f"revoke {key}", revoke, state["id"], now)
+                _replace_rules(call, f"authorize {key}", authorize, state["id"], wanted)
         if current is not None and "tags" in keys:
             call(
                 "tags",
@@ -164,6 +199,13 @@ def security_group_present(
             )
 
     return _u("converge")(name, "security group", read, desired, write, bool(__opts__.get("test")))
+
+
+def _replace_rules(
+    call: Any, what: str, method: Any, group: str, perms: list[dict[str, Any]]
+) -> None:
+    if perms:
+        call(what, method, GroupId=group, IpPermissions=perms)
 
 
 def _template_data(
@@ -305,3 +347,63 @@ def launch_template_present(
             call("tags", ec2.create_tags, Resources=[template_id], Tags=_u("tag_list")(tags))
 
     return _u("converge")(name, "launch template", read, desired, write, bool(__opts__.get("test")))
+
+
+def flow_log_present(
+    name: str,
+    bucket: str,
+    tags: dict[str, str],
+    vpc_id: str | None = None,
+    region: str | None = None,
+) -> dict[str, Any]:
+    """Ensure the VPC (default: the region's default VPC) logs all its traffic to S3 `bucket`
+    (under AWSLogs/, S3's own layout); the flow log is tagged Name=`name`."""
+    ret = {"name": name, "result": False, "comment": "", "changes": {}}
+    try:
+        ec2 = _u("client")("ec2", region)
+        vpc = _vpc(ec2, vpc_id)
+        tags = _u("check_tags")(dict(tags, Name=name))
+    except CommandExecutionError as exc:
+        ret["comment"] = f"flow log {name}: {exc}"
+        return ret
+    destination = f"arn:aws:s3:::{bucket}"
+    desired = {"destination": destination, "traffic": "ALL", "tags": tags}
+    call = _u("call")
+
+    def read() -> dict[str, Any] | None:
+        found = call(
+            "describe flow logs",
+            ec2.describe_flow_logs,
+            Filters=[{"Name": "resource-id", "Values": [vpc]}],
+        )["FlowLogs"]
+        mine = [f for f in found if _u("tag_dict")(f.get("Tags")).get("Name") == name]
+        if not mine:
+            return None
+        return {
+            "destination": mine[0].get("LogDestination"),
+            "traffic": mine[0].get("TrafficType"),
+            "tags": _u("tag_dict")(mine[0].get("Tags")),
+            "id": mine[0]["FlowLogId"],
+        }
+
+    def write(current: dict[str, Any] | None, keys: list[str]) -> None:
+        if current is not None and keys == ["tags"]:
+            call("tags", ec2.create_tags, Resources=[current["id"]], Tags=_u("tag_list")(tags))
+            return
+        if current is not None:  # destination or traffic: a flow log cannot be modified
+            call("delete flow log", ec2.delete_flow_logs, FlowLogIds=[current["id"]])
+        created = call(
+            f"create flow log {name}",
+            ec2.create_flow_logs,
+            ResourceIds=[vpc],
+            ResourceType="VPC",
+            TrafficType="ALL",
+            LogDestinationType="s3",
+            LogDestination=destination,
+            TagSpecifications=[{"ResourceType": "vpc-flow-log", "Tags": _u("tag_list")(tags)}],
+        )
+        # A refused flow log is an "Unsuccessful" item in a successful answer, not an error.
+        for failed in created.get("Unsuccessful", []):
+            raise CommandExecutionError(f"not created: {failed['Error']['Message']}")
+
+    return _u("converge")(name, "flow log", read, desired, write, bool(__opts__.get("test")))

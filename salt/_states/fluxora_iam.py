@@ -1,5 +1,9 @@
 """IAM roles with inline least-privilege policies, an optional instance profile, and tags.
 
+A role's policies are owned whole: inline policies and attached managed policies alike. One
+attached out of band (an `AdministratorAccess` added by hand) shows as a change of
+`managed_policies` in a `test=True` run and is detached by the next apply.
+
 Policies may name resources as `ref:<kind>:<name>` (see fluxora_aws.resolve): the real ARN is
 looked up when the state runs, so a policy never needs a wildcard for an id AWS assigns.
 """
@@ -50,9 +54,11 @@ def _read(iam: Any, name: str, instance_profile: bool) -> dict[str, Any] | None:
         for policy in names
     }
     tags = call("role tags", iam.list_role_tags, RoleName=name)["Tags"]
+    attached = call("attached policies", iam.list_attached_role_policies, RoleName=name)
     view = {
         "assume_role_policy": _doc(role["AssumeRolePolicyDocument"]),
         "policies": policies,
+        "managed_policies": sorted(p["PolicyArn"] for p in attached["AttachedPolicies"]),
         "tags": _u("tag_dict")(tags),
     }
     if instance_profile:
@@ -78,6 +84,15 @@ def _write_policies(
         call(f"delete policy {policy}", iam.delete_role_policy, RoleName=name, PolicyName=policy)
 
 
+def _write_managed(iam: Any, name: str, current: dict[str, Any] | None, wanted: list[str]) -> None:
+    call = _u("call")
+    attached = set((current or {}).get("managed_policies", []))
+    for arn in sorted(attached - set(wanted)):
+        call(f"detach policy {arn}", iam.detach_role_policy, RoleName=name, PolicyArn=arn)
+    for arn in sorted(set(wanted) - attached):
+        call(f"attach policy {arn}", iam.attach_role_policy, RoleName=name, PolicyArn=arn)
+
+
 def _writer(iam: Any, name: str, desired: dict[str, Any]) -> Any:
     call = _u("call")
 
@@ -95,6 +110,8 @@ def _writer(iam: Any, name: str, desired: dict[str, Any]) -> Any:
             call("trust policy", iam.update_assume_role_policy, RoleName=name, PolicyDocument=trust)
         if "policies" in keys:
             _write_policies(iam, name, current, desired["policies"])
+        if "managed_policies" in keys:
+            _write_managed(iam, name, current, desired["managed_policies"])
         if current is not None and "tags" in keys:
             stale = sorted(set(current["tags"]) - set(desired["tags"]))
             if stale:
@@ -135,10 +152,12 @@ def role_present(
     assume_role_policy: dict[str, Any],
     tags: dict[str, str],
     policies: dict[str, dict[str, Any]] | None = None,
+    managed_policies: list[str] | None = None,
     instance_profile: bool = False,
     region: str | None = None,
 ) -> dict[str, Any]:
-    """Ensure role `name` with exactly `policies` inline (extra inline policies are removed).
+    """Ensure role `name` with exactly `policies` inline and exactly `managed_policies` (ARNs)
+    attached: any other inline or attached policy is removed.
 
     instance_profile: also an instance profile of the same name holding the role (for EC2).
     region: where `ref:asg:` and other regional references are looked up.
@@ -149,6 +168,7 @@ def role_present(
         desired: dict[str, Any] = {
             "assume_role_policy": assume_role_policy,
             "policies": _u("resolve")(dict(policies or {}), _u("resolver")(region)),
+            "managed_policies": sorted(managed_policies or []),
             "tags": _u("check_tags")(tags),
         }
         if instance_profile:

@@ -1,5 +1,6 @@
-"""S3 buckets for backups and artifacts: versioning, default encryption, no public access,
-lifecycle, replication to a bucket in another region, tags.
+"""S3 buckets for backups, artifacts and logs: versioning, default encryption, no public
+access, lifecycle, replication to a bucket in another region, server access logs to a log
+bucket, a bucket policy (log buckets: who may deliver), object ownership, tags.
 
 Written on plain boto3 because saltext-boto3 1.2.0's ``boto3_s3_bucket.present`` is not
 idempotent (ACL owner, lifecycle defaults, RequestPayment) and wants lifecycle as a list.
@@ -7,6 +8,7 @@ idempotent (ACL owner, lifecycle defaults, RequestPayment) and wants lifecycle a
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from salt.exceptions import CommandExecutionError
@@ -119,6 +121,25 @@ def _read_optional(what: str, func: Any, missing: tuple[str, ...], **kwargs: Any
         raise
 
 
+def _view_logging(enabled: dict[str, Any] | None) -> dict[str, str] | None:
+    if not enabled:
+        return None
+    return {"bucket": enabled["TargetBucket"], "prefix": enabled.get("TargetPrefix", "")}
+
+
+def _read_policy(s3: Any, name: str, view: dict[str, Any]) -> None:
+    policy = _read_optional("policy", s3.get_bucket_policy, ("NoSuchBucketPolicy",), Bucket=name)
+    view["policy"] = json.loads(policy["Policy"]) if policy else None
+    owner = _read_optional(
+        "ownership",
+        s3.get_bucket_ownership_controls,
+        ("OwnershipControlsNotFoundError",),
+        Bucket=name,
+    )
+    rules = (owner or {}).get("OwnershipControls", {}).get("Rules", [{}])
+    view["ownership"] = rules[0].get("ObjectOwnership")
+
+
 def _read(s3: Any, name: str, want_replication: bool) -> dict[str, Any] | None:
     call = _u("call")
     exists = _read_optional(f"bucket {name}", s3.head_bucket, ("404", "NoSuchBucket"), Bucket=name)
@@ -144,6 +165,7 @@ def _read(s3: Any, name: str, want_replication: bool) -> dict[str, Any] | None:
         Bucket=name,
     )
     tags = _read_optional("tags", s3.get_bucket_tagging, ("NoSuchTagSet",), Bucket=name)
+    logging = call("access logging", s3.get_bucket_logging, Bucket=name).get("LoggingEnabled")
     view = {
         "versioning": versioning,
         "encryption": (enc or {})
@@ -153,7 +175,9 @@ def _read(s3: Any, name: str, want_replication: bool) -> dict[str, Any] | None:
         "public_access_block": (pab or {}).get("PublicAccessBlockConfiguration"),
         "lifecycle": _view_lifecycle((life or {}).get("Rules", [])),
         "tags": _u("tag_dict")((tags or {}).get("TagSet")),
+        "access_log": _view_logging(logging),
     }
+    _read_policy(s3, name, view)
     if want_replication:
         repl = _read_optional(
             "replication",
@@ -181,9 +205,12 @@ def _writer(s3: Any, name: str, region: str, desired: dict[str, Any]) -> Any:
             "versioning",
             "encryption",
             "public_access_block",
+            "ownership",
+            "policy",
             "lifecycle",
             "tags",
             "replication",
+            "access_log",
         ):
             if key in keys:
                 _put(s3, name, key, desired[key], call)
@@ -212,10 +239,28 @@ _PUT: dict[str, tuple[str, Any]] = {
     ),
     "tags": ("put_bucket_tagging", lambda v: {"Tagging": {"TagSet": _u("tag_list")(v)}}),
     "replication": ("put_bucket_replication", lambda v: {"ReplicationConfiguration": v}),
+    "access_log": (
+        "put_bucket_logging",
+        lambda v: {
+            "BucketLoggingStatus": (
+                {"LoggingEnabled": {"TargetBucket": v["bucket"], "TargetPrefix": v["prefix"]}}
+                if v
+                else {}
+            )
+        },
+    ),
+    "policy": ("put_bucket_policy", lambda v: {"Policy": json.dumps(v)}),
+    "ownership": (
+        "put_bucket_ownership_controls",
+        lambda v: {"OwnershipControls": {"Rules": [{"ObjectOwnership": v}]}},
+    ),
 }
 
 
 def _put(s3: Any, name: str, key: str, value: Any, call: Any) -> None:
+    if key == "policy" and value is None:
+        call("delete policy", s3.delete_bucket_policy, Bucket=name)
+        return
     method, arguments = _PUT[key]
     call(key, getattr(s3, method), Bucket=name, **arguments(value))
 
@@ -227,12 +272,17 @@ def bucket_present(
     lifecycle: dict[str, Any] | None = None,
     replication: dict[str, Any] | None = None,
     kms_key_id: str | None = None,
+    access_log: dict[str, str] | None = None,
+    policy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Ensure bucket `name` exists in `region` with Fluxora's settings.
 
     lifecycle: {transition_days, storage_class, expire_days, noncurrent_expire_days}
     replication: {role: IAM role name, destination: bucket name, storage_class}
     kms_key_id: encrypt with this KMS key instead of S3-managed keys (AES256).
+    access_log: {bucket, prefix}: server access logs go there (a bucket of the same region).
+    policy: the bucket policy, owned whole (log buckets: the services that deliver to it).
+    Objects always belong to the bucket owner (ACLs off).
     """
     ret = {"name": name, "result": False, "comment": "", "changes": {}}
     try:
@@ -249,6 +299,9 @@ def bucket_present(
             "public_access_block": PUBLIC_ACCESS_BLOCK,
             "lifecycle": _lifecycle_rules(lifecycle or {}),
             "tags": tags,
+            "access_log": dict(access_log) if access_log else None,
+            "policy": policy,
+            "ownership": "BucketOwnerEnforced",
         }
         if replication:
             desired["replication"] = _replication(replication, region)

@@ -16,15 +16,20 @@ from typing import Any
 import yaml
 
 from tests.harness.processes import HarnessError
+from tests.harness.salt import load_module
 
 REPO = Path(__file__).resolve().parents[2]
+# scripts/ is no package: pillar_secret.py runs without the venv.
+pillar_secret = load_module(REPO / "scripts" / "pillar_secret.py", "pillar_secret")
 ENVIRONMENTS = ("dev", "staging", "prod")
 RECIPIENT = "salt-test@fluxora.invalid"
-# The secret keys every environment's pillar needs (salt/pillar/fluxora/secrets/<env>.sls).
+# The secret keys every environment's pillar needs (salt/pillar/fluxora/secrets/<env>/).
 SECRET_KEYS = (
     ("postgres", "replication", "password"),
     ("postgres", "backup", "password"),
     ("monitoring", "orchestrator_token"),
+    ("redis", "password"),
+    ("redis", "monitor_password"),
 )
 
 
@@ -45,19 +50,19 @@ def _gpg(gnupghome: Path, *args: str) -> None:
         raise HarnessError(f"gpg {' '.join(args)} failed: {result.stderr}")
 
 
-def make_gpg_home(gnupghome: Path) -> None:
+def make_gpg_home(gnupghome: Path, uid: str = RECIPIENT) -> None:
     """A keyring holding one throwaway key without passphrase, as a test master's gpg_keydir."""
     gnupghome.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _gpg(gnupghome, "--quick-gen-key", RECIPIENT, "future-default", "default", "never")
+    _gpg(gnupghome, "--quick-gen-key", uid, "future-default", "default", "never")
 
 
 def stop_gpg_agent(gnupghome: Path) -> None:
     subprocess.run(["gpgconf", "--homedir", str(gnupghome), "--kill", "all"], check=False)
 
 
-def encrypt(gnupghome: Path, value: str, indent: int) -> str:
+def encrypt(gnupghome: Path, value: str, indent: int, recipient: str = RECIPIENT) -> str:
     result = subprocess.run(
-        [str(REPO / "scripts" / "pillar-secret"), RECIPIENT, str(indent)],
+        [str(REPO / "scripts" / "pillar-secret"), "encrypt", recipient, "--indent", str(indent)],
         input=value,
         capture_output=True,
         text=True,
@@ -69,7 +74,9 @@ def encrypt(gnupghome: Path, value: str, indent: int) -> str:
     return result.stdout
 
 
-def secrets_sls(gnupghome: Path, values: dict[tuple[str, ...], str]) -> str:
+def secrets_sls(
+    gnupghome: Path, values: dict[tuple[str, ...], str], recipient: str = RECIPIENT
+) -> str:
     """A `#!yaml|gpg` file with every value as a PGP block, nested under `fluxora:`."""
     lines = ["#!yaml|gpg", "fluxora:"]
     written: list[tuple[str, ...]] = []
@@ -82,7 +89,7 @@ def secrets_sls(gnupghome: Path, values: dict[tuple[str, ...], str]) -> str:
             if depth < len(path) - 1:
                 lines.append(f"{pad}{part}:")
             else:
-                block = encrypt(gnupghome, value, indent=len(pad) + 2)
+                block = encrypt(gnupghome, value, len(pad) + 2, recipient)
                 lines.append(f"{pad}{part}: {block.rstrip()}")
     return "\n".join(lines) + "\n"
 

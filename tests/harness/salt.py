@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ def master_overrides(test_pillar: list[Path], gpg_keydir: Path) -> dict[str, Any
         "file_roots": {"base": [str(SALT_DIR / "states"), str(SALT_DIR), str(FIXTURE_STATES)]},
         "pillar_roots": {"base": [*map(str, test_pillar), str(SALT_DIR / "pillar")]},
         "gpg_keydir": str(gpg_keydir),
+        "gpg_decrypt_must_succeed": True,  # as docs/OPERATIONS.md sets it
         "runner_dirs": [str(SALT_DIR / "_runners")],
         "fileserver_backend": ["roots"],
     }
@@ -36,3 +39,14 @@ def minion_overrides(minion_id: str) -> dict[str, Any]:
     # systemd_service loads because /usr/bin/systemctl exists but PID 1 is not systemd: its
     # service.running answers "OFFLINE mode, nothing to do" with result True. debian_service works.
     return {"disable_modules": ["systemd_service"], **MINIONS[minion_id]}
+
+
+def load_module(path: Path, name: str) -> Any:
+    """A Python file that is no importable module (a Salt module, a script) loaded as `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -45,6 +45,7 @@ class LocalMinion:
             "file_roots": {"base": [str(SALT_DIR / "states"), str(SALT_DIR)]},
             "pillar_roots": {"base": [str(path) for path in pillar_roots]},
             "gpg_keydir": str(gpg_keydir),
+            "gpg_decrypt_must_succeed": True,  # as docs/OPERATIONS.md sets it
             "grains": grains,
             "cachedir": str(config_dir / "cache"),
             "pki_dir": str(config_dir / "pki"),
@@ -55,8 +56,15 @@ class LocalMinion:
         (config_dir / "minion").write_text(yaml.safe_dump(config))
         return cls(config_dir)
 
-    def call(self, *args: str, check: bool = True, timeout: float = 300) -> Any:
-        """Run salt-call and return the `local` value of its JSON output."""
+    def call(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 300,
+        env: dict[str, str] | None = None,
+    ) -> Any:
+        """Run salt-call (with `env` as its environment, default ours) and return the `local`
+        value of its JSON output."""
         argv = [
             SALT_CALL,
             "--local",
@@ -66,7 +74,9 @@ class LocalMinion:
             "--log-level=quiet",
             *args,
         ]
-        result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
+        result = subprocess.run(
+            argv, capture_output=True, text=True, check=False, timeout=timeout, env=env
+        )
         try:
             data = json.loads(result.stdout)["local"]
         except (ValueError, KeyError) as exc:

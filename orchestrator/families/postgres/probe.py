@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from orchestrator.core.errors import FluxoraError
 from orchestrator.core.logs import get_logger
@@ -24,13 +25,17 @@ log = get_logger(__name__)
 
 Conn = psycopg.Connection[tuple[object, ...]]
 PROBE_TABLE = "fluxora_dr_probe"
-_CREATE = f"""CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (
-    probe_id text NOT NULL, seq bigint NOT NULL,
-    written_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (probe_id, seq))"""
-_INSERT = (
-    f"INSERT INTO {PROBE_TABLE} (probe_id, seq) VALUES (%s, %s) "
+# The table's name is quoted as an identifier (psycopg.sql), never pasted into the text.
+_TABLE = sql.Identifier(PROBE_TABLE)
+_CREATE = sql.SQL(
+    "CREATE TABLE IF NOT EXISTS {} (probe_id text NOT NULL, seq bigint NOT NULL, "
+    "written_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (probe_id, seq))"
+).format(_TABLE)
+_INSERT = sql.SQL(
+    "INSERT INTO {} (probe_id, seq) VALUES (%s, %s) "
     "RETURNING coalesce(host(inet_server_addr()), 'local') || ':' || current_setting('port')"
-)
+).format(_TABLE)
+_PRESENT = sql.SQL("SELECT seq FROM {} WHERE probe_id = %s").format(_TABLE)
 
 
 @dataclass(frozen=True)
@@ -103,8 +108,8 @@ class WriteProbe:
         try:
             if self._conn is None:
                 self._conn = self._connect()
-                self._conn.execute(_CREATE.encode())
-            row = self._conn.execute(_INSERT.encode(), [self.probe_id, seq]).fetchone()
+                self._conn.execute(_CREATE)
+            row = self._conn.execute(_INSERT, [self.probe_id, seq]).fetchone()
         except Exception as exc:  # any failure to commit is a failed write
             self._close()
             error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -121,9 +126,7 @@ class WriteProbe:
 
 
 def present_rows(conn: Conn, probe_id: str) -> set[int]:
-    rows = conn.execute(
-        f"SELECT seq FROM {PROBE_TABLE} WHERE probe_id = %s".encode(), [probe_id]
-    ).fetchall()
+    rows = conn.execute(_PRESENT, [probe_id]).fetchall()
     return {int(str(row[0])) for row in rows}
 
 

@@ -1,5 +1,5 @@
 # Shared defaults for every environment. An environment file (dev.sls, staging.sls, prod.sls)
-# holds only what differs; secrets are in secrets/<env>.sls as GPG blocks. Every key is
+# holds only what differs; secrets are in secrets/<env>/<role>.sls as GPG blocks. Every key is
 # documented in the pillar.example of the formula that reads it.
 fluxora:
   tags:
@@ -143,6 +143,11 @@ fluxora:
       match: fluxora/schedule/forecast-window-scale-back
       run: scale-to
       with: {group: 'fluxora-{{ env }}-worker'}
+    # The live security check (dr_runbooks/security-check.yaml), on staging's and prod's
+    # `security-check` schedule.
+    security-check-on-schedule:
+      match: fluxora/schedule/security-check
+      run: security-check
     scale-request-to:
       match: fluxora/request/scale/to
       run: scale-to

@@ -2,13 +2,14 @@
 fluxora:
   env: prod
   tags: {Environment: prod}
+  # Each host's private address (Redis listens only there).
   topology:
     hosts:
-      prd-db-1: {roles: [postgres-primary]}
-      prd-db-2: {roles: [postgres-replica]}
-      prd-cache-1: {roles: [redis]}
-      prd-mon-1: {roles: [monitoring]}
-      prd-ops-1: {roles: [orchestrator, cloud]}
+      prd-db-1: {roles: [postgres-primary], address: 10.30.1.11}
+      prd-db-2: {roles: [postgres-replica], address: 10.30.1.12}
+      prd-cache-1: {roles: [redis], address: 10.30.2.11}
+      prd-mon-1: {roles: [monitoring], address: 10.30.3.12}
+      prd-ops-1: {roles: [orchestrator, cloud], address: 10.30.3.11}
   postgres:
     primary: {host: prd-db-1.internal.fluxora.example}
     hba:
@@ -18,7 +19,7 @@ fluxora:
     # Never a scratch database on a production primary: restore-verify uses
     # fluxora:orchestrator:config:backup:restore_targets:prod.
     backup: {createdb: false}
-  redis: {bind: 0.0.0.0, maxmemory: 2gb}
+  redis: {maxmemory: 2gb}
   monitoring:
     prometheus: {retention: 30d}
     targets:
@@ -45,6 +46,23 @@ fluxora:
   aws:
     region: eu-west-1
     dr_region: eu-central-1
+    # Who may assume fluxora-prod-deployer, the role `state.apply aws` runs as (aws.deployer).
+    deployer:
+      principals: ['arn:aws:iam::123456789012:role/fluxora-platform-admins']
+    # The environment's VPC in each region: private subnets only (S3 through a gateway
+    # endpoint); the hosts' topology addresses are in the first subnet.
+    network:
+      cidr: 10.30.0.0/16
+      subnets:
+        private-a: {zone: eu-west-1a, cidr: 10.30.0.0/20}
+        private-b: {zone: eu-west-1b, cidr: 10.30.16.0/20}
+        private-c: {zone: eu-west-1c, cidr: 10.30.32.0/20}
+    dr_network:
+      cidr: 10.31.0.0/16
+      subnets:
+        private-a: {zone: eu-central-1a, cidr: 10.31.0.0/20}
+        private-b: {zone: eu-central-1b, cidr: 10.31.16.0/20}
+        private-c: {zone: eu-central-1c, cidr: 10.31.32.0/20}
     buckets:
       backups:
         name: fluxora-prod-backups
@@ -63,34 +81,62 @@ fluxora:
           name: api.fluxora.example.
           primary: {ip: 203.0.113.10, health_path: /healthz}
           secondary: {ip: 203.0.113.110, health_path: /healthz}
+    # Ingress and egress are all a group allows; `cidr: vpc` is the group's own VPC (each
+    # group exists in the primary and the DR network). Instances reach S3 through the VPC's
+    # gateway endpoint (prefix_list: s3) and the Salt master inside the VPC.
     security_groups:
       api:
         description: Fluxora API servers
         ingress:
           - {port: 443, cidr: 0.0.0.0/0, description: HTTPS from clients}
+        egress: &app_egress
+          - {port: 5432, cidr: vpc, description: PostgreSQL}
+          - {port: 6379, cidr: vpc, description: Redis}
+          - {port: 443, prefix_list: s3, description: S3 (artifacts)}
+          - {port: 4505, to_port: 4506, cidr: vpc, description: Salt master}
       worker:
         description: Fluxora forecast workers (no inbound traffic)
         ingress: []
+        egress: *app_egress
       db:
         description: Fluxora PostgreSQL
         ingress:
           - {port: 5432, source_group: api, description: PostgreSQL from the API}
           - {port: 5432, source_group: worker, description: PostgreSQL from workers}
+          - {port: 5432, source_group: ops, description: backups and checks and drills}
+          - {port: 5432, cidr: vpc, description: replication between the database hosts}
+        egress:
+          - {port: 5432, cidr: vpc, description: replication between the database hosts}
+          - {port: 443, prefix_list: s3, description: S3 for the WAL archive and backups}
+          - {port: 4505, to_port: 4506, cidr: vpc, description: Salt master}
+      cache:
+        description: Fluxora Redis
+        ingress:
+          - {port: 6379, source_group: api, description: Redis from the API}
+          - {port: 6379, source_group: worker, description: Redis from workers}
+          - {port: 6379, source_group: ops, description: Redis health checks}
+        egress:
+          - {port: 4505, to_port: 4506, cidr: vpc, description: Salt master}
       ops:
         description: Fluxora orchestrator and monitoring
         ingress:
-          - {port: 8470, cidr: 10.30.0.0/16, description: orchestrator webhooks from the VPC}
+          - {port: 8470, cidr: vpc, description: orchestrator webhooks from the VPC}
+        egress:
+          - {port: 443, cidr: 0.0.0.0/0, description: AWS APIs of Auto Scaling and Route53}
+          - {port: 5432, cidr: vpc, description: PostgreSQL}
+          - {port: 6379, cidr: vpc, description: Redis health checks}
+          - {port: 9100, cidr: vpc, description: node exporters}
+          - {port: 9187, cidr: vpc, description: PostgreSQL exporters}
+          - {port: 4505, to_port: 4506, cidr: vpc, description: Salt master}
     groups:
       api:
         image_id: ami-0fluxoraapi0001
         instance_type: m6i.large
         security_groups: [api]
-        availability_zones: [eu-west-1a, eu-west-1b, eu-west-1c]
       worker:
         image_id: ami-0fluxorawrk0001
         instance_type: c6i.2xlarge
         security_groups: [worker]
-        availability_zones: [eu-west-1a, eu-west-1b, eu-west-1c]
 
     # The DR region's pilot-light copies (fluxora-prod-<key>-dr, at 0 until region-evacuation
     # scales them to their scaling policy's `desired`): the DR region's AMI copies.
@@ -98,11 +144,9 @@ fluxora:
       api:
         image_id: ami-0fluxoraapidr001
         instance_type: m6i.large
-        availability_zones: [eu-central-1a, eu-central-1b, eu-central-1c]
       worker:
         image_id: ami-0fluxorawrkdr001
         instance_type: c6i.2xlarge
-        availability_zones: [eu-central-1a, eu-central-1b, eu-central-1c]
 
   scaling:
     groups:
@@ -139,4 +183,8 @@ fluxora:
       data: {}
     forecast-scale-in-settle:
       interval: 10m
+      data: {}
+    # The live cloud resources against the security rules, hourly (rule security-check-on-schedule).
+    security-check:
+      cron: '17 * * * *'
       data: {}

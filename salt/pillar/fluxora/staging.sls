@@ -2,18 +2,18 @@
 fluxora:
   env: staging
   tags: {Environment: staging}
+  # Each host's private address (Redis listens only there).
   topology:
     hosts:
-      stg-db-1: {roles: [postgres-primary]}
-      stg-db-2: {roles: [postgres-replica]}
-      stg-cache-1: {roles: [redis]}
-      stg-ops-1: {roles: [monitoring, orchestrator, cloud]}
+      stg-db-1: {roles: [postgres-primary], address: 10.20.1.11}
+      stg-db-2: {roles: [postgres-replica], address: 10.20.1.12}
+      stg-cache-1: {roles: [redis], address: 10.20.2.11}
+      stg-ops-1: {roles: [monitoring, orchestrator, cloud], address: 10.20.3.11}
   postgres:
     primary: {host: stg-db-1.internal.fluxora.example}
     hba:
       replication_cidrs: [10.20.1.0/24]
       client_cidrs: [10.20.0.0/16]
-  redis: {bind: 0.0.0.0}
   monitoring:
     targets:
       fluxora-orchestrator: ['stg-ops-1.internal.fluxora.example:8470']
@@ -35,6 +35,21 @@ fluxora:
   aws:
     region: eu-west-1
     dr_region: eu-central-1
+    # Who may assume fluxora-staging-deployer, the role `state.apply aws` runs as (aws.deployer).
+    deployer:
+      principals: ['arn:aws:iam::123456789012:role/fluxora-platform-admins']
+    # The environment's VPC in each region: private subnets only (S3 through a gateway
+    # endpoint); the hosts' topology addresses are in the first subnet.
+    network:
+      cidr: 10.20.0.0/16
+      subnets:
+        private-a: {zone: eu-west-1a, cidr: 10.20.0.0/20}
+        private-b: {zone: eu-west-1b, cidr: 10.20.16.0/20}
+    dr_network:
+      cidr: 10.21.0.0/16
+      subnets:
+        private-a: {zone: eu-central-1a, cidr: 10.21.0.0/20}
+        private-b: {zone: eu-central-1b, cidr: 10.21.16.0/20}
     buckets:
       backups:
         name: fluxora-staging-backups
@@ -53,34 +68,62 @@ fluxora:
           name: api.staging.fluxora.example.
           primary: {ip: 192.0.2.10, health_path: /healthz}
           secondary: {ip: 198.51.100.10, health_path: /healthz}
+    # Ingress and egress are all a group allows; `cidr: vpc` is the group's own VPC (each
+    # group exists in the primary and the DR network). Instances reach S3 through the VPC's
+    # gateway endpoint (prefix_list: s3) and the Salt master inside the VPC.
     security_groups:
       api:
         description: Fluxora API servers
         ingress:
           - {port: 443, cidr: 0.0.0.0/0, description: HTTPS from clients}
+        egress: &app_egress
+          - {port: 5432, cidr: vpc, description: PostgreSQL}
+          - {port: 6379, cidr: vpc, description: Redis}
+          - {port: 443, prefix_list: s3, description: S3 (artifacts)}
+          - {port: 4505, to_port: 4506, cidr: vpc, description: Salt master}
       worker:
         description: Fluxora forecast workers (no inbound traffic)
         ingress: []
+        egress: *app_egress
       db:
         description: Fluxora PostgreSQL
         ingress:
           - {port: 5432, source_group: api, description: PostgreSQL from the API}
           - {port: 5432, source_group: worker, description: PostgreSQL from workers}
+          - {port: 5432, source_group: ops, description: backups and checks and drills}
+          - {port: 5432, cidr: vpc, description: replication between the database hosts}
+        egress:
+          - {port: 5432, cidr: vpc, description: replication between the database hosts}
+          - {port: 443, prefix_list: s3, description: S3 for the WAL archive and backups}
+          - {port: 4505, to_port: 4506, cidr: vpc, description: Salt master}
+      cache:
+        description: Fluxora Redis
+        ingress:
+          - {port: 6379, source_group: api, description: Redis from the API}
+          - {port: 6379, source_group: worker, description: Redis from workers}
+          - {port: 6379, source_group: ops, description: Redis health checks}
+        egress:
+          - {port: 4505, to_port: 4506, cidr: vpc, description: Salt master}
       ops:
         description: Fluxora orchestrator and monitoring
         ingress:
-          - {port: 8470, cidr: 10.20.0.0/16, description: orchestrator webhooks from the VPC}
+          - {port: 8470, cidr: vpc, description: orchestrator webhooks from the VPC}
+        egress:
+          - {port: 443, cidr: 0.0.0.0/0, description: AWS APIs of Auto Scaling and Route53}
+          - {port: 5432, cidr: vpc, description: PostgreSQL}
+          - {port: 6379, cidr: vpc, description: Redis health checks}
+          - {port: 9100, cidr: vpc, description: node exporters}
+          - {port: 9187, cidr: vpc, description: PostgreSQL exporters}
+          - {port: 4505, to_port: 4506, cidr: vpc, description: Salt master}
     groups:
       api:
         image_id: ami-0fluxoraapi0001
         instance_type: t3.small
         security_groups: [api]
-        availability_zones: [eu-west-1a, eu-west-1b]
       worker:
         image_id: ami-0fluxorawrk0001
         instance_type: c6i.large
         security_groups: [worker]
-        availability_zones: [eu-west-1a, eu-west-1b]
 
     # The DR region's pilot-light copies (fluxora-staging-<key>-dr, at 0 until region-evacuation
     # scales them to their scaling policy's `desired`): the DR region's AMI copies.
@@ -88,11 +131,9 @@ fluxora:
       api:
         image_id: ami-0fluxoraapidr001
         instance_type: t3.small
-        availability_zones: [eu-central-1a, eu-central-1b]
       worker:
         image_id: ami-0fluxorawrkdr001
         instance_type: c6i.large
-        availability_zones: [eu-central-1a, eu-central-1b]
 
   scaling:
     groups:
@@ -130,4 +171,8 @@ fluxora:
       data: {}
     forecast-scale-in-settle:
       interval: 10m
+      data: {}
+    # The live cloud resources against the security rules, hourly (rule security-check-on-schedule).
+    security-check:
+      cron: '17 * * * *'
       data: {}

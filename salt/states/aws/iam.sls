@@ -10,7 +10,10 @@
 {%- do source_objects.append('arn:aws:s3:::' ~ bucket.name ~ '/*') %}
 {%- do dr_objects.append('arn:aws:s3:::' ~ bucket.dr_name ~ '/*') %}
 {%- endfor %}
-{%- set artifacts = aws.buckets.get('artifacts', aws.buckets.backups).name %}
+{#- The instances' roles reach the artifacts bucket only: without one in pillar this fails
+    rendering rather than hand them another bucket. #}
+{%- set artifacts = salt['fluxora.require'](aws, ['buckets:artifacts:name'],
+      'fluxora:aws').buckets.artifacts.name %}
 
 aws-iam-replication-fluxora_iam-role_present:
   fluxora_iam.role_present:

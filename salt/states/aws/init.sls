@@ -1,9 +1,11 @@
 # AWS resources of one environment (staging or prod), applied from a host with the `cloud` role.
-# Order: roles the buckets and instances need, buckets, network, compute, DNS, then the
+# Order: roles the buckets and instances need, buckets, logs, network, compute, DNS, then the
 # orchestrator's role (its policy names the groups, zone and health checks made before it).
 include:
   - .iam
   - .s3
+  - .network
+  - .logging
   - .security_groups
   - .autoscaling
   - .dns

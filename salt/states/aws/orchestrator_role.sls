@@ -57,6 +57,26 @@ aws-orchestrator_role-fluxora_iam-role_present:
                Resource: ['ref:route53-zone:{{ aws.dns.zone }}']}
             - {Effect: Allow, Action: [route53:GetHealthCheck, route53:GetHealthCheckStatus],
                Resource: {{ checks | json }}}
+        # security.check reads how the environment's resources are configured (read only).
+        security:
+          Version: '2012-10-17'
+          Statement:
+            - {Effect: Allow, Action: [s3:ListAllMyBuckets, ec2:DescribeVpcs, ec2:DescribeFlowLogs,
+                                       ec2:DescribeSecurityGroups, ec2:DescribeLaunchTemplates,
+                                       ec2:DescribeLaunchTemplateVersions, iam:ListRoles,
+                                       cloudtrail:DescribeTrails],
+               Resource: '*'}
+            - {Effect: Allow, Action: [s3:GetBucketLocation, s3:GetBucketPublicAccessBlock,
+                                       s3:GetEncryptionConfiguration, s3:GetBucketLogging,
+                                       s3:GetBucketPolicy],
+               Resource: ['arn:aws:s3:::{{ prefix }}-*']}
+            - {Effect: Allow, Action: [iam:ListRolePolicies, iam:GetRolePolicy,
+                                       iam:ListAttachedRolePolicies],
+               Resource: ['arn:aws:iam::*:role/{{ prefix }}-*']}
+            - {Effect: Allow, Action: [iam:GetPolicy, iam:GetPolicyVersion],
+               Resource: ['arn:aws:iam::*:policy/*']}
+            - {Effect: Allow, Action: [cloudtrail:GetTrailStatus],
+               Resource: ['arn:aws:cloudtrail:*:*:trail/*']}
     - tags: {{ tags | json }}
     - require:
       - sls: aws.s3

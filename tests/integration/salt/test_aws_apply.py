@@ -33,8 +33,8 @@ def tags_of(items: list[dict[str, Any]] | None) -> dict[str, str]:
     return {item["Key"]: item["Value"] for item in items or []}
 
 
-def apply(minion: LocalMinion, test: bool = False) -> dict[str, Any]:
-    args = ["state.apply", "aws", *(["test=True"] if test else [])]
+def apply(minion: LocalMinion, test: bool = False, sls: str = "aws") -> dict[str, Any]:
+    args = ["state.apply", sls, *(["test=True"] if test else [])]
     result = minion.call(*args, check=False, timeout=600)
     assert isinstance(result, dict), result
     return dict(result)
@@ -78,6 +78,9 @@ def check_groups(env: str, data: dict[str, Any]) -> None:
             "AutoScalingGroups"
         ]
         assert group["LaunchTemplate"]["LaunchTemplateName"] == name
+        assert sorted(group["VPCZoneIdentifier"].split(",")) == subnet_ids(
+            env, data["aws"], "primary"
+        )
         assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == (
             policy["min"],
             policy["max"],
@@ -112,7 +115,7 @@ def check_dr_groups(env: str, data: dict[str, Any]) -> None:
         limits = (group["MinSize"], group["MaxSize"], group["DesiredCapacity"])
         assert limits == (0, data["scaling"]["groups"][key]["max"], 0)
         assert group["NewInstancesProtectedFromScaleIn"] is False
-        assert sorted(group["AvailabilityZones"]) == sorted(dr["availability_zones"])
+        assert sorted(group["VPCZoneIdentifier"].split(",")) == subnet_ids(env, aws, "dr")
         assert {t["Key"]: t["Value"] for t in group["Tags"]} == data["tags"]
         (version,) = ec2.describe_launch_template_versions(
             LaunchTemplateName=name, Versions=["$Default"]
@@ -124,16 +127,66 @@ def check_dr_groups(env: str, data: dict[str, Any]) -> None:
         )
 
 
+def vpc_of(env: str, aws: dict[str, Any], which: str) -> dict[str, Any]:
+    region = aws["region"] if which == "primary" else aws["dr_region"]
+    name = f"fluxora-{env}" if which == "primary" else f"fluxora-{env}-dr"
+    ec2 = boto3.client("ec2", region_name=region)
+    (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": [name]}])["Vpcs"]
+    return dict(vpc)
+
+
+def subnet_ids(env: str, aws: dict[str, Any], which: str) -> list[str]:
+    region = aws["region"] if which == "primary" else aws["dr_region"]
+    vpc = vpc_of(env, aws, which)["VpcId"]
+    ec2 = boto3.client("ec2", region_name=region)
+    found = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]
+    return sorted(subnet["SubnetId"] for subnet in found)
+
+
+def check_network(env: str, data: dict[str, Any]) -> None:
+    """A VPC per region with the pillar's private subnets, whose route table reaches nothing
+    outside the VPC but S3 (the gateway endpoint), tagged."""
+    aws = data["aws"]
+    for which, key in (("primary", "network"), ("dr", "dr_network")):
+        region = aws["region"] if which == "primary" else aws["dr_region"]
+        ec2 = boto3.client("ec2", region_name=region)
+        vpc = vpc_of(env, aws, which)
+        assert vpc["CidrBlock"] == aws[key]["cidr"]
+        assert {k: v for k, v in tags_of(vpc["Tags"]).items() if k != "Name"} == data["tags"]
+        subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
+        assert sorted(
+            (s["AvailabilityZone"], s["CidrBlock"]) for s in subnets["Subnets"]
+        ) == sorted((s["zone"], s["cidr"]) for s in aws[key]["subnets"].values())
+        assert not any(s["MapPublicIpOnLaunch"] for s in subnets["Subnets"])
+        tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
+        routes = [r for t in tables["RouteTables"] for r in t["Routes"]]
+        assert not [r for r in routes if str(r.get("GatewayId", "")).startswith("igw-")]
+        (endpoint,) = ec2.describe_vpc_endpoints(
+            Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}]
+        )["VpcEndpoints"]
+        assert endpoint["ServiceName"] == f"com.amazonaws.{region}.s3"
+
+
 def check_security_groups(env: str, data: dict[str, Any]) -> None:
     ec2 = boto3.client("ec2", region_name=data["aws"]["region"])
-    groups = {g["GroupName"]: g for g in ec2.describe_security_groups()["SecurityGroups"]}
+    vpc = vpc_of(env, data["aws"], "primary")
+    found = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])
+    groups = {g["GroupName"]: g for g in found["SecurityGroups"]}
     api, worker, db = (groups[f"fluxora-{env}-{k}"] for k in ("api", "worker", "db"))
+    # Nothing leaves a group but what pillar lists: AWS's allow-all egress rule is gone.
+    for group in (api, worker, db, groups[f"fluxora-{env}-ops"], groups[f"fluxora-{env}-cache"]):
+        ranges = [r["CidrIp"] for p in group["IpPermissionsEgress"] for r in p.get("IpRanges", [])]
+        assert all(p["IpProtocol"] == "tcp" for p in group["IpPermissionsEgress"]), group
+        assert "0.0.0.0/0" not in ranges or group["GroupName"].endswith("-ops")
+    s3_out = [p for p in worker["IpPermissionsEgress"] if p.get("PrefixListIds")]
+    assert [(p["FromPort"], p["ToPort"]) for p in s3_out] == [(443, 443)]
     assert [
         (p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in api["IpPermissions"]
     ] == [(443, ["0.0.0.0/0"])]
     assert worker["IpPermissions"] == []
     sources = sorted(pair["GroupId"] for p in db["IpPermissions"] for pair in p["UserIdGroupPairs"])
-    assert sources == sorted([api["GroupId"], worker["GroupId"]])
+    ops = groups[f"fluxora-{env}-ops"]
+    assert sources == sorted([api["GroupId"], worker["GroupId"], ops["GroupId"]])
     assert {p["FromPort"] for p in db["IpPermissions"]} == {5432}
     assert tags_of(db["Tags"]) == {**data["tags"], "Name": f"fluxora-{env}-db"}
 
@@ -188,6 +241,46 @@ def check_orchestrator_role(env: str, data: dict[str, Any]) -> None:
     assert [r["RoleName"] for r in profile["Roles"]] == [name]
 
 
+def check_logging(env: str, data: dict[str, Any]) -> None:
+    """CloudTrail for every region with log-file validation, logging; server access logs of
+    every bucket and flow logs of both regions' VPCs, into the log bucket of their region."""
+    aws = data["aws"]
+    trail = boto3.client("cloudtrail", region_name=aws["region"])
+    (found,) = trail.describe_trails(trailNameList=[f"fluxora-{env}-trail"])["trailList"]
+    assert found["S3BucketName"] == f"fluxora-{env}-logs"
+    assert found["IsMultiRegionTrail"] is True
+    assert found["LogFileValidationEnabled"] is True
+    assert trail.get_trail_status(Name=f"fluxora-{env}-trail")["IsLogging"] is True
+    (tags,) = trail.list_tags(ResourceIdList=[found["TrailARN"]])["ResourceTagList"]
+    assert tags_of(tags["TagsList"]) == data["tags"]
+    for region, logs in (
+        (aws["region"], f"fluxora-{env}-logs"),
+        (aws["dr_region"], f"fluxora-{env}-logs-dr"),
+    ):
+        s3 = boto3.client("s3", region_name=region)
+        policy = json.loads(s3.get_bucket_policy(Bucket=logs)["Policy"])
+        principals = {
+            json.dumps(st["Principal"]) for st in policy["Statement"] if st["Effect"] == "Allow"
+        }
+        assert any("cloudtrail.amazonaws.com" in p for p in principals)
+        assert any("logging.s3.amazonaws.com" in p for p in principals)
+        buckets = [b[key] for b in aws["buckets"].values() for key in ("name", "dr_name")]
+        for bucket in [b for b in buckets if (region == aws["dr_region"]) == b.endswith("-dr")]:
+            enabled = s3.get_bucket_logging(Bucket=bucket)["LoggingEnabled"]
+            assert (enabled["TargetBucket"], enabled["TargetPrefix"]) == (logs, f"s3/{bucket}/")
+        ec2 = boto3.client("ec2", region_name=region)
+        vpc = vpc_of(env, aws, "primary" if region == aws["region"] else "dr")
+        (flow,) = ec2.describe_flow_logs(
+            Filters=[{"Name": "resource-id", "Values": [vpc["VpcId"]]}]
+        )["FlowLogs"]
+        assert (flow["TrafficType"], flow["LogDestination"]) == ("ALL", f"arn:aws:s3:::{logs}")
+        assert tags_of(flow["Tags"]) == {**data["tags"], "Name": flow_name(env, region, aws)}
+
+
+def flow_name(env: str, region: str, aws: dict[str, Any]) -> str:
+    return f"fluxora-{env}-flow-{'primary' if region == aws['region'] else 'dr'}"
+
+
 @pytest.mark.parametrize("env", ["staging", "prod"])
 def test_aws_states_apply_verify_and_reapply_with_no_change(
     env: str, aws_reset: None, local_minion_factory: Callable[..., LocalMinion]
@@ -202,12 +295,43 @@ def test_aws_states_apply_verify_and_reapply_with_no_change(
     check_buckets(env, data)
     check_groups(env, data)
     check_dr_groups(env, data)
+    check_network(env, data)
     check_security_groups(env, data)
     check_dns(env, data)
     check_orchestrator_role(env, data)
+    check_logging(env, data)
 
     second = apply(minion)
     assert failures(second) == {}
     assert {v["__id__"]: v["changes"] for v in second.values() if v["changes"]} == {}
     dry = apply(minion, test=True)
     assert {v["__id__"]: v["result"] for v in dry.values() if v["result"] is not True} == {}
+
+
+def test_an_out_of_band_managed_policy_is_reported_by_a_plan_and_removed_by_an_apply(
+    aws_reset: None, local_minion_factory: Callable[..., LocalMinion]
+) -> None:
+    (host,) = [h for h, roles in topology("staging").items() if "cloud" in roles]
+    minion = local_minion_factory("staging", host, topology("staging")[host])
+    assert failures(apply(minion, sls="aws.iam")) == {}
+    iam = boto3.client("iam")
+    everything = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    arn = iam.create_policy(PolicyName="break-glass", PolicyDocument=json.dumps(everything))[
+        "Policy"
+    ]["Arn"]
+    iam.attach_role_policy(RoleName="fluxora-staging-worker", PolicyArn=arn)
+
+    plan = apply(minion, test=True, sls="aws.iam")
+    pending = {v["__id__"]: (v["result"], v["changes"]) for v in plan.values() if v["changes"]}
+    assert pending == {
+        "aws-iam-worker-fluxora_iam-role_present": (
+            None,
+            {"old": {"managed_policies": [arn]}, "new": {"managed_policies": []}},
+        )
+    }
+    assert failures(apply(minion, sls="aws.iam")) == {}
+    attached = iam.list_attached_role_policies(RoleName="fluxora-staging-worker")
+    assert attached["AttachedPolicies"] == []

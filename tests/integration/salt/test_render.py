@@ -125,13 +125,25 @@ def _pillar_without(
         ),
         (
             "prod",
+            "prd-ops-1",
+            ["fluxora", "aws", "buckets", "artifacts"],
+            True,
+            "pillar key 'fluxora:aws:buckets:artifacts:name' is required for environment 'prod'",
+        ),
+        (
+            "prod",
             "prd-db-2",
             ["fluxora", "tags"],
             False,
             "pillar key 'fluxora:postgres:replication:password' is required for environment 'prod'",
         ),
     ],
-    ids=["staging-dns-zone", "prod-scaling", "prod-secrets-file-missing"],
+    ids=[
+        "staging-dns-zone",
+        "prod-scaling",
+        "prod-no-artifacts-bucket",
+        "prod-secrets-file-missing",
+    ],
 )
 def test_missing_required_key_names_key_and_environment(
     local_minion_factory: Callable[..., LocalMinion],

@@ -1,4 +1,11 @@
 {%- from 'fluxora/redis/map.jinja' import redis %}
+{%- set secrets = salt['fluxora.require'](redis, ['password', 'monitor_password'], 'fluxora:redis') %}
+{#- The config holds only SHA-256 hashes of the passwords (Redis ACL `#<hash>`). #}
+{%- set hashes = {'app': secrets.password | sha256, 'monitor': secrets.monitor_password | sha256} %}
+{%- set public = {} %}
+{%- for key, value in redis | dictsort if not key.endswith('password') %}
+{%-   do public.update({key: value}) %}
+{%- endfor %}
 include:
   - .package
 
@@ -18,7 +25,8 @@ fluxora-redis-config-file-managed:
     - source: salt://fluxora/redis/files/redis.conf.jinja
     - template: jinja
     - context:
-        redis: {{ redis | json }}
+        redis: {{ public | json }}
+        hashes: {{ hashes | json }}
     - user: root
     - group: {{ redis.group }}
     - mode: '0640'
