@@ -15,9 +15,20 @@ from typing import Any
 
 import pytest
 
-from tests.harness import devenv, exporters, fluxora, monitoring, moto, postgres, prometheus, salt
+from tests.harness import (
+    devenv,
+    exporters,
+    fluxora,
+    monitoring,
+    moto,
+    patroni,
+    postgres,
+    prometheus,
+    salt,
+)
 from tests.harness.pillar import SecretPillar, stop_gpg_agent
 from tests.harness.processes import ServerProcess
+from tests.harness.wheel import build_wheel
 
 # --- run identity and environment -------------------------------------------------------------
 
@@ -105,10 +116,15 @@ def test_pillar(
 
 @pytest.fixture(scope="session")
 def salt_master(
-    salt_factories: Any, session_env: pytest.MonkeyPatch, test_pillar: SecretPillar
+    salt_factories: Any,
+    session_env: pytest.MonkeyPatch,
+    test_pillar: SecretPillar,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Any]:
+    dist_root = tmp_path_factory.mktemp("dist-root")
+    build_wheel(dist_root / "fluxora-dist")  # what fluxora.orchestrator installs from
     overrides = salt.master_overrides(
-        [test_pillar.root, test_pillar.local_root], test_pillar.gnupghome
+        [test_pillar.root, test_pillar.local_root], test_pillar.gnupghome, dist_root
     )
     factory = salt_factories.salt_master_daemon("fluxora-master", overrides=overrides)
     session_env.setenv("SALT_MASTER_CONFIG", str(factory.config_file))  # testinfra salt://
@@ -127,14 +143,8 @@ def salt_minions(salt_master: Any) -> Iterator[dict[str, Any]]:
         )
         for minion_id in salt.MINIONS
     }
-    started = [factory.started() for factory in factories.values()]
-    for context in started:
-        context.__enter__()
-    try:
+    with salt.all_started(factories):
         yield factories
-    finally:
-        for context in reversed(started):
-            context.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session")
@@ -180,6 +190,21 @@ def pg_pair(pg_pair_factory: Callable[[], postgres.PgPair]) -> postgres.PgPair:
     return pg_pair_factory()
 
 
+# --- Patroni: etcd + two nodes ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def patroni_cluster(run_id: str) -> Iterator[patroni.PatroniCluster]:
+    """etcd and two Patroni nodes (the shipped timings, synchronous mode). Fault tests leave
+    it as they found it: a leader and a streaming replica."""
+    patroni.sweep_orphans()
+    cluster = patroni.start_cluster(run_id)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 # --- Prometheus and Alertmanager -----------------------------------------------------------------
 
 
@@ -210,15 +235,16 @@ def monitoring_servers(
 
 @pytest.fixture
 def exporter_servers(tmp_path: Path) -> Iterator[dict[str, Callable[..., ServerProcess]]]:
-    """Debian's exporters: `["postgres"](cluster)` and `["node"]()`; stopped after the test."""
+    """Debian's exporters: `["postgres"](cluster)` and `["node"](textfile_dir=None)`; stopped
+    after the test."""
     started: list[ServerProcess] = []
 
     def postgres_exporter(cluster: postgres.PgCluster) -> ServerProcess:
         started.append(exporters.start_postgres_exporter(cluster, tmp_path / "exporters"))
         return started[-1]
 
-    def node_exporter() -> ServerProcess:
-        started.append(exporters.start_node_exporter(tmp_path / "exporters"))
+    def node_exporter(textfile_dir: Path | None = None) -> ServerProcess:
+        started.append(exporters.start_node_exporter(tmp_path / "exporters", textfile_dir))
         return started[-1]
 
     try:
@@ -289,12 +315,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # --- every test of a tier with real servers says so ----------------------------------------------
 
-SERVER_TIERS = ("integration", "infra")
+SERVER_TIERS = ("integration", "infra", "lab")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`-m "not integration"` must leave only tests that start nothing: a test under
-    tests/integration or tests/infra without the marker is a collection error."""
+    tests/integration, tests/infra or tests/lab without the marker is a collection error."""
     unmarked = [
         item.nodeid
         for item in items

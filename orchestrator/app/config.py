@@ -28,6 +28,7 @@ from orchestrator.engine.config import (
 from orchestrator.families.aws.config import AwsConfig
 from orchestrator.families.backup.config import BackupConfig, DatabaseConfig
 from orchestrator.families.postgres.topology import TopologyConfig
+from orchestrator.families.releases.config import ReleasesConfig
 from orchestrator.families.scaling.config import ScalingConfig
 from orchestrator.objectstore.config import ObjectStoreConfig
 from orchestrator.store.config import StoreConfig
@@ -64,16 +65,28 @@ class Config(Section):
     # PostgreSQL clusters for failover/failback: env -> cluster name -> nodes and endpoint.
     postgres_clusters: TopologyConfig = Field(default_factory=dict)
     scaling: ScalingConfig = ScalingConfig()
+    releases: ReleasesConfig = ReleasesConfig()
     runbooks_dir: Path | None = None  # default: dr_runbooks/ beside the package
     # Rules and schedules are validated by their own loaders, which name the rule and key.
     rules: list[dict[str, Any]] = Field(default_factory=list)
     schedules: list[dict[str, Any]] = Field(default_factory=list)
-    _rules_source: str = PrivateAttr(default=str(EMBEDDED_DEFAULTS))
+    _provenance: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def provenance(self) -> dict[str, str]:
+        """Every key a source set (dotted, e.g. `databases.dev.fluxora.port`) -> the source:
+        the embedded defaults, the config file, a variable or an option."""
+        return dict(self._provenance)
 
     @property
     def rules_source(self) -> str:
-        """Where `rules` and `schedules` came from (a file path): for error messages."""
-        return self._rules_source
+        """Where `rules` came from (a file path): for error messages."""
+        return self.source_of("rules")
+
+    def source_of(self, key: str) -> str:
+        """The file, variable or option that set `key` (the embedded defaults' path when
+        nothing did)."""
+        return _source_of(key, self._provenance, str(EMBEDDED_DEFAULTS))
 
 
 def node_id(config: Config) -> str:
@@ -97,34 +110,70 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
+def _nested(dotted: str, value: Any) -> dict[str, Any]:
+    """`a.b` = v as `{"a": {"b": v}}`."""
     *parents, leaf = dotted.split(".")
-    for part in parents:
-        tree = tree.setdefault(part, {})
-    tree[leaf] = value
+    tree: dict[str, Any] = {leaf: value}
+    for part in reversed(parents):
+        tree = {part: tree}
+    return tree
 
 
-def _validate(data: dict[str, Any], sources: Mapping[str, str]) -> Config:
+def _layer(
+    tree: dict[str, Any],
+    layer: Mapping[str, Any],
+    source: str,
+    provenance: dict[str, str],
+    prefix: str = "",
+) -> None:
+    """Merge `layer` over `tree` key by key: a mapping merges into the mapping below it, any
+    other value (a list too: `rules`, `schedules`) replaces it, and null removes what a lower
+    layer set (elsewhere null is a value). Every key set is recorded in `provenance` (dotted
+    key -> source)."""
+    for key, value in layer.items():
+        path = f"{prefix}{key}"
+        merge = isinstance(value, Mapping) and isinstance(tree.get(key), dict)
+        if not merge:
+            for shadowed in [k for k in provenance if k == path or k.startswith(f"{path}.")]:
+                del provenance[shadowed]
+        if value is None and key in tree:
+            del tree[key]
+        elif isinstance(value, Mapping):
+            if not merge:
+                tree[key] = {}
+            if not merge and not value:
+                provenance[path] = source  # else its keys say where they came from
+            _layer(tree[key], value, source, provenance, f"{path}.")
+        else:
+            tree[key] = value
+            provenance[path] = source
+
+
+def _source_of(key: str, provenance: Mapping[str, str], fallback: str) -> str:
+    """The source that set `key` or the nearest key above it, else the sources of the keys
+    below it (for a message)."""
+    below = sorted({src for k, src in provenance.items() if k.startswith(f"{key}.")})
+    while key:
+        if key in provenance:
+            return provenance[key]
+        key = key.rpartition(".")[0]
+    return " and ".join(below) or fallback
+
+
+def _validate(data: dict[str, Any], provenance: Mapping[str, str], fallback: str) -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
         key, reason = problem(exc)
-        source = next((src for dotted, src in sources.items() if key.startswith(dotted)), "config")
-        raise ConfigError(source, key, reason) from exc
+        raise ConfigError(_source_of(key, provenance, fallback), key, reason) from exc
 
 
-def _apply_embedded_defaults(data: dict[str, Any], file_label: str) -> str:
-    """The embedded defaults carry the dev environment's rules and schedules (and the database
-    its backup schedules name, unless the file has `databases`); any other environment gets its
-    own from the config file (which the Salt state writes from pillar). Return where the rules
-    come from."""
-    if "rules" in data or "schedules" in data or data.get("env", "dev") != "dev":
-        return file_label
-    embedded = _read_file(EMBEDDED_DEFAULTS)
-    for key in ("rules", "schedules"):
-        data[key] = embedded.get(key) or []
-    data.setdefault("databases", embedded.get("databases") or {})
-    return str(EMBEDDED_DEFAULTS)
+def _embedded(file_data: Mapping[str, Any]) -> dict[str, Any]:
+    """The embedded defaults are the dev environment's (its database, schedules and rules):
+    the base layer of a dev config, nothing for another environment."""
+    if file_data.get("env", "dev") != "dev":
+        return {}
+    return _read_file(EMBEDDED_DEFAULTS)
 
 
 def load_config(
@@ -134,11 +183,15 @@ def load_config(
     listen: str | None = None,
     environ: Mapping[str, str] = os.environ,
 ) -> Config:
-    """Merge the sources in precedence order and validate the result."""
+    """Layer the sources in precedence order (embedded defaults < file < environment <
+    arguments), key by key, and validate the result."""
     file_path = config_file or (Path(environ[ENV_CONFIG]) if environ.get(ENV_CONFIG) else None)
-    data: dict[str, Any] = _read_file(file_path) if file_path else {}
+    file_data: dict[str, Any] = _read_file(file_path) if file_path else {}
     file_label = str(file_path) if file_path else "config"
-    sources: dict[str, str] = {}
+    data: dict[str, Any] = {}
+    provenance: dict[str, str] = {}
+    _layer(data, _embedded(file_data), str(EMBEDDED_DEFAULTS), provenance)
+    _layer(data, file_data, file_label, provenance)
     overrides = [
         ("data_dir", environ.get(ENV_DATA_DIR), ENV_DATA_DIR),
         ("http.listen", environ.get(ENV_LISTEN), ENV_LISTEN),
@@ -150,11 +203,9 @@ def load_config(
     ]
     for dotted, value, source in overrides:
         if value is not None and value != "":
-            _set(data, dotted, value)
-            sources[dotted] = source
-    data.setdefault("data_dir", str(default_data_dir(environ)))
-    rules_source = _apply_embedded_defaults(data, file_label)
-    sources.setdefault("", file_label)
-    config = _validate(data, dict(sorted(sources.items(), key=lambda kv: -len(kv[0]))))
-    config._rules_source = rules_source
+            _layer(data, _nested(dotted, str(value)), source, provenance)
+    if "data_dir" not in data:
+        _layer(data, {"data_dir": str(default_data_dir(environ))}, "default", provenance)
+    config = _validate(data, provenance, file_label)
+    config._provenance = dict(sorted(provenance.items()))
     return config

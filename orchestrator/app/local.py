@@ -25,12 +25,13 @@ from orchestrator.app.config import Config
 from orchestrator.app.families import FAMILIES, builtin_registry, family_hooks
 from orchestrator.app.resources import ResourceProvider
 from orchestrator.core.actions import ActionContext, ActionRegistry, Progress
-from orchestrator.core.errors import FluxoraError
+from orchestrator.core.decisions import DecisionLine, NoJobError
 from orchestrator.core.events import Event, EventSource
 from orchestrator.core.hooks import Run
 from orchestrator.core.inbox import Submission
 from orchestrator.core.jobs import Job, JobStatus
 from orchestrator.core.journal import Completion, Journal, RunStatus
+from orchestrator.core.resources import Resources
 from orchestrator.engine.api.views import job_detail_view
 from orchestrator.engine.definitions import Definitions
 from orchestrator.engine.executor.runner import RunbookRunner, RunnerDeps
@@ -42,10 +43,6 @@ from orchestrator.store.runner import StoreRunner
 FOLLOW_SECONDS = 0.5
 CLI_OWNER = "cli"
 MAX_RUNNING = 1000
-
-
-class RequestRefused(FluxoraError):
-    """No rule created a job for the request; the message has every rule's reason."""
 
 
 class Local:
@@ -60,7 +57,7 @@ class Local:
         self._deps = wiring.resource_deps(config, self.store, self.objectstores)
         self._resources = ResourceProvider(FAMILIES, self._deps)
 
-    def resources(self, env: str) -> dict[str, Any]:
+    def resources(self, env: str) -> Resources:
         return self._resources.for_env(env)
 
     def context(
@@ -75,13 +72,11 @@ class Local:
         self, tag: str, data: dict[str, Any], progress: Callable[[Progress], None]
     ) -> dict[str, Any]:
         """The request event through the rules, its job run here; the job as /api/jobs/ID
-        shows it (RequestRefused when no rule created one)."""
+        shows it (NoJobError when no rule created one)."""
         event = Event(tag=tag, source=EventSource.WEBHOOK, data=data)
         self._interrupt_orphans()
         definitions = wiring.definitions(self.config)
-        job = self._decide(
-            event, RuleEngine(definitions.rules, definitions.runbooks, self.config.env)
-        )
+        job = self._decide(event, wiring.rule_engine(self.config, definitions))
         if job.status is JobStatus.AWAITING_APPROVAL:
             return job_detail_view(job, None, None)
         return asyncio.run(self._run(job, definitions, progress))
@@ -103,8 +98,11 @@ class Local:
         job_id = next((d.job_id for d in decisions if d.job_id), None)
         job = store.get_job(job_id) if job_id else None
         if job is None:
-            why = "; ".join(f"{d.rule}: {d.outcome.value} ({d.reason})" for d in decisions)
-            raise RequestRefused(f"no rule ran {event.tag} for event {event.id}: {why}")
+            lines = [
+                DecisionLine(rule=d.rule, outcome=d.outcome.value, reason=d.reason)
+                for d in decisions
+            ]
+            raise NoJobError(f"{event.tag} (event {event.id}, run in this process)", lines)
         return job
 
     async def _run(

@@ -11,7 +11,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from orchestrator.app.config import Config
-from orchestrator.app.families import builtin_registry, family_tables
+from orchestrator.app.families import builtin_registry, configured_names, family_tables
+from orchestrator.core.errors import ConfigError
 from orchestrator.core.events import Event, EventRecord, utcnow
 from orchestrator.core.jobs import ScheduledRun
 from orchestrator.engine.api.views import explain_view
@@ -42,12 +43,34 @@ def runbooks_dir(config: Config) -> Path:
 
 
 def definitions(config: Config) -> Definitions:
-    return load_definitions(
+    loaded = load_definitions(
         runbooks_dir=runbooks_dir(config),
         rules=config.rules,
         schedules=config.schedules,
         source=config.rules_source,
         registry=builtin_registry(),
+    )
+    _check_configured_kinds(config, loaded)
+    return loaded
+
+
+def _check_configured_kinds(config: Config, loaded: Definitions) -> None:
+    """A runbook parameter's `configured:` names a kind some family configures."""
+    kinds = configured_names(config)
+    for runbook in loaded.runbooks:
+        for name, spec in runbook.parameters.items():
+            if spec.configured is not None and spec.configured not in kinds:
+                raise ConfigError(
+                    str(runbooks_dir(config) / f"{runbook.name}.yaml"),
+                    f"parameters.{name}.configured",
+                    f"no family configures {spec.configured!r} (known: {', '.join(sorted(kinds))})",
+                )
+
+
+def rule_engine(config: Config, loaded: Definitions) -> RuleEngine:
+    """The rules over the runbooks, for this config's env and configured names."""
+    return RuleEngine(
+        loaded.rules, loaded.runbooks, config.env, configured=configured_names(config)
     )
 
 
@@ -82,6 +105,6 @@ def hook_deps(
 def explain_offline(config: Config, event: Event) -> dict[str, Any]:
     """Every configured rule's decision about `event` (`explain --event`), stored nowhere."""
     loaded = definitions(config)
-    engine = RuleEngine(loaded.rules, loaded.runbooks, config.env)
+    engine = rule_engine(config, loaded)
     record = EventRecord(event=event, processed_at=None)
     return explain_view(record, tester.decide(engine, event))

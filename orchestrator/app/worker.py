@@ -21,18 +21,21 @@ import signal
 import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
 from orchestrator.app import ipc, wiring
 from orchestrator.app.config import Config, node_id
-from orchestrator.app.families import FAMILIES, builtin_registry, family_hooks
+from orchestrator.app.families import FAMILIES, builtin_registry, family_hooks, sweepers
 from orchestrator.app.process import freeze_startup_objects
 from orchestrator.app.resources import ResourceProvider
 from orchestrator.core import logs
+from orchestrator.core.children import PROCESS
 from orchestrator.core.jobs import Job
 from orchestrator.core.journal import Completion, Journal
+from orchestrator.core.leftovers import LeftoverLedger, sweep
 from orchestrator.core.logs import get_logger
 from orchestrator.engine.definitions import Definitions
 from orchestrator.engine.executor.service import (
@@ -95,6 +98,8 @@ def build_executor(
     resources = wiring.resource_deps(config, store, wiring.object_stores(config))
     scheduled = wiring.scheduled_runs(config, definitions)
     deps = wiring.hook_deps(resources, runner, metrics.registry, definitions, scheduled)
+    leftovers = LeftoverLedger(leftovers_dir(config))
+    sweep(leftovers, sweepers(resources), first=PROCESS)  # what a dead worker left, first
     return Executor(
         store=job_store,
         catalog=definitions.runbooks,
@@ -108,7 +113,13 @@ def build_executor(
             poll_seconds=config.executor.poll_seconds,
         ),
         hooks=family_hooks(deps),
+        leftovers=leftovers,
     )
+
+
+def leftovers_dir(config: Config) -> Path:
+    """Where this node's job worker keeps its leftovers on record (one worker per node)."""
+    return config.data_dir / "leftovers" / node_id(config)
 
 
 async def serve(channel: ipc.Channel, config: Config) -> None:

@@ -10,19 +10,39 @@ from orchestrator import __version__
 from orchestrator.cli import (
     backup,
     backups,
+    deploy,
     events,
     fire,
     jobs,
+    release,
+    restore,
     restore_verify,
     run,
     runbook,
     scale,
+    schedules,
     validate,
 )
 from orchestrator.cli.common import add_settings_arguments
+from orchestrator.core.decisions import NoJobError
 from orchestrator.core.errors import FluxoraError
 
-COMMANDS = (run, validate, fire, events, jobs, backup, backups, restore_verify, runbook, scale)
+COMMANDS = (
+    run,
+    validate,
+    fire,
+    events,
+    jobs,
+    backup,
+    backups,
+    release,
+    deploy,
+    restore,
+    restore_verify,
+    runbook,
+    scale,
+    schedules,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except NoJobError as exc:
+        text = exc.verbose_text if getattr(args, "verbose", False) else str(exc)
+        print(f"fluxora-orch: error: {text}", file=sys.stderr)
+        return 1
     except FluxoraError as exc:
         print(f"fluxora-orch: error: {exc}", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from typing import Any
 from orchestrator.cli.inprocess import add_command, context, finish, human_bytes, run_action
 from orchestrator.core.results import Result
 from orchestrator.families.backup.catalog import list_backups, read_verification
+from orchestrator.objectstore.config import OBJECTSTORE
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:
@@ -34,7 +35,7 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     with context(args) as ctx:
-        store = ctx.resource("objectstore")
+        store = ctx.resource(OBJECTSTORE)
         env = ctx.env
     rows = []
     for manifest in list_backups(store, env, args.database):

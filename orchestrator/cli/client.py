@@ -3,6 +3,7 @@ both found from the same settings as `run`."""
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import json
 import sys
@@ -17,6 +18,7 @@ from orchestrator.app.wiring import open_configured_store
 from orchestrator.core.errors import FluxoraError
 from orchestrator.core.events import new_event_id
 from orchestrator.engine.api import queries
+from orchestrator.engine.api.routes import MAX_LIMIT
 from orchestrator.engine.sources.signing import signed_headers
 from orchestrator.store.base import Store
 
@@ -26,6 +28,10 @@ TIMEOUT = 10.0
 
 class DaemonError(FluxoraError):
     pass
+
+
+class DaemonUnreachableError(DaemonError):
+    """No daemon answers at the configured address (refused, reset, timed out)."""
 
 
 def _unspecified(host: str) -> bool:
@@ -64,6 +70,18 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
     return str(message) if exc.code == 404 else f"the daemon answered {exc.code}: {message}"
 
 
+def api_path(*parts: str) -> str:
+    """`/api/` path segments, each percent-encoded (an id may hold a space, `/` or `é`)."""
+    return "/".join(urllib.parse.quote(part, safe="") for part in parts)
+
+
+def limit_argument(text: str) -> int:
+    """`--limit`: 1 to the API's cap, the same whether a daemon answers or the store is read."""
+    if not text.isdecimal() or not text.isascii() or not 0 < int(text) <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be 1-{MAX_LIMIT}, got {text!r}")
+    return int(text)
+
+
 def with_store(config: Config, work: Callable[[Store], T]) -> T:
     store = open_configured_store(config)
     try:
@@ -78,7 +96,13 @@ def get_json(config: Config, path: str) -> Any:
     try:
         return _request(urllib.request.Request(f"{base_url(config)}/api/{path}"))
     except (urllib.error.URLError, OSError) as exc:
-        raise DaemonError(f"no daemon at {base_url(config)}: {exc}") from None
+        raise DaemonUnreachableError(f"no daemon at {base_url(config)} ({_why(exc)})") from None
+
+
+def _why(exc: OSError) -> str:
+    """`Connection refused`, not `<urlopen error [Errno 111] Connection refused>`."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return getattr(reason, "strerror", None) or str(reason)
 
 
 def read(config: Config, path: str, offline: Callable[[Store], T], **query: Any) -> Any:
@@ -112,7 +136,7 @@ def post_signed(config: Config, path: str, payload: dict[str, Any]) -> Any:
             "no webhook secret: set FLUXORA_WEBHOOK_SECRET or webhook.secret in the config file"
         )
     body = json.dumps(payload).encode()
-    headers = signed_headers(config.webhook.secret.get_secret_value(), body)
+    headers = signed_headers(config.webhook.secret.get_secret_value(), body, path=path)
     request = urllib.request.Request(
         f"{base_url(config)}{path}", data=body, headers=headers, method="POST"
     )

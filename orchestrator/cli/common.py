@@ -25,6 +25,12 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         help="HTTP address; env FLUXORA_LISTEN; default 127.0.0.1:8470",
     )
     group.add_argument("--json", action="store_true", help="print JSON instead of text")
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="say more: when no job is made, every rule's reason (not only the ones that matched)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from orchestrator.app import wiring
-from orchestrator.cli.client import read
+from orchestrator.cli.client import api_path, limit_argument, read
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.output import print_json, short_time, table
 from orchestrator.core.errors import FluxoraError
@@ -26,7 +26,9 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         help="list recent events, newest first",
         description="List recent events (newest first) from the daemon, or its store.",
     )
-    events.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    events.add_argument(
+        "--limit", type=limit_argument, default=20, help="how many (default 20, at most 1000)"
+    )
     events.add_argument("--tag", metavar="GLOB", help="only tags matching this glob")
     events.set_defaults(func=_events)
     explain = commands.add_parser(
@@ -75,7 +77,8 @@ def _explain(args: argparse.Namespace) -> int:
         found = wiring.explain_offline(config, read_event(args.event))
     else:
         event_id = args.event_id
-        found = read(config, f"events/{event_id}", lambda s: queries.explain(s, event_id))
+        path = api_path("events", event_id)
+        found = read(config, path, lambda s: queries.explain(s, event_id))
     if args.json:
         print_json(found)
         return 0

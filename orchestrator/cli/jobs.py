@@ -7,12 +7,25 @@ import getpass
 import json
 from typing import Any
 
-from orchestrator.cli.client import post_signed, read, with_store
+from orchestrator.cli.client import api_path, limit_argument, post_signed, read, with_store
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.output import print_json, short_time, table
 from orchestrator.core.jobs import Approval, JobStatus
 from orchestrator.engine.api import queries
 from orchestrator.engine.api.views import job_view
+
+GATES = {
+    "approve": (
+        "approve a job that awaits approval: it runs",
+        "Approve a job that awaits approval: it becomes pending and the daemon runs it within "
+        "its poll interval. Writes to the store.",
+    ),
+    "reject": (
+        "reject a job that awaits approval: it never runs",
+        "Reject a job that awaits approval: it ends `rejected`, never runs, and frees its "
+        "lock. Writes to the store.",
+    ),
+}
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:
@@ -22,7 +35,9 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         help="list recent jobs, newest first",
         description="List recent jobs (newest first) from the daemon, or its store.",
     )
-    jobs.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    jobs.add_argument(
+        "--limit", type=limit_argument, default=20, help="how many (default 20, at most 1000)"
+    )
     jobs.add_argument("--status", choices=[s.value for s in JobStatus])
     jobs.add_argument("--runbook", metavar="NAME")
     jobs.set_defaults(func=_jobs)
@@ -46,17 +61,11 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
     )
     job.add_argument("job_id", metavar="JOB_ID")
     job.set_defaults(func=_job)
-    for name, verb in (("approve", "approve"), ("reject", "reject")):
-        gate = commands.add_parser(
-            name,
-            parents=[parent],
-            help=f"{verb} a job that awaits approval",
-            description=f"{verb.capitalize()} a job that awaits approval (writes to the store; "
-            "the daemon picks an approved job up within its poll interval).",
-        )
+    for name, (short, description) in GATES.items():
+        gate = commands.add_parser(name, parents=[parent], help=short, description=description)
         gate.add_argument("job_id", metavar="JOB_ID")
         gate.add_argument("--by", default=getpass.getuser(), help="who decides (default: you)")
-        gate.add_argument("--comment", default="", help="why")
+        gate.add_argument("--comment", default="", help="why (kept with the decision)")
         gate.set_defaults(func=_decide, approved=name == "approve")
 
 
@@ -90,7 +99,8 @@ def _jobs(args: argparse.Namespace) -> int:
 
 def _abort(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    answer = post_signed(config, f"/api/jobs/{args.job_id}/abort", {"by": args.by})
+    path = "/" + api_path("api", "jobs", args.job_id, "abort")
+    answer = post_signed(config, path, {"by": args.by})
     if args.json:
         print_json(answer)
     else:
@@ -100,7 +110,8 @@ def _abort(args: argparse.Namespace) -> int:
 
 def _job(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    found = read(config, f"jobs/{args.job_id}", lambda s: queries.job_detail(s, args.job_id))
+    path = api_path("jobs", args.job_id)
+    found = read(config, path, lambda s: queries.job_detail(s, args.job_id))
     if args.json:
         print_json(found)
         return 0

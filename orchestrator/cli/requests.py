@@ -16,16 +16,29 @@ from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.app.config import Config
 from orchestrator.app.local import local as app_local
-from orchestrator.cli.client import DaemonError, base_url, get_json, post_event
+from orchestrator.cli.client import (
+    DaemonError,
+    DaemonUnreachableError,
+    api_path,
+    base_url,
+    get_json,
+    post_event,
+    with_store,
+)
 from orchestrator.cli.inprocess import progress_display
+from orchestrator.core.decisions import DecisionLine, NoJobError
+from orchestrator.core.errors import FluxoraError
 from orchestrator.core.jobs import JobStatus
 from orchestrator.core.results import Result
+from orchestrator.engine.api import queries
 
 POLL_SECONDS = 0.5
 DECISION_TIMEOUT = 60.0  # deciding takes milliseconds; a minute means the daemon is stuck
+RECONNECT_SECONDS = 300.0  # a restart takes seconds; a stopped daemon is the operator's call
 FINISHED = frozenset(status.value for status in JobStatus if status.finished)
 
 
@@ -54,22 +67,24 @@ def request_tag(runbook: str) -> str:
 
 def submit(config: Config, runbook: str, data: dict[str, Any]) -> str:
     """Send the request event (`env`, `params`, optional `dry_run`); the id of the
-    job its decision created, or DaemonError with every rule's reason when none did."""
+    job its decision created, or NoJobError with the rules' reasons when none did."""
     return submit_event(config, request_tag(runbook), data, runbook)
 
 
 def submit_event(config: Config, tag: str, data: dict[str, Any], what: str) -> str:
     """Send a signed request event; the id of the job a decision created (fired, or waiting
-    for approval), or DaemonError with every rule's reason when none did."""
+    for approval), or NoJobError with the rules' reasons when none did."""
     event_id = post_event(config, tag, data, None)["id"]
     deadline = time.monotonic() + DECISION_TIMEOUT
-    while not (decisions := get_json(config, f"events/{event_id}")["decisions"]):
+    while not (decisions := get_json(config, api_path("events", event_id))["decisions"]):
         pause(deadline, f"event {event_id} to be decided")
     for decision in decisions:
         if decision["job_id"]:
             return str(decision["job_id"])
-    why = "; ".join(f"{d['rule']}: {d['decision']} ({d['reason']})" for d in decisions)
-    raise DaemonError(f"the daemon did not run {what} for event {event_id}: {why}")
+    lines = [
+        DecisionLine(rule=d["rule"], outcome=d["decision"], reason=d["reason"]) for d in decisions
+    ]
+    raise NoJobError(f"{what} (event {event_id} to the daemon at {base_url(config)})", lines)
 
 
 def follow(
@@ -81,13 +96,59 @@ def follow(
     until: frozenset[str] = FINISHED,
 ) -> dict[str, Any]:
     """Poll the job until its status is in `until`, by default until it ends (DaemonError at
-    `deadline`); `on_update` sees every other poll."""
+    `deadline`); `on_update` sees every other poll. While the daemon does not answer (a
+    restart), the job is read from its store, for up to RECONNECT_SECONDS."""
+    away = Away(config, job_id)
     while True:
-        job: dict[str, Any] = get_json(config, f"jobs/{job_id}")
+        try:
+            job: dict[str, Any] = get_json(config, api_path("jobs", job_id))
+            away.back()
+        except DaemonUnreachableError as exc:
+            job = away.read(exc)
         if job["status"] in until:
             return job
         on_update(job)
         pause(deadline, f"job {job_id} to finish")
+
+
+class Away:
+    """Following a job while its daemon does not answer: say so once, read the job from the
+    store the daemon writes (a job that ended is the answer), and give up after
+    RECONNECT_SECONDS with what was last seen."""
+
+    def __init__(self, config: Config, job_id: str) -> None:
+        self.config, self.job_id = config, job_id
+        self.since: float | None = None
+        self.last: dict[str, Any] | None = None
+
+    def read(self, exc: DaemonUnreachableError) -> dict[str, Any]:
+        now = time.monotonic()
+        if self.since is None:
+            self.since = now
+            print(
+                f"note: {exc}; following job {self.job_id} in its store and waiting up to "
+                f"{RECONNECT_SECONDS:g}s for the daemon",
+                file=sys.stderr,
+            )
+        try:
+            self.last = with_store(self.config, lambda s: queries.job_detail(s, self.job_id))
+        except (FluxoraError, OSError, SQLAlchemyError) as store_exc:  # restarting too
+            print(f"note: store not readable: {store_exc}", file=sys.stderr)
+        if self.last is not None and self.last["status"] in FINISHED:
+            return self.last
+        if now - self.since > RECONNECT_SECONDS:
+            seen = self.last["status"] if self.last else "unknown"
+            raise DaemonError(
+                f"the daemon at {base_url(self.config)} has not answered for "
+                f"{RECONNECT_SECONDS:g}s; job {self.job_id} was {seen} when last seen "
+                f"(`fluxora-orch job {self.job_id}` shows it)"
+            )
+        return self.last or {"id": self.job_id, "status": "unknown"}
+
+    def back(self) -> None:
+        if self.since is not None:
+            print(f"note: the daemon at {base_url(self.config)} answers again", file=sys.stderr)
+            self.since = None
 
 
 def pause(deadline: float, what: str) -> None:

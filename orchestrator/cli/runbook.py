@@ -17,7 +17,7 @@ import yaml
 
 from orchestrator.app.families import builtin_registry
 from orchestrator.app.wiring import runbooks_dir
-from orchestrator.cli.client import read
+from orchestrator.cli.client import api_path, read
 from orchestrator.cli.common import config_from_args
 from orchestrator.cli.jobs import print_journal
 from orchestrator.cli.output import print_json, table
@@ -49,18 +49,29 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         "write a drill report.",
     )
     verbs = group.add_subparsers(title="actions", metavar="ACTION", required=True)
-    listing = verbs.add_parser("list", parents=[parent], help="the runbooks and their targets")
+    listing = verbs.add_parser(
+        "list",
+        parents=[parent],
+        help="the runbooks and their targets",
+        description="List the runbooks: environments, RTO and RPO targets, where a person "
+        "approves each run, and the first sentence of the description.",
+    )
     listing.set_defaults(func=_list)
     _register_run(verbs, parent)
     docs = verbs.add_parser(
         "docs",
         parents=[parent],
-        help="write dr_runbooks/docs/<name>.md from each runbook",
-        description="Write one Markdown page per runbook into <runbooks_dir>/docs/ (pages of "
-        "removed runbooks are deleted). With --check, write nothing and fail when a page "
-        "is missing or out of date.",
+        help="print a runbook's page (or write them all with --write)",
+        description="Print the Markdown page of each runbook named (every runbook when none "
+        "is), generated from its YAML: targets, approval, checks, steps, rollbacks, "
+        "parameters, lock, how to run it. With --write, write the pages into "
+        "<runbooks_dir>/docs/ instead (pages of removed runbooks are deleted); with --check, "
+        "write nothing and fail when a page there is missing or out of date.",
     )
-    docs.add_argument("--check", action="store_true", help="only check; exit 1 when stale")
+    docs.add_argument("names", metavar="NAME", nargs="*", help="runbooks to print")
+    mode = docs.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="write the pages into the docs dir")
+    mode.add_argument("--check", action="store_true", help="only check; exit 1 when stale")
     docs.set_defaults(func=_docs)
     report = verbs.add_parser(
         "report",
@@ -190,16 +201,32 @@ def _docs(args: argparse.Namespace) -> int:
     if args.check:
         stale = stale_pages(docs_dir, expected)
         for name in stale:
-            print(f"{docs_dir / name}: out of date (run `fluxora-orch runbook docs`)")
+            print(f"{docs_dir / name}: out of date (run `fluxora-orch runbook docs --write`)")
         return 1 if stale else 0
-    for name in write_pages(docs_dir, expected):
-        print(f"wrote {docs_dir / name}" if name in expected else f"removed {docs_dir / name}")
+    if args.write:
+        touched = write_pages(docs_dir, expected)
+        for name in touched:
+            print(f"wrote {docs_dir / name}" if name in expected else f"removed {docs_dir / name}")
+        if not touched:
+            print(f"{len(expected)} pages in {docs_dir} are up to date")
+        return 0
+    print("\n".join(_pages(expected, args.names)), end="")
     return 0
+
+
+def _pages(expected: dict[str, str], names: list[str]) -> list[str]:
+    """The pages of the runbooks named (all when none are), in the order asked."""
+    unknown = [name for name in names if f"{name}.md" not in expected]
+    if unknown:
+        known = ", ".join(sorted(page.removesuffix(".md") for page in expected))
+        raise UsageError(f"no runbook named {unknown[0]!r} (known: {known})")
+    return [expected[f"{name}.md"] for name in names] or list(expected.values())
 
 
 def _report(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    job = read(config, f"jobs/{args.job_id}", lambda s: queries.job_detail(s, args.job_id))
+    path = api_path("jobs", args.job_id)
+    job = read(config, path, lambda s: queries.job_detail(s, args.job_id))
     if not job.get("journal") or job["journal"].get("status") is None:
         raise UsageError(f"job {args.job_id} has not finished: no report yet")
     files = write_report(job, args.out)

@@ -18,8 +18,11 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from orchestrator.core.children import Children
 from orchestrator.core.errors import FluxoraError
+from orchestrator.core.leftovers import LeftoverLedger
 from orchestrator.core.logs import Logger, get_logger
+from orchestrator.core.resources import ResourceKey, Resources
 from orchestrator.core.results import Result
 
 
@@ -34,6 +37,7 @@ class NoParams(ActionParams):
 
 
 P = TypeVar("P", bound=ActionParams)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ def _ignore_progress(_: Progress) -> None:
 @dataclass(frozen=True, kw_only=True)
 class ActionContext:
     """What an action may use. `resources` holds the per-environment services the composition
-    root built from config (object store, database endpoints, AWS clients), keyed by name."""
+    root built from config (object store, database endpoints, AWS clients), by typed key."""
 
     env: str
     dry_run: bool = False
@@ -59,13 +63,21 @@ class ActionContext:
     log: Logger = field(default_factory=lambda: get_logger("orchestrator.action"))
     progress: Callable[[Progress], None] = _ignore_progress
     cancelled: threading.Event = field(default_factory=threading.Event)
-    resources: dict[str, Any] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
+    leftovers: LeftoverLedger = field(default_factory=LeftoverLedger)
+    """Where the action puts what it creates outside itself (scratch databases, files) while
+    it exists, so that the next job worker sweeps it if this one dies."""
 
-    def resource(self, name: str) -> Any:
-        try:
-            return self.resources[name]
-        except KeyError:
-            raise MissingResourceError(name, self.env) from None
+    def children(self) -> Children:
+        """How the action starts child processes: each in its own process group, stopped
+        when `cancelled` is set (abort, timeout, shutdown), swept after a crash."""
+        return Children(cancelled=self.cancelled, ledger=self.leftovers, job_id=self.job_id)
+
+    def resource(self, key: ResourceKey[T]) -> T:
+        value = self.resources.get(key)
+        if value is None:
+            raise MissingResourceError(key.name, self.env)
+        return value
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from orchestrator.core.errors import FluxoraError
 from orchestrator.core.events import Event
 from orchestrator.core.jobs import Job
 
@@ -93,3 +94,39 @@ class DecisionView(ABC):
 
 
 Decide = Callable[[Event, DecisionView], Sequence[Proposal]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecisionLine:
+    """One rule's decision as a refusal shows it."""
+
+    rule: str
+    outcome: str
+    reason: str
+
+    @property
+    def decisive(self) -> bool:
+        """A rule that matched (and refused, was suppressed, blocked...) explains the outcome;
+        a `no-match` only says the event was not for that rule."""
+        return self.outcome != Outcome.NO_MATCH.value
+
+
+class NoJobError(FluxoraError):
+    """No rule made a job of a request. The message leads with the decisions that mattered;
+    `verbose_text` adds every rule that did not match."""
+
+    def __init__(self, what: str, lines: Sequence[DecisionLine]) -> None:
+        decisive = [line for line in lines if line.decisive]
+        quiet = [line for line in lines if not line.decisive]
+        head = f"no job for {what}:"
+        hint = []
+        if quiet and decisive:
+            hint = [f"  ({len(quiet)} other rules did not match; --verbose lists them)"]
+        elif quiet:
+            hint = [f"  none of the {len(quiet)} rules matched (--verbose gives each one's reason)"]
+        super().__init__("\n".join([head, *_lines(decisive), *hint]))
+        self.verbose_text = "\n".join([head, *_lines(decisive), *_lines(quiet)])
+
+
+def _lines(lines: Sequence[DecisionLine]) -> list[str]:
+    return [f"  {line.rule}: {line.outcome}: {line.reason}" for line in lines]

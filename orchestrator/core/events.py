@@ -51,6 +51,8 @@ def validate_tag(tag: object) -> str:
         raise InvalidEventError("tag", f"longer than {MAX_TAG_LENGTH} characters")
     if not _TAG.match(tag):
         raise InvalidEventError("tag", "must be slash-separated segments without whitespace")
+    if not tag.isprintable():  # control characters, lone surrogates, unassigned code points
+        raise InvalidEventError("tag", "must be printable characters only")
     return tag
 
 

@@ -36,6 +36,9 @@ class Run:
     """Set when the steps end (then rollbacks, after-checks): an abort can change nothing."""
     step_cancel: threading.Event | None = None
     """The running attempt's `ctx.cancelled` (each attempt gets its own)."""
+    cut_short: Mapping[str, Any] | None = None
+    """A resumed run: the step (`journal.current`: name, phase, started_at) that the daemon's
+    stop or crash cut short, if one was running then."""
 
     def request_abort(self, reason: str) -> None:
         """Stop before the next step (and signal the running one); rollbacks run; aborted.

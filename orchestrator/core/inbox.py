@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -16,6 +17,17 @@ class Admission(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"  # an event with this id was committed before: acknowledged only
     REPLAYED = "replayed"  # the signature was used before inside the replay window
+    CONFLICT = "conflict"  # an event with this id but another tag, data or source exists
+
+
+@dataclass(frozen=True, kw_only=True)
+class Signature:
+    """A signed request's signature and the time it was signed for: it is remembered while
+    that timestamp is inside the replay window (`signed_at` + window), so it is refused again
+    for as long as it could be accepted."""
+
+    value: str
+    signed_at: datetime
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +37,7 @@ class Submission:
     restart or by another daemon."""
 
     event: Event
-    signature: str | None = None
+    signature: Signature | None = None
 
 
 class Intake(Protocol):

@@ -59,6 +59,10 @@ class StepRecord:
     def ok(self) -> bool:
         return self.status is StepStatus.OK
 
+    def template_view(self) -> dict[str, Any]:
+        """What later step templates see as `steps.<name>`."""
+        return {"ok": self.ok, "output": dict(self.output)}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -69,7 +73,7 @@ class StepRecord:
             "ended_at": self.ended_at.isoformat(),
             "attempts": self.attempts,
             "changed": self.changed,
-            "output": _jsonable(self.output),
+            "output": jsonable(self.output),
             "error": self.error,
         }
 
@@ -110,6 +114,12 @@ class Journal:
             return replace(self, rollbacks=(*self.rollbacks, record), current=None)
         return replace(self, steps=(*self.steps, record), current=None)
 
+    def step_views(self) -> dict[str, Any]:
+        """`steps.<name>` for templates: every finished step and rollback on record, as a live
+        run sees them (a resumed run renders its rollbacks from this)."""
+        done = (s for s in (*self.steps, *self.rollbacks) if s.phase is not Phase.CHECK)
+        return {record.name: record.template_view() for record in done}
+
     def finish(self, status: RunStatus, error: str | None = None) -> Journal:
         return replace(self, status=status, ended_at=utcnow(), error=error or self.error)
 
@@ -127,8 +137,8 @@ class Journal:
             "rollbacks": [s.to_dict() for s in self.rollbacks],
             "rollbacks_pending": self.rollbacks_pending,
             "error": self.error,
-            "current": _jsonable(self.current),
-            "extensions": _jsonable(self.extensions),
+            "current": jsonable(self.current),
+            "extensions": jsonable(self.extensions),
         }
 
     @classmethod
@@ -178,13 +188,14 @@ def _step(raw: Mapping[str, Any]) -> StepRecord:
     )
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """`value` as the stored journal holds it (times as ISO text, tuples as lists)."""
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, StrEnum):
         return value.value
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value

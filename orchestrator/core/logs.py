@@ -75,6 +75,37 @@ class Logger:
         self._logger.handle(record)
 
 
+class RateLimit(logging.Filter):
+    """At most `burst` warnings (or worse) per (logger, message) in each `interval` seconds;
+    the first one let through in the next interval carries `suppressed`, how many were
+    dropped. An attacker (or a file-handle limit) can repeat one line thousands of times a
+    second; the log shows it a few times a second at most, with the count."""
+
+    def __init__(self, burst: int = 50, interval: float = 10.0, max_keys: int = 1000) -> None:
+        super().__init__()
+        self._burst, self._interval, self._max_keys = burst, interval, max_keys
+        self._windows: dict[tuple[str, str], list[float]] = {}  # key -> [start, passed, dropped]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.name, str(record.msg))
+        window = self._windows.get(key)
+        if window is None or record.created - window[0] >= self._interval:
+            if len(self._windows) >= self._max_keys:
+                self._windows.clear()
+            dropped = window[2] if window else 0
+            self._windows[key] = [record.created, 1, 0]
+            if dropped:
+                record.suppressed = int(dropped)
+            return True
+        if window[1] < self._burst:
+            window[1] += 1
+            return True
+        window[2] += 1
+        return False
+
+
 def get_logger(name: str) -> Logger:
     return Logger(name)
 
@@ -82,6 +113,7 @@ def get_logger(name: str) -> Logger:
 def configure(level: str = "info", stream: TextIO = sys.stderr) -> None:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RateLimit())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

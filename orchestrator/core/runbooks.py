@@ -21,6 +21,9 @@ rollback:                                  # run in order when a step fails
   - {name: drop-scratch, action: postgres.drop, params: {target: scratch}}
 stop_conditions:                           # checked during the run; a failure aborts it
   - {name: primary-healthy, action: check.sql, params: {...}, interval: 5s}
+invariants:                                # hold whatever the run's outcome: checked with the
+  - {name: one-writer, action: check.sql, params: {...}}   # stop conditions after the
+                                           # rollbacks of an interrupted run; a failure fails it
 approval: {staging: false, prod: true}     # prod requires approval unless set to false
 lock: "dr/{{ env }}"                        # one job of this key at a time, whoever asks
 parameters:                                # what a job may pass; anything else is refused
@@ -38,7 +41,7 @@ runbooks that declare none).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -171,11 +174,21 @@ class ParameterError(FluxoraError, ValueError):
         super().__init__(f"runbook {runbook!r}: parameter {name!r}: {reason}")
 
 
+ConfiguredNames = Mapping[str, Collection[str]]
+"""Per kind of configured thing (`databases`, `scaling_groups`), the names configured for one
+environment: what a parameter with `configured:` may name."""
+
+
 class ParameterSpec(_Model):
     type: ParameterType
     description: str
     required: bool = False
     default: Any = None
+    # The value must be one of these (a kind, a mode): it may end up in a metric label.
+    choices: list[str] | None = Field(default=None, min_length=1)
+    # The value must name a thing configured for the job's environment (`databases`): an
+    # alert naming an unknown one is a refused job, not a failing job and a new metric series.
+    configured: str | None = Field(default=None, pattern=r"^[a-z_]+$")
 
     @model_validator(mode="after")
     def _default_fits(self) -> ParameterSpec:
@@ -183,7 +196,22 @@ class ParameterSpec(_Model):
             raise ValueError("a required parameter has no default")
         if self.default is not None and not self.type.fits(self.default):
             raise ValueError(f"default {self.default!r} is not {self.type.article}")
+        if (self.choices or self.configured) and self.type is not ParameterType.STRING:
+            raise ValueError("choices and configured are for string parameters")
+        if self.choices and self.default is not None and self.default not in self.choices:
+            raise ValueError(f"default {self.default!r} is not one of the choices")
         return self
+
+    def check(self, value: Any, configured: ConfiguredNames) -> str | None:
+        """Why `value` (of the right type) is refused; None when it is not. A `configured`
+        kind missing from `configured` is not checked (the process does not know it)."""
+        if self.choices is not None and value not in self.choices:
+            return f"must be one of {', '.join(self.choices)}, got {value!r}"
+        names = configured.get(self.configured) if self.configured else None
+        if names is not None and value not in names:
+            known = ", ".join(sorted(names)) or "none"
+            return f"{value!r} is not one of the configured {self.configured} (configured: {known})"
+        return None
 
 
 class RunbookSpec(_Model):
@@ -197,6 +225,7 @@ class RunbookSpec(_Model):
     steps: list[StepSpec] = Field(min_length=1)
     rollback: list[StepSpec] = Field(default_factory=list)
     stop_conditions: list[StopConditionSpec] = Field(default_factory=list)
+    invariants: list[CheckSpec] = Field(default_factory=list)
     approval: dict[str, bool] = Field(default_factory=dict)
     lock: str | None = None
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
@@ -229,10 +258,13 @@ class RunbookSpec(_Model):
         """Per-environment policy; prod requires approval unless the runbook says otherwise."""
         return self.approval.get(env, env == "prod")
 
-    def bind(self, params: Mapping[str, Any]) -> dict[str, Any]:
+    def bind(
+        self, params: Mapping[str, Any], configured: ConfiguredNames | None = None
+    ) -> dict[str, Any]:
         """A job's parameters, checked against `parameters:` (ParameterError naming the first
-        unknown, missing or mistyped one), every declared one present (a value left out or
-        null takes its default)."""
+        unknown, missing, mistyped or not allowed one: `choices`, and `configured` against
+        the names configured for the job's env), every declared one present (a value left out
+        or null takes its default)."""
         unknown = sorted(set(params) - set(self.parameters))
         if unknown:
             known = ", ".join(sorted(self.parameters)) or "none"
@@ -245,6 +277,9 @@ class RunbookSpec(_Model):
             if value is not None and not spec.type.fits(value):
                 got = f"{type(value).__name__} {value!r}"
                 raise ParameterError(self.name, name, f"must be {spec.type.article}, got {got}")
+            refused = None if value is None else spec.check(value, configured or {})
+            if refused is not None:
+                raise ParameterError(self.name, name, refused)
             bound[name] = spec.default if value is None else value
         return bound
 
@@ -256,5 +291,6 @@ class RunbookSpec(_Model):
             ("steady_state.before", self.steady_state.before),
             ("steady_state.after", self.steady_state.after),
             ("stop_conditions", self.stop_conditions),
+            ("invariants", self.invariants),
         ]
         return [(f"{key}.{i}", call) for key, calls in groups for i, call in enumerate(calls)]

@@ -23,7 +23,15 @@ def parse_listen(value: str) -> tuple[str, int]:
 
 
 class HttpConfig(Section):
+    """The one HTTP server. Beyond `max_connections` open at once a connection is answered
+    503 and closed; a request's headers must arrive within `header_timeout_seconds` of the
+    connection opening (or of the previous answer on it), and its body within
+    `body_timeout_seconds`."""
+
     listen: str = DEFAULT_LISTEN
+    max_connections: int = Field(default=512, gt=0)
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
 
     @field_validator("listen")
     @classmethod

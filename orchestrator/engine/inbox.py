@@ -16,16 +16,25 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from orchestrator.core.decisions import Decide, Processed
+from orchestrator.core.errors import FluxoraError
 from orchestrator.core.events import EventSource, utcnow
 from orchestrator.core.inbox import Admission, Submission
 from orchestrator.core.jobs import JobStatus
 from orchestrator.core.logs import get_logger
 from orchestrator.engine.metrics import Metrics
+from orchestrator.store.base import StoreUnwritableError
 from orchestrator.store.runner import Batcher, StoreRunner
 
 log = get_logger(__name__)
 
 PROCESS_BATCH = 500
+
+
+class EventNotStoredError(FluxoraError):
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"the store could not save event {event_id!r}")
+
+
 RETRY_SECONDS = 1.0
 
 
@@ -37,7 +46,7 @@ class Inbox:
         self._batcher: Batcher[Submission, Admission] = Batcher(self._flush)
         self.accepting = True
 
-    async def _flush(self, submissions: list[Submission]) -> Sequence[Admission]:
+    async def _flush(self, submissions: list[Submission]) -> Sequence[Admission | Exception]:
         admissions, processed = await self._runner.call(self._commit, submissions)
         for submission, admission in zip(submissions, admissions, strict=True):
             if admission is Admission.ACCEPTED:
@@ -48,11 +57,32 @@ class Inbox:
 
     def _commit(
         self, submissions: list[Submission]
-    ) -> tuple[list[Admission], list[Processed] | None]:
+    ) -> tuple[list[Admission | Exception], list[Processed] | None]:
         """On the store thread: the events and their decisions, in one transaction."""
         store = self._runner.store
         with store.batch():
-            return store.add_events(submissions), self._processor.decide_in_transaction()
+            return self._add(submissions), self._processor.decide_in_transaction()
+
+    def _add(self, submissions: list[Submission]) -> list[Admission | Exception]:
+        """Under a savepoint; if the store refuses the group, each event alone, so the one it
+        cannot save fails its own request only (a store that cannot write fails them all)."""
+        store = self._runner.store
+        try:
+            with store.savepoint():
+                return list(store.add_events(submissions))
+        except StoreUnwritableError:
+            raise
+        except Exception as exc:
+            if len(submissions) == 1:
+                event = submissions[0].event
+                log.exception(
+                    "the store refused an event",
+                    event_id=event.id,
+                    source=event.source.value,
+                    error=type(exc).__name__,
+                )
+                return [EventNotStoredError(event.id)]
+        return [answer for one in submissions for answer in self._add([one])]
 
     async def submit(self, submission: Submission) -> Admission:
         return await self._batcher.submit(submission)

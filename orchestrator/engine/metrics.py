@@ -28,6 +28,7 @@ class Metrics:
         self._declare_approvals(registry)
         self._declare_schedules(registry)
         self._declare_worker(registry)
+        self._declare_http(registry)
 
     def _declare_events(self, registry: CollectorRegistry) -> None:
         self.events_received = Counter(
@@ -42,6 +43,12 @@ class Metrics:
             ["source", "reason"],
             registry=registry,
         )
+        self.control_rejected = Counter(
+            "fluxora_control_rejected",
+            "Signed control requests (job aborts) refused, by action and reason.",
+            ["action", "reason"],
+            registry=registry,
+        )
         self.event_decision_seconds = Histogram(
             "fluxora_event_decision_seconds",
             "Time from an event's arrival to its decisions being stored.",
@@ -52,6 +59,12 @@ class Metrics:
             "fluxora_rule_decisions",
             "Decisions of rules about events, by rule and decision.",
             ["rule", "decision"],
+            registry=registry,
+        )
+        self.alerts_truncated = Counter(
+            "fluxora_alertmanager_truncated_alerts",
+            "Alerts Alertmanager left out of its notifications (truncatedAlerts: the "
+            "receiver's max_alerts); no event was made for them.",
             registry=registry,
         )
         self.inbox_depth = Gauge(
@@ -99,6 +112,36 @@ class Metrics:
             "Times the job worker process died and was started again.",
             registry=registry,
         )
+
+    def _declare_http(self, registry: CollectorRegistry) -> None:
+        self.http_responses = Counter(
+            "fluxora_http_responses",
+            "HTTP answers, by route pattern and status code ('(unparsed)': not HTTP enough "
+            "to route; '(unmatched)': no such route).",
+            ["route", "code"],
+            registry=registry,
+        )
+        self.http_connections = Gauge(
+            "fluxora_http_connections",
+            "HTTP connections open now.",
+            registry=registry,
+        )
+        self.http_connections_refused = Counter(
+            "fluxora_http_connections_refused",
+            "Connections refused because http.max_connections were open.",
+            registry=registry,
+        )
+        self.store_writable = Gauge(
+            "fluxora_store_writable",
+            "1 while the store accepts writes, 0 while it cannot write (disk full).",
+            registry=registry,
+        )
+        self.store_write_failures = Counter(
+            "fluxora_store_write_failures",
+            "Store writes that failed because the store could not write (disk full).",
+            registry=registry,
+        )
+        self.store_writable.set(1)
 
 
 class JobMetrics:

@@ -1,12 +1,18 @@
 """The family contract: how a family (backup, PostgreSQL failover, drills, scaling, ...)
 declares itself to the composition roots in `orchestrator.app`, exactly as an extension would.
 
-A family is an object with a `name` and four methods; each has a default that adds nothing,
+A family is an object with a `name` and the methods below; each has a default that adds nothing,
 so a family overrides only what it brings:
 - `register(registry)`: its actions (`registry.register("postgres.backup", Params, "...")`);
 - `define_tables(metadata)`: its own tables in the store (SQLAlchemy Core);
-- `build_resources(deps, env)`: the services its actions reach with `ctx.resource(name)`;
-- `build_hooks(deps)`: executor hooks (metrics from step outputs, drill records).
+- `build_resources(deps, env)`: the services its actions reach with `ctx.resource(KEY)`, each
+  under a typed key the family declares (`core.resources.ResourceKey`);
+- `build_hooks(deps)`: executor hooks (metrics from step outputs, drill records);
+- `build_sweepers(deps)`: per leftover kind its actions record (`ctx.leftovers`), how a job
+  worker removes what a dead one left (child processes and scratch paths are swept by the
+  worker itself);
+- `missing(settings, env, action, params)`: the config keys an action call needs in an env
+  that are not set (`fluxora-orch validate` asks it for every runbook a schedule or rule starts).
 
 A family reads the config through a protocol of its own (`Family[ItsSettings]`): the settings
 it names, which the daemon's `Config` has. The deps carry what the process built once: the
@@ -26,6 +32,8 @@ from sqlalchemy import MetaData
 from orchestrator.core.actions import ActionRegistry
 from orchestrator.core.hooks import RunHook
 from orchestrator.core.jobs import ScheduledRun
+from orchestrator.core.leftovers import Sweeper
+from orchestrator.core.resources import Resources
 from orchestrator.engine.definitions import Definitions
 from orchestrator.objectstore.config import ObjectStores
 from orchestrator.store.base import Store
@@ -69,8 +77,23 @@ class Family(Protocol[Settings_contra]):
     def define_tables(self, metadata: MetaData) -> None:
         return None
 
-    def build_resources(self, deps: ResourceDeps[Settings_contra], env: str) -> Mapping[str, Any]:
-        return {}
+    def build_resources(self, deps: ResourceDeps[Settings_contra], env: str) -> Resources:
+        return Resources()
 
     def build_hooks(self, deps: HookDeps[Settings_contra]) -> Sequence[RunHook]:
+        return ()
+
+    def configured_names(self, config: Settings_contra) -> Mapping[str, Mapping[str, list[str]]]:
+        """Kind (`databases`) -> env -> the names configured there: what a runbook parameter
+        declared `configured: <kind>` may name."""
+        return {}
+
+    def build_sweepers(self, deps: ResourceDeps[Settings_contra]) -> Mapping[str, Sweeper]:
+        return {}
+
+    def missing(
+        self, settings: Settings_contra, env: str, action: str, params: Mapping[str, Any]
+    ) -> Sequence[str]:
+        """The config keys (dotted) that `action` called with `params` (those known before
+        the run) needs in `env` and that `settings` lacks."""
         return ()

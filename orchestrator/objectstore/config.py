@@ -8,6 +8,7 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from orchestrator.core.config import Section
+from orchestrator.core.resources import ResourceKey
 from orchestrator.core.retry import RetrySettings
 from orchestrator.objectstore.base import ObjectStore
 from orchestrator.objectstore.local import LocalObjectStore
@@ -83,6 +84,11 @@ def build_dr_store(config: ObjectStoreConfig) -> ObjectStore | None:
     if config.dr is None:
         return None
     return S3ObjectStore(config.s3_settings(config.dr.bucket, config.dr.region, config.dr.prefix))
+
+
+OBJECTSTORE = ResourceKey[ObjectStore]("objectstore")
+DR_OBJECTSTORE = ResourceKey[ObjectStore]("dr_objectstore")
+"""Present when a DR bucket is configured."""
 
 
 class ObjectStores:

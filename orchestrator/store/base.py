@@ -23,13 +23,18 @@ from typing import Any
 from orchestrator.core.decisions import Decide, Decision, Processed
 from orchestrator.core.errors import FluxoraError
 from orchestrator.core.events import EventRecord
-from orchestrator.core.inbox import Admission, Submission
+from orchestrator.core.inbox import Admission, Signature, Submission
 from orchestrator.core.jobs import Approval, Job, JobStatus
 from orchestrator.core.journal import Completion, Journal
 
 
 class StoreError(FluxoraError, RuntimeError):
     """The store cannot do what was asked; the message says what and why."""
+
+
+class StoreUnwritableError(StoreError):
+    """The store cannot write at all (disk full, I/O error): every write fails alike until
+    space is freed; nothing about the request itself is wrong."""
 
 
 class JobNotFoundError(StoreError, LookupError):
@@ -94,7 +99,9 @@ class Store(ABC):
     # --- inbox --------------------------------------------------------------------------
     @abstractmethod
     def add_events(self, submissions: Sequence[Submission]) -> list[Admission]:
-        """Commit new events (durably) in one transaction; one Admission per submission."""
+        """Commit new events (durably) in one transaction; one Admission per submission.
+        A submission's signature is recorded with it (`REPLAYED` when it was used before); an
+        id committed before is `DUPLICATE` with the same tag, source and data, else `CONFLICT`."""
 
     @abstractmethod
     def unprocessed_count(self) -> int: ...
@@ -115,8 +122,19 @@ class Store(ABC):
     def decisions_for(self, event_id: str) -> list[Decision]: ...
 
     @abstractmethod
+    def probe_write(self, size: int) -> None:
+        """A committed write of about `size` bytes, undone in the same transaction:
+        `StoreUnwritableError` while the store cannot write that much."""
+
+    @abstractmethod
+    def use_signature(self, signature: Signature) -> bool:
+        """Record a signed request's signature (a request that is not an event: an abort);
+        False when it was recorded before (a replay)."""
+
+    @abstractmethod
     def forget_signatures(self, before: datetime) -> int:
-        """Drop webhook signatures older than the replay window; return how many."""
+        """Drop the signatures signed for a time before `before` (now minus the replay window:
+        they can no longer be accepted); return how many."""
 
     # --- jobs ---------------------------------------------------------------------------
     @abstractmethod

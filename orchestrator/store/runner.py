@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, Generic, TypeVar
 
-from orchestrator.store.base import Store
+from orchestrator.store.base import Store, StoreUnwritableError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -25,10 +25,15 @@ class StoreRunner:
     """Store calls on one thread, in rounds: every call queued while the previous round ran is
     made inside one `store.batch()`, so the round commits (and fsyncs) once. If a call in a
     round raises, the round is rolled back and its calls are made again one by one, so only
-    the failing call's caller sees the error."""
+    the failing call's caller sees the error.
 
-    def __init__(self, store: Store) -> None:
+    `writable` turns False when a call finds that the store cannot write at all (disk full;
+    `on_unwritable` is called for each such failure) and True again after `probe`."""
+
+    def __init__(self, store: Store, on_unwritable: Callable[[], None] = lambda: None) -> None:
         self.store = store
+        self.writable = True
+        self._on_unwritable = on_unwritable
         self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="store", daemon=True)
         self._thread.start()
@@ -37,6 +42,16 @@ class StoreRunner:
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.put(_Call(partial(func, *args, **kwargs), future))
         return await future
+
+    async def probe(self, size: int) -> bool:
+        """Try a write of `size` bytes (the largest event: a store with room for a small
+        write only is not ready); `writable` says whether it worked."""
+        try:
+            await self.call(self.store.probe_write, size)
+        except StoreUnwritableError:
+            return False
+        self.writable = True
+        return True
 
     def stop(self) -> None:
         """Finish the calls queued so far and end the thread (the store stays open)."""
@@ -60,7 +75,7 @@ class StoreRunner:
 
     def _run(self, round_: list[_Call]) -> None:
         if len(round_) == 1:
-            round_[0].run()
+            self._note(round_[0].run())
             return
         results: list[Any] = []
         try:
@@ -68,10 +83,15 @@ class StoreRunner:
                 results = [call.work() for call in round_]
         except Exception:
             for call in round_:  # rolled back: again, each in its own transaction
-                call.run()
+                self._note(call.run())
             return
         for call, result in zip(round_, results, strict=True):
             call.deliver(result, None)
+
+    def _note(self, error: BaseException | None) -> None:
+        if isinstance(error, StoreUnwritableError):
+            self.writable = False
+            self._on_unwritable()
 
 
 MAX_ROUND = 64
@@ -83,12 +103,13 @@ class _Call:
         self.future = future
         self.loop = future.get_loop()
 
-    def run(self) -> None:
+    def run(self) -> BaseException | None:
         try:
             result, error = self.work(), None
         except Exception as exc:
             result, error = None, exc
         self.deliver(result, error)
+        return error
 
     def deliver(self, result: Any, error: BaseException | None) -> None:
         # RuntimeError: the loop closed while the call ran (the daemon is exiting).
@@ -107,11 +128,11 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
 
 class Batcher(Generic[T, R]):
     """Group commit: `await submit(item)` returns once a `flush` that included the item has
-    finished. `flush(items)` returns one result per item; if it raises, every caller of that
-    batch gets the exception."""
+    finished. `flush(items)` returns one result per item (an exception is raised to that
+    item's caller alone); if it raises, every caller of that batch gets the exception."""
 
     def __init__(
-        self, flush: Callable[[list[T]], Awaitable[Sequence[R]]], max_batch: int = 1000
+        self, flush: Callable[[list[T]], Awaitable[Sequence[R | Exception]]], max_batch: int = 1000
     ) -> None:
         self._flush = flush
         self._max_batch = max_batch
@@ -139,7 +160,11 @@ class Batcher(Generic[T, R]):
                         future.set_exception(exc)
                 continue
             for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
+                if future.done():
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
                     future.set_result(result)
 
     async def wait_idle(self) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import math
 import threading
+import uuid
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -30,11 +32,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from orchestrator.core.decisions import Decide, Decision, DecisionView, Outcome, Processed
 from orchestrator.core.events import Event, EventRecord, EventSource, utcnow
-from orchestrator.core.inbox import Admission, Submission
+from orchestrator.core.inbox import Admission, Signature, Submission
 from orchestrator.core.jobs import Approval, Job, JobStatus
 from orchestrator.core.journal import Completion, Journal, RunStatus
 from orchestrator.store.base import (
@@ -44,6 +46,7 @@ from orchestrator.store.base import (
     ScheduleRun,
     Store,
     StoreError,
+    StoreUnwritableError,
 )
 from orchestrator.store.schema import CORE_TABLES
 
@@ -60,8 +63,23 @@ def dt(value: float | None) -> datetime | None:
 
 
 def dumps(value: Any) -> str:
-    """JSON for the store: anything an action returns that JSON lacks becomes its str()."""
-    return json.dumps(value, default=str, separators=(",", ":"))
+    """JSON for the store: anything an action returns that JSON lacks becomes its str(),
+    NaN and infinities included (PostgreSQL's jsonb has no such values, and the API serves
+    standard JSON)."""
+    try:
+        return json.dumps(value, default=str, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), default=str, separators=(",", ":"), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _job(row: RowMapping) -> Job:
@@ -112,6 +130,22 @@ def _event(row: RowMapping) -> Event:
         data=row["data"],
         received_at=dt(row["received_at"]) or utcnow(),
     )
+
+
+def _signature_row(signature: Signature) -> dict[str, Any]:
+    # `seen_at` holds the time the request was signed for: the signature is forgotten once
+    # that time is a whole replay window old, when no clock skew can make it acceptable again.
+    return {"signature": signature.value, "seen_at": ts(signature.signed_at)}
+
+
+def _repeat(stored: dict[str, Any], event: Event) -> Admission:
+    """An id seen before: the same event again (a retry), or another event under its id."""
+    same = (stored["tag"], stored["source"], stored["data"]) == (
+        event.tag,
+        event.source.value,
+        json.loads(dumps(dict(event.data))),
+    )
+    return Admission.DUPLICATE if same else Admission.CONFLICT
 
 
 def _decision(row: RowMapping) -> Decision:
@@ -205,6 +239,23 @@ class SqlStore(Store):
     def describe(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
+    @abstractmethod
+    def _cannot_write(self, exc: DBAPIError) -> str | None:
+        """Why the database cannot write at all (disk full, I/O error), or None."""
+
+    @contextmanager
+    def _writes(self) -> Iterator[None]:
+        """Turn "cannot write at all" into `StoreUnwritableError` (statements and commits)."""
+        try:
+            yield
+        except DBAPIError as exc:
+            reason = self._cannot_write(exc)
+            if reason is None:
+                raise
+            raise StoreUnwritableError(
+                f"the store at {self.describe()} cannot write: {reason}"
+            ) from None
+
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """One transaction; inside `batch()`, the batch's (committed with it)."""
@@ -212,7 +263,7 @@ class SqlStore(Store):
         if current is not None:
             yield current
             return
-        with self.engine.begin() as conn:
+        with self._writes(), self.engine.begin() as conn:
             self._local.conn = conn
             try:
                 yield conn
@@ -224,8 +275,20 @@ class SqlStore(Store):
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
-        with self.transaction() as conn, conn.begin_nested():
+        with self.transaction() as conn, self._writes(), conn.begin_nested():
             yield
+
+    def probe_write(self, size: int) -> None:
+        events = self.t["events"]
+        probe = Event(
+            tag="fluxora/probe",
+            source=EventSource.SCHEDULE,
+            id=f"probe:{uuid.uuid4().hex}",
+            data={"fill": "x" * size},
+        )
+        with self.transaction() as conn:  # never committed with the row: nobody sees it
+            conn.execute(events.insert().values({**self._event_row(probe), "processed_at": 0.0}))
+            conn.execute(events.delete().where(events.c.id == probe.id))
 
     def iter_family_tables(self) -> Iterator[str]:
         return (name for name in self.metadata.tables if name not in CORE_TABLES)
@@ -246,23 +309,26 @@ class SqlStore(Store):
         events, signatures = self.t["events"], self.t["webhook_signatures"]
         admissions: list[Admission] = []
         with self.transaction() as conn:
-            used = self._existing(conn, signatures.c.signature, [s.signature for s in submissions])
-            seen = self._existing(conn, events.c.id, [s.event.id for s in submissions])
+            used = self._existing(
+                conn,
+                signatures.c.signature,
+                [s.signature.value for s in submissions if s.signature],
+            )
+            seen = self._stored_events(conn, [s.event.id for s in submissions])
             new_events, new_signatures = [], []
             for sub in submissions:
-                if sub.signature is not None and sub.signature in used:
-                    admissions.append(Admission.REPLAYED)
-                    continue
                 if sub.signature is not None:
-                    used.add(sub.signature)
-                    new_signatures.append(
-                        {"signature": sub.signature, "seen_at": ts(sub.event.received_at)}
-                    )
+                    if sub.signature.value in used:
+                        admissions.append(Admission.REPLAYED)
+                        continue
+                    used.add(sub.signature.value)
+                    new_signatures.append(_signature_row(sub.signature))
                 if sub.event.id in seen:
-                    admissions.append(Admission.DUPLICATE)
+                    admissions.append(_repeat(seen[sub.event.id], sub.event))
                     continue
-                seen.add(sub.event.id)
-                new_events.append(self._event_row(sub.event))
+                row = self._event_row(sub.event)
+                seen[sub.event.id] = {**row, "data": json.loads(dumps(row["data"]))}
+                new_events.append(row)
                 admissions.append(Admission.ACCEPTED)
             # A concurrent daemon may commit the same id or signature between the SELECT and
             # here (PostgreSQL); DO NOTHING keeps the first, and the event is processed once.
@@ -270,6 +336,20 @@ class SqlStore(Store):
                 if rows:
                     conn.execute(self._insert(table).on_conflict_do_nothing(), rows)
         return admissions
+
+    def _stored_events(self, conn: Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        events = self.t["events"]
+        query = select(events.c.id, events.c.tag, events.c.source, events.c.data)
+        rows = conn.execute(query.where(events.c.id.in_(set(ids)))).all()
+        return {row.id: dict(row._mapping) for row in rows}
+
+    def use_signature(self, signature: Signature) -> bool:
+        signatures = self.t["webhook_signatures"]
+        with self.transaction() as conn:
+            if self._existing(conn, signatures.c.signature, [signature.value]):
+                return False
+            insert = self._insert(signatures).on_conflict_do_nothing()
+            return bool(conn.execute(insert, [_signature_row(signature)]).rowcount)
 
     @staticmethod
     def _existing(conn: Connection, column: Any, values: Sequence[str | None]) -> set[str]:

@@ -11,6 +11,7 @@ event -> decision p99 173-498 ms, at 1,000 events/s).
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -20,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, MetaData, Table, create_engine, event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from orchestrator.core.logs import get_logger
 from orchestrator.store.sql import SqlStore, UpsertInsert, dumps
@@ -43,11 +44,12 @@ class SqliteStore(SqlStore):
     `_on_begin`'s (up to BUSY_TIMEOUT_MS), SQLite's own busy timeout covers only connecting."""
 
     def __init__(self, path: Path, metadata: MetaData) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
         engine = create_engine(
             f"sqlite:///{path}",
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
             json_serializer=dumps,
+            hide_parameters=True,  # an error's message must not carry event payloads
         )
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
@@ -56,6 +58,12 @@ class SqliteStore(SqlStore):
 
     def _insert(self, table: Table) -> UpsertInsert:
         return sqlite_insert(table)
+
+    def _cannot_write(self, exc: DBAPIError) -> str | None:
+        code = getattr(exc.orig, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}:
+            return str(exc.orig)
+        return None
 
     @contextlib.contextmanager
     def housekeeping(self) -> Iterator[None]:
@@ -71,6 +79,15 @@ class SqliteStore(SqlStore):
         finally:
             stop.set()
             thread.join()
+
+
+def _create_private(path: Path) -> None:
+    """A new store's directory 0700 and its file 0600 (SQLite gives its -wal and -shm files
+    the database file's mode): every event is readable by whoever reads the file. Modes of an
+    existing directory or file are the operator's and left alone."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _on_connect(dbapi_connection: Any, _: Any) -> None:

@@ -33,11 +33,11 @@ def env() -> str:
     """The environment this minion's pillar was compiled for (pillar ``fluxora:env``)."""
     value = __pillar__.get("fluxora", {}).get("env")
     if value not in ENVIRONMENTS:
-        grain = __grains__.get("fluxora", {}).get("env")
         raise CommandExecutionError(
-            f"pillar key 'fluxora:env' is {value!r} on minion {__grains__.get('id')!r} "
-            f"(grain fluxora:env is {grain!r}); expected one of {', '.join(ENVIRONMENTS)}: "
-            "set the grain fluxora:env in the minion config"
+            f"pillar key 'fluxora:env' is {value!r} on minion {__opts__['id']!r}: its id is in "
+            "no environment's topology (salt/pillar/fluxora/<env>.sls) and is no Auto Scaling "
+            "instance's (fluxora-<env>-<group>[-dr]-<instance id>); the pillar top gives an "
+            "environment by minion id only"
         )
     return value
 
@@ -110,6 +110,135 @@ def _databases(postgres: dict[str, Any], password_file: str, production: bool) -
     }
 
 
+_PG_SIDES = {"postgres-primary": "primary", "postgres-replica": "replica"}
+_PG_SERVERS = ("postgres-restore", "postgres-dr")  # standalone clusters (primary's settings)
+
+
+def _hosts_with(fluxora: dict[str, Any], role: str) -> list[tuple[str, dict[str, Any]]]:
+    hosts = (fluxora.get("topology") or {}).get("hosts") or {}
+    return [(h, spec) for h, spec in sorted(hosts.items()) if role in spec.get("roles", [])]
+
+
+def _server(
+    postgres: dict[str, Any], side: dict[str, Any], spec: dict[str, Any], password_file: str
+) -> dict[str, Any]:
+    """How the orchestrator reaches a cluster: its socket on this machine (dev: no address),
+    else the host's topology address, as the backup user."""
+    server = {"host": spec.get("address") or postgres["socket_dir"], "port": side["port"]}
+    if spec.get("address"):
+        server.update(user=postgres["backup"]["user"], password_file=password_file)
+    return server
+
+
+_LAUNCHER = "/usr/local/sbin/fluxora-patroni"
+
+
+def _pg_node(
+    postgres: dict[str, Any], side: dict[str, Any], host: str, spec: dict[str, Any], ctx: Any
+) -> dict[str, Any]:
+    """A Patroni member as a failover node: reached like any server (`_server`), its REST API
+    at the host's topology address (dev: the member's own host), and the drills' commands
+    (through `salt HOST` on a remote host): crash the whole node, start it again, fence an
+    orphan's postmaster."""
+    address = spec.get("address") or side.get("host") or "127.0.0.1"
+    node = _server(postgres, side, spec, ctx["password_file"])
+    config = f"/etc/patroni/{side['cluster']}.yml"
+    data_dir = f"/var/lib/postgresql/{postgres['version']}/{side['cluster']}"
+    pg_ctl = f"/usr/lib/postgresql/{postgres['version']}/bin/pg_ctl"
+    fence = ["runuser", "-u", "postgres", "--", pg_ctl, "stop", "-m", "immediate", "-D", data_dir]
+    commands = {
+        "fault_command": [_LAUNCHER, "kill", config],
+        "start_command": [_LAUNCHER, "start", config],
+        "fence_command": fence,
+    }
+    if spec.get("address"):
+        service = side.get("service") or f"patroni-{side['cluster']}"
+        commands = {
+            "fault_command": ["salt", host, "cmd.run", " ".join(commands["fault_command"])],
+            "start_command": ["salt", host, "service.start", service],
+            "fence_command": ["salt", host, "cmd.run", " ".join(fence)],
+        }
+        node["dns_name"] = f"{host}.{ctx['domain']}" if ctx["domain"] else spec["address"]
+    return {**node, "patroni_url": f"http://{address}:{side['rest_port']}", **commands}
+
+
+def _dr_node(postgres: dict[str, Any], host: str, spec: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """The DR region's server: a standalone cluster of its own, only a target for the DNS."""
+    node = _server(postgres, postgres["primary"], spec, ctx["password_file"])
+    if spec.get("address"):
+        node["dns_name"] = f"{host}.{ctx['domain']}" if ctx["domain"] else spec["address"]
+    return node
+
+
+def _pg_nodes(postgres: dict[str, Any], fluxora: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """The Patroni members (named as Patroni names them: fluxora:postgres <side>:member, by
+    default the host's id) and the DR-region host."""
+    nodes = {}
+    for role, side_name in _PG_SIDES.items():
+        side = postgres[side_name]
+        for host, spec in _hosts_with(fluxora, role):
+            nodes[side.get("member") or host] = _pg_node(postgres, side, host, spec, ctx)
+    for host, spec in _hosts_with(fluxora, "postgres-dr"):
+        nodes[host] = _dr_node(postgres, host, spec, ctx)
+    return nodes
+
+
+def _endpoint(fluxora: dict[str, Any], aws: dict[str, Any] | None) -> dict[str, Any]:
+    """Where clients connect: a Route53 failover pair db.<zone> where the environment has
+    AWS, else a libpq service file."""
+    if aws:
+        zone = aws["dns"]["zone"]
+        return {"kind": "route53", "zone": zone, "record": f"db.{zone}"}
+    return {
+        "kind": "service_file",
+        "path": "/etc/fluxora/pg_service.conf",
+        "service": "fluxora-main",
+    }
+
+
+def _postgres_clusters(
+    postgres: dict[str, Any], fluxora: dict[str, Any], aws: dict[str, Any] | None, ctx: Any
+) -> dict[str, Any]:
+    """`postgres_clusters.<env>.main` from the pillar that configures PostgreSQL: the nodes
+    (topology hosts with their PostgreSQL role, ports and clusters from fluxora:postgres),
+    the designed primary (`home`), the DR region's host (`dr_node`), the endpoint."""
+    nodes = _pg_nodes(postgres, fluxora, ctx)
+    primaries = [n for n, _ in _hosts_with(fluxora, "postgres-primary")]
+    if len(nodes) < 2 or not primaries:
+        return {}
+    cluster = {
+        "dbname": sorted(postgres.get("databases") or {"postgres": {}})[0],
+        "home": postgres["primary"].get("member") or primaries[0],
+        "nodes": nodes,
+        "endpoint": _endpoint(fluxora, aws),
+        "patroni": _patroni_settings(postgres.get("patroni", {}), ctx),
+    }
+    dr_hosts = [n for n, _ in _hosts_with(fluxora, "postgres-dr")]
+    if dr_hosts:
+        cluster["dr_node"] = dr_hosts[0]
+    return {"main": cluster}
+
+
+def _patroni_settings(patroni: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """How the orchestrator calls the members' REST API: synchronous mode as the DCS has it,
+    and basic auth with the password in its file (never in the config)."""
+    settings = {"synchronous": bool(patroni.get("synchronous_mode", True))}
+    if ctx.get("patroni_password_file") and patroni.get("rest_username"):
+        settings.update(
+            username=patroni["rest_username"], password_file=ctx["patroni_password_file"]
+        )
+    return settings
+
+
+def _restore_targets(postgres: dict[str, Any], fluxora: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """The scratch server restore-verify restores into: the host with role postgres-restore."""
+    hosts = _hosts_with(fluxora, "postgres-restore")
+    if not hosts:
+        return {}
+    _, spec = hosts[0]
+    return {fluxora["env"]: _server(postgres, postgres["primary"], spec, ctx["password_file"])}
+
+
 def _s3_store(aws: dict[str, Any]) -> dict[str, Any]:
     bucket = aws["buckets"]["backups"]
     return {
@@ -126,6 +255,7 @@ def orchestrator_config(
     aws: dict[str, Any] | None,
     password_file: str,
     alertmanager_token: str | None = None,
+    patroni_password_file: str | None = None,
 ) -> dict[str, Any]:
     """The daemon's config file: pillar ``fluxora:orchestrator:config`` completed from the rest
     of pillar, its single source of truth: ``schedules`` and ``rules`` (``fluxora:schedules``,
@@ -133,7 +263,8 @@ def orchestrator_config(
     as the backup user whose password is in ``password_file``; prod's are marked production, so
     restore-verify never restores into them) and the ``objectstore`` (the backups bucket of
     ``fluxora:aws`` and its DR copy; without AWS, the local store under data_dir) and the
-    bearer token Alertmanager sends (``fluxora:monitoring:orchestrator_token``). A key set in
+    bearer token Alertmanager sends (``fluxora:monitoring:orchestrator_token``); the Patroni
+    clusters' REST API user, its password in ``patroni_password_file``. A key set in
     ``fluxora:orchestrator:config`` wins."""
     environment = env()
     shared = __pillar__.get("fluxora", {})
@@ -143,11 +274,32 @@ def orchestrator_config(
     done.setdefault("rules", _named_list(shared.get("rules") or {}))
     production = environment == "prod"
     done.setdefault("databases", {environment: _databases(postgres, password_file, production)})
+    files = {"password_file": password_file, "patroni_password_file": patroni_password_file}
+    _derive_topology(done, postgres, dict(shared, env=environment), aws, files)
     if aws and "backups" in aws.get("buckets", {}):
         done.setdefault("objectstore", _s3_store(aws))
+        done.setdefault("aws", {"region": aws["region"], "dr_region": aws["dr_region"]})
     if alertmanager_token:
         done.setdefault("alertmanager", {}).setdefault("token", alertmanager_token)
     return done
+
+
+def _derive_topology(
+    done: dict[str, Any],
+    postgres: dict[str, Any],
+    fluxora: dict[str, Any],
+    aws: dict[str, Any] | None,
+    files: dict[str, str | None],
+) -> None:
+    """`postgres_clusters` and `backup.restore_targets` from topology and fluxora:postgres,
+    unless fluxora:orchestrator:config sets them; `files` holds the passwords' files."""
+    ctx = {**files, "domain": (fluxora.get("topology") or {}).get("domain")}
+    clusters = _postgres_clusters(postgres, fluxora, aws, ctx)
+    if clusters:
+        done.setdefault("postgres_clusters", {fluxora["env"]: clusters})
+    targets = _restore_targets(postgres, fluxora, ctx)
+    if targets:
+        done.setdefault("backup", {}).setdefault("restore_targets", targets)
 
 
 # --- health checks, called by orch/deploy.sls after each component -----------------------------
@@ -263,27 +415,45 @@ def _sql_probe(port: int, sql: str, expect: str, socket_dir: str) -> Any:
 def _common_checks(fluxora: dict[str, Any]) -> list[tuple[str, Any]]:
     def grains_match() -> tuple[bool, str]:
         grains = __grains__.get("fluxora", {})
-        want = fluxora.get("topology", {}).get("hosts", {}).get(__grains__["id"], {})
+        want = fluxora.get("roles", [])
         ok = grains.get("env") == fluxora.get("env") and sorted(grains.get("roles", [])) == sorted(
-            want.get("roles", [])
+            want
         )
-        wanted = f"pillar env={fluxora.get('env')} roles={want.get('roles', [])}"
+        wanted = f"pillar env={fluxora.get('env')} roles={want}"
         return ok, f"grains fluxora={grains}, {wanted}"
 
     return [("grains", grains_match)]
 
 
+# No archive_command failure since the last success (none on a standby: it does not archive).
+_ARCHIVER_OK = (
+    "SELECT last_failed_time IS NULL OR last_archived_time > last_failed_time FROM pg_stat_archiver"
+)
+
+
 def _postgres_checks(fluxora: dict[str, Any], role: str) -> list[tuple[str, Any]]:
     pg = fluxora.get("postgres", {})
     sock = pg.get("socket_dir", "/var/run/postgresql")
+    port = pg[role]["port"]
     if role == "primary":
-        port = pg["primary"]["port"]
-        return [
+        checks = [
             (f"postgres primary :{port}", _sql_probe(port, "SELECT pg_is_in_recovery()", "f", sock))
         ]
-    port = pg["replica"]["port"]
-    sql = "SELECT status FROM pg_stat_wal_receiver"
-    return [(f"postgres replica :{port}", _sql_probe(port, sql, "streaming", sock))]
+    else:
+        sql = "SELECT status FROM pg_stat_wal_receiver"
+        checks = [(f"postgres replica :{port}", _sql_probe(port, sql, "streaming", sock))]
+    if fluxora.get("walarchive", {}).get("postgres_parameters"):
+        checks.append((f"wal archiving :{port}", _sql_probe(port, _ARCHIVER_OK, "t", sock)))
+    return checks
+
+
+def _etcd_checks(fluxora: dict[str, Any]) -> list[tuple[str, Any]]:
+    """This host's etcd member answers /health (where fluxora.etcd makes it listen)."""
+    etcd = fluxora.get("etcd", {})
+    listed = fluxora.get("topology", {}).get("hosts", {}).get(__grains__["id"], {})
+    address = etcd.get("address") or listed.get("address") or "127.0.0.1"
+    url = f"http://{address}:{etcd.get('client_port', 2379)}/health"
+    return [(f"etcd {address}", _http_probe(url))]
 
 
 def _checks(component: str) -> list[tuple[str, Any]]:
@@ -291,6 +461,8 @@ def _checks(component: str) -> list[tuple[str, Any]]:
     fluxora = __pillar__.get("fluxora", {})
     if component == "common":
         return _common_checks(fluxora)
+    if component == "etcd":
+        return _etcd_checks(fluxora)
     if component in ("postgres-primary", "postgres-replica"):
         return _postgres_checks(fluxora, component.split("-")[1])
     if component == "redis":

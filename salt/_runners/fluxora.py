@@ -13,7 +13,8 @@ The daemon of each environment is configured on the master (e.g. /etc/salt/maste
         timeout: 3600                                       # seconds to wait (default 3600)
 
 The request is the event ``fluxora/request/runbook/<name>``, signed like any webhook event
-(HMAC-SHA256 over timestamp and body); the daemon's ``runbook-request`` rule makes the job,
+(HMAC-SHA256 over timestamp, method, path and body:
+docs/OPERATIONS.md, "Signed requests"); the daemon's ``runbook-request`` rule makes the job,
 with the runbook's approval policy (a prod run waits for ``fluxora-orch approve``). The secret
 is read from its file for each call and never returned or logged. Needs nothing beyond the
 Python standard library, so the master needs no orchestrator installed.
@@ -26,6 +27,7 @@ import json
 import logging
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from typing import Any
@@ -88,16 +90,23 @@ def _submit(settings: dict[str, Any], name: str, data: dict[str, Any]) -> str:
     body = json.dumps(
         {"tag": f"fluxora/request/runbook/{name}", "data": data, "id": uuid.uuid4().hex}
     ).encode()
+    url = settings["url"].rstrip("/") + "/events"
+    headers = _signed_headers(_secret(settings["secret_file"]), url, body)
+    answer = _call(urllib.request.Request(url, body, headers, method="POST"))
+    return str(answer["id"])
+
+
+def _signed_headers(secret: bytes, url: str, body: bytes) -> dict[str, str]:
+    """The daemon's signing scheme (docs/OPERATIONS.md, "Signed requests"): HMAC-SHA256 over
+    timestamp, method, path and body, each of the first three ending in a newline."""
     stamp = str(int(time.time()))
-    digest = hmac.new(_secret(settings["secret_file"]), stamp.encode() + b"." + body, "sha256")
-    headers = {
+    path = urllib.parse.urlsplit(url).path
+    message = f"{stamp}\nPOST\n{path}\n".encode() + body
+    return {
         "Content-Type": "application/json",
         "X-Fluxora-Timestamp": stamp,
-        "X-Fluxora-Signature": "sha256=" + digest.hexdigest(),
+        "X-Fluxora-Signature": "sha256=" + hmac.new(secret, message, "sha256").hexdigest(),
     }
-    url = settings["url"].rstrip("/")
-    answer = _call(urllib.request.Request(f"{url}/events", body, headers, method="POST"))
-    return str(answer["id"])
 
 
 def _get(settings: dict[str, Any], path: str) -> Any:

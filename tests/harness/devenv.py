@@ -37,6 +37,10 @@ class DevEnvironment:
         names = [
             "primary",
             "replica",
+            "primary_rest",
+            "replica_rest",
+            "etcd_client",
+            "etcd_peer",
             "redis",
             "prometheus",
             "alertmanager",
@@ -56,7 +60,8 @@ class DevEnvironment:
 
     @property
     def services(self) -> list[str]:
-        names = ["orch", "prometheus", "alertmanager", "node-exporter", "pg-exporter", "redis"]
+        names = ["orch", "prometheus", "alertmanager", "node-exporter", "pg-exporter", "redis",
+                 "patroni-replica", "patroni-primary", "etcd"]  # fmt: skip
         return [self.service(name) for name in names]
 
     def listen(self, name: str) -> str:
@@ -80,9 +85,26 @@ class DevEnvironment:
                 "ssh": {"config": f"{base}/etc/ssh/sshd_config.d/60-fluxora.conf"},
             },
             "postgres": {
-                "primary": {"cluster": primary.name, "port": primary.port},
-                "replica": {"cluster": replica.name, "port": replica.port},
-                "replication": {"slot": f"{self.prefix}_slot"},
+                "primary": {
+                    "cluster": primary.name,
+                    "port": primary.port,
+                    "rest_port": self.ports["primary_rest"],
+                    "service": self.service("patroni-primary"),
+                },
+                "replica": {
+                    "cluster": replica.name,
+                    "port": replica.port,
+                    "rest_port": self.ports["replica_rest"],
+                    "service": self.service("patroni-replica"),
+                },
+                "patroni": {"scope": self.prefix},
+            },
+            "etcd": {
+                "service": self.service("etcd"),
+                "client_port": self.ports["etcd_client"],
+                "peer_port": self.ports["etcd_peer"],
+                "data_dir": f"{base}/etcd",
+                "log_dir": f"{base}/log/etcd",
             },
             "redis": {
                 "port": self.ports["redis"],
@@ -125,10 +147,12 @@ class DevEnvironment:
                 },
             },
             "orchestrator": {
-                # The checkout's venv already holds fluxora-infra: pip.installed finds it there.
+                # The checkout's venv already holds fluxora-infra at the pinned version (its
+                # editable install): the state checks the wheelhouse's wheel and installs nothing.
                 # Its interpreter lives under /root (pyenv, mode 0700), so here the daemon runs
                 # as root; hosts run it as `fluxora` from a venv made with /usr/bin/python3.
                 "venv": str(Path(sys.executable).parent.parent),
+                "wheelhouse": f"{base}/dist",
                 "user": "root",
                 "config_file": f"{base}/etc/fluxora/orchestrator.yml",
                 "service": self.service("orch"),
@@ -145,8 +169,12 @@ class DevEnvironment:
         # Stopping takes ~2 s each (start-stop-daemon polls until the process is gone): together.
         with ThreadPoolExecutor(max_workers=len(self.services)) as pool:
             list(pool.map(_remove_service, self.services))
-        for cluster in reversed(self.clusters):
-            cluster.drop()
+        for cluster in self.clusters:  # Patroni's: no pg_createcluster entry to drop
+            shutil.rmtree(cluster.data_dir, ignore_errors=True)
+            Path(f"/etc/patroni/{cluster.name}.yml").unlink(missing_ok=True)
+            Path(f"/var/lib/postgresql/.pgpass_patroni_{cluster.name}").unlink(missing_ok=True)
+        for name in ("patroni-primary", "patroni-replica"):
+            Path(f"/var/log/postgresql/{self.service(name)}.log").unlink(missing_ok=True)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
@@ -169,5 +197,7 @@ def sweep_orphans() -> list[str]:
             _remove_service(script.name)
             base = Path(f"/var/tmp/fxt_{match.group(1)}_{match.group(2)}_salt")
             shutil.rmtree(base, ignore_errors=True)
+            for data in Path("/var/lib/postgresql").glob(f"*/{base.name}_*"):  # Patroni's
+                shutil.rmtree(data, ignore_errors=True)
             swept.append(script.name)
     return swept

@@ -31,10 +31,14 @@ def start_postgres_exporter(cluster: PgCluster, workdir: Path) -> ServerProcess:
     return start_server("postgres-exporter", argv, log, url, http_ok(url), env=env)
 
 
-def start_node_exporter(workdir: Path) -> ServerProcess:
-    """prometheus-node-exporter with its default collectors; the URL is its /metrics."""
+def start_node_exporter(workdir: Path, textfile_dir: Path | None = None) -> ServerProcess:
+    """prometheus-node-exporter with its default collectors; the URL is its /metrics. Its
+    textfile collector reads `textfile_dir` (on the DB hosts: Debian's default directory, where
+    the WAL archiver writes its file)."""
     port = free_port()
     argv = [binary("prometheus-node-exporter"), f"--web.listen-address=127.0.0.1:{port}"]
+    if textfile_dir is not None:
+        argv.append(f"--collector.textfile.directory={textfile_dir}")
     url = _metrics_url(port)
     return start_server("node-exporter", argv, workdir / "node-exporter.log", url, http_ok(url))
 

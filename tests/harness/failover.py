@@ -1,5 +1,6 @@
-"""A primary/replica pair described as a `postgres_clusters:` topology with a service-file
-endpoint, and action contexts that run the failover actions on it."""
+"""Clusters described as a `postgres_clusters:` topology (a Patroni cluster with a multi-host
+service-file endpoint; a plain primary/replica pair for the Route53 and region tests), and
+action contexts and runners that run the shipped runbooks on them."""
 
 from __future__ import annotations
 
@@ -17,12 +18,14 @@ from orchestrator.core.actions import ActionContext
 from orchestrator.core.hooks import Run
 from orchestrator.core.jobs import Job
 from orchestrator.core.journal import Journal
+from orchestrator.core.resources import Resources
 from orchestrator.core.runbooks import RunbookSpec
 from orchestrator.engine.executor.runner import RunbookRunner, RunnerDeps
 from orchestrator.engine.executor.steps import ActionThreads
 from orchestrator.engine.runbooks.catalog import default_runbooks_dir, load_catalog
 from orchestrator.families.postgres import endpoint
 from orchestrator.families.postgres.probe import WriteProbe
+from tests.harness.patroni import PatroniCluster, cluster_entry
 from tests.harness.postgres import SOCKET_DIR, PgCluster, PgPair
 
 CLUSTER = "main"
@@ -33,8 +36,6 @@ def node_entry(cluster: PgCluster) -> dict[str, Any]:
     return {
         "host": SOCKET_DIR,
         "port": cluster.port,
-        "cluster": f"{cluster.version}/{cluster.name}",
-        "data_dir": str(cluster.data_dir),
         "connect_timeout_seconds": 2,
     }
 
@@ -63,16 +64,21 @@ def config_for(pair: PgPair, data_dir: Path, **extra: Any) -> Config:
     return config
 
 
-def context(config: Config, job_id: str = "test-job", **kwargs: Any) -> ActionContext:
-    return ActionContext(
-        env=config.env,
-        job_id=job_id,
-        resources=Local(config).resources(config.env),
-        **kwargs,
-    )
+def patroni_config(cluster: PatroniCluster, data_dir: Path, **extra: Any) -> Config:
+    """A config with the Patroni cluster as `main` (home: its leader now), the endpoint's
+    multi-host section written."""
+    entry = cluster_entry(cluster, data_dir / "pg_service.conf")
+    entry["home"] = cluster.wait_leader(60)
+    document = {"data_dir": str(data_dir), "postgres_clusters": {"dev": {CLUSTER: entry}}}
+    document.update(extra)
+    path = data_dir / "config.yaml"
+    path.write_text(yaml.safe_dump(document), encoding="utf-8")
+    config = load_config(config_file=path, environ={})
+    endpoint.follow(config.postgres_clusters["dev"][CLUSTER], entry["home"], None)
+    return config
 
 
-def resources(config: Config, env: str = "dev") -> dict[str, Any]:
+def resources(config: Config, env: str = "dev") -> Resources:
     """What the daemon gives actions in `env`: every family's resources."""
     return Local(config).resources(env)
 
@@ -81,7 +87,7 @@ def run_runbook(
     name: str,
     env: str,
     params: dict[str, Any],
-    given: dict[str, Any],
+    given: Resources,
     *,
     dry_run: bool = False,
     spec: RunbookSpec | None = None,
@@ -117,14 +123,3 @@ def service_probe(probe_id: str, interval: float = 0.05) -> WriteProbe:
                                autocommit=True)  # fmt: skip
 
     return WriteProbe(probe_id, connect, interval=interval)
-
-
-def write_directly(cluster: PgCluster) -> str | None:
-    """Try to write to a node directly; None when the write committed, else the error."""
-    try:
-        with psycopg.connect(cluster.dsn() + " connect_timeout=2", autocommit=True) as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS fxt_direct (v int)")
-            conn.execute("INSERT INTO fxt_direct VALUES (1)")
-    except psycopg.Error as exc:
-        return str(exc).strip()
-    return None

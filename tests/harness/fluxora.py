@@ -8,7 +8,7 @@ import os
 import subprocess
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ def write_config(path: Path, **overrides: Any) -> Path:
 class Response:
     status: int
     body: Any
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -124,18 +125,20 @@ class OrchClient:
 def _send(request: urllib.request.Request) -> Response:
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return Response(response.status, json.load(response))
+            return Response(response.status, json.load(response), dict(response.headers))
     except urllib.error.HTTPError as exc:
-        return Response(exc.code, json.loads(exc.read() or b"null"))
+        return Response(exc.code, json.loads(exc.read() or b"null"), dict(exc.headers))
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`fluxora-orch ARGS` as a user runs it."""
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """`fluxora-orch ARGS` as a user runs it (killed after `timeout` seconds)."""
     return subprocess.run(
         [fluxora_orch(), *args],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
         env={**os.environ, **(env or {})},
     )

@@ -23,12 +23,15 @@ def start_orchestrator(
     *,
     prefix: Sequence[str] = (),
     timeout: float = 30,
+    port: int | None = None,
+    program: str | None = None,
 ) -> ServerProcess:
-    """`fluxora-orch run` on a free port with `data_dir`; ready when /healthz answers.
-    `prefix` runs it under another program (bench/event_cost: valgrind)."""
-    port = free_port()
+    """`fluxora-orch run` on `port` (default a free one) with `data_dir`; ready when /healthz
+    answers. `prefix` runs it under another program (bench/event_cost: valgrind); `program` is
+    another installation's fluxora-orch (default: this venv's)."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    argv = [*prefix, fluxora_orch(), "run", "--data-dir", str(data_dir)]
+    argv = [*prefix, program or fluxora_orch(), "run", "--data-dir", str(data_dir)]
     argv += ["--listen", f"127.0.0.1:{port}"]
     return start_server(
         "fluxora-orch",

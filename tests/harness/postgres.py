@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,12 +82,13 @@ class PgCluster:
         )
 
 
-def _create(name: str) -> PgCluster:
+def _create(name: str, settings: Mapping[str, str] | None = None) -> PgCluster:
     cluster = PgCluster(pg_version(), name, free_port())
+    options = {"wal_log_hints": "on", "wal_keep_size": "256MB", **(settings or {})}
     _run(
         [
             "pg_createcluster", cluster.version, name, "--port", str(cluster.port),
-            "-o", "wal_log_hints=on", "-o", "wal_keep_size=256MB",
+            *[arg for key, value in options.items() for arg in ("-o", f"{key}={value}")],
             "--", "--auth-local=trust", "--auth-host=trust",
         ],
         f"pg_createcluster {name}",
@@ -108,8 +109,9 @@ def _start(cluster: PgCluster) -> None:
     wait_until(cluster.is_ready, 30, f"cluster {cluster.name} to accept connections")
 
 
-def create_primary(name: str) -> PgCluster:
-    cluster = _create(name)
+def create_primary(name: str, settings: Mapping[str, str] | None = None) -> PgCluster:
+    """A started cluster; `settings` go into its postgresql.conf."""
+    cluster = _create(name, settings)
     try:
         _start(cluster)
     except HarnessError:
@@ -122,17 +124,31 @@ def create_replica(name: str, primary: PgCluster, slot: str) -> PgCluster:
     """A streaming replica of `primary` cloned with pg_basebackup into a fresh cluster."""
     replica = _create(name)
     try:
-        _empty(replica.data_dir)  # keep the directory: postgres may not create it here
-        basebackup = [
-            "pg_basebackup", "-h", SOCKET_DIR, "-p", str(primary.port), "-U", "postgres",
-            "-D", str(replica.data_dir), "-R", "-X", "stream", "-c", "fast", "-C", "-S", slot,
-        ]  # fmt: skip
-        _run(as_postgres(basebackup), f"pg_basebackup for {name}")
-        _start(replica)
+        _clone(replica, primary, slot)
     except HarnessError:
         replica.drop()
         raise
     return replica
+
+
+def _clone(node: PgCluster, upstream: PgCluster, slot: str) -> None:
+    """Empty `node`'s data directory, pg_basebackup `upstream` into it, start it."""
+    _empty(node.data_dir)  # keep the directory: postgres may not create it here
+    basebackup = [
+        "pg_basebackup", "-h", SOCKET_DIR, "-p", str(upstream.port), "-U", "postgres",
+        "-D", str(node.data_dir), "-R", "-X", "stream", "-c", "fast", "-C", "-S", slot,
+    ]  # fmt: skip
+    _run(as_postgres(basebackup), f"pg_basebackup for {node.name}")
+    _start(node)
+
+
+def reclone(node: PgCluster, upstream: PgCluster, slot: str) -> None:
+    """Rebuild `node` (whatever state it is in) as a streaming replica of `upstream`."""
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", node.version, node.name,
+                    "stop", "-m", "immediate"], capture_output=True, check=False)  # fmt: skip
+    upstream.psql(f"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                  f"WHERE slot_name = '{slot}' AND NOT active")  # fmt: skip
+    _clone(node, upstream, slot)
 
 
 @dataclass(frozen=True)
@@ -146,9 +162,14 @@ class PgPair:
         self.primary.drop()
 
 
+def cluster_prefix(run_id: str) -> str:
+    """`fxt_<run>_<pid>_<n>`: unique per call; the leak check and the orphan sweep read it."""
+    return f"fxt_{run_id}_{os.getpid()}_{next(_counter)}"
+
+
 def create_pair(run_id: str) -> PgPair:
     """A primary and its streaming replica, both started; dropped together on failure."""
-    prefix = f"fxt_{run_id}_{os.getpid()}_{next(_counter)}"
+    prefix = cluster_prefix(run_id)
     primary = create_primary(f"{prefix}_primary")
     slot = f"{prefix}_replica"
     try:

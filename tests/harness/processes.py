@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import random
+import re
 import socket
 import subprocess
 import time
@@ -17,18 +19,42 @@ class HarnessError(RuntimeError):
     """A test server could not be started or stopped; the message holds its log tail."""
 
 
+# Below Linux's ephemeral range (32768-60999): a port handed out from inside it could be taken
+# as the local port of some outgoing connection before the server binds it (a Patroni node's
+# PostgreSQL then does not start and its bootstrap fails).
+_PORTS = range(15000, 32000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, not handed out before in this process."""
+    while True:
+        port = random.choice(_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+
+
+_TROUBLE = re.compile(r"\b(FATAL|PANIC|ERROR|could not)\b")
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
+    """The log's last lines, led by its earlier FATAL/PANIC/ERROR lines (the cause of a
+    failure is often far above the traceback it ends in)."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         return f"(no log: {exc})"
-    return "\n".join(text.splitlines()[-lines:])
+    all_lines = text.splitlines()
+    earlier = [line for line in all_lines[:-lines] if _TROUBLE.search(line)][-15:]
+    lead = ["(earlier trouble:)", *earlier, "(tail:)"] if earlier else []
+    return "\n".join([*lead, *all_lines[-lines:]])
 
 
 def http_ok(url: str) -> Callable[[], bool]:

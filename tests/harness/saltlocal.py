@@ -35,14 +35,18 @@ class LocalMinion:
         pillar_roots: list[Path],
         gpg_keydir: Path,
         extension_modules: Path,
+        file_roots: list[Path] | None = None,
     ) -> LocalMinion:
-        """A masterless minion config; minions sharing `extension_modules` share one sync."""
+        """A masterless minion config; minions sharing `extension_modules` share one sync;
+        `file_roots` go before the checkout's."""
         config_dir = root / minion_id
         config_dir.mkdir(parents=True, exist_ok=True)
         config = {
             "id": minion_id,
             "file_client": "local",
-            "file_roots": {"base": [str(SALT_DIR / "states"), str(SALT_DIR)]},
+            "file_roots": {
+                "base": [str(p) for p in [*(file_roots or []), SALT_DIR / "states", SALT_DIR]]
+            },
             "pillar_roots": {"base": [str(path) for path in pillar_roots]},
             "gpg_keydir": str(gpg_keydir),
             "gpg_decrypt_must_succeed": True,  # as docs/OPERATIONS.md sets it

@@ -8,30 +8,25 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import jinja2
 import yaml
 
 from orchestrator.app.config import Config, load_config
 from orchestrator.app.local import Local
 from orchestrator.core.actions import ActionContext
 from tests.harness.moto import REGION
+from tests.harness.pillar import merged_pillar
 
-REPO = Path(__file__).resolve().parents[2]
-PILLAR = REPO / "salt" / "pillar" / "fluxora"
 SCALING_RUNBOOKS = ("scale-out", "scale-in", "scale-to")
 TAGS = {"Project": "fluxora", "ManagedBy": "salt"}
 
 
-def _pillar(section: str, env_file: str = "defaults.sls") -> dict[str, Any]:
-    """A section of pillar `fluxora` from one file, rendered as Salt's jinja|yaml would."""
-    template = (PILLAR / env_file).read_text()
-    text = jinja2.Environment(autoescape=False).from_string(template).render()
-    return dict(yaml.safe_load(text)["fluxora"][section])
+def _staging(section: str) -> dict[str, Any]:
+    return dict(merged_pillar("staging").get(section) or {})
 
 
 def shipped_rules() -> list[dict[str, Any]]:
-    """The scaling rules of pillar, in the daemon's list form."""
-    rules = _pillar("rules")
+    """The scaling rules of staging's pillar, in the daemon's list form."""
+    rules = _staging("rules")
     return [
         {"name": name, **rule} for name, rule in rules.items() if rule["run"] in SCALING_RUNBOOKS
     ]
@@ -40,7 +35,7 @@ def shipped_rules() -> list[dict[str, Any]]:
 def shipped_schedule(name: str, **changes: Any) -> dict[str, Any]:
     """A schedule of staging's pillar in the daemon's form (its tag is fluxora/schedule/<name>),
     with explicit changes a test cannot wait for (an interval instead of a daily cron)."""
-    spec = dict(_pillar("schedules", "staging.sls")[name])
+    spec = dict(_staging("schedules")[name])
     if changes:
         spec.pop("cron", None)
         spec.pop("interval", None)

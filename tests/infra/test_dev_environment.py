@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 PACKAGES = [
     "postgresql-15",
+    "patroni",
+    "etcd-server",
     "redis-server",
     "prometheus",
     "prometheus-alertmanager",
@@ -50,7 +52,9 @@ def test_highstate_applies_every_dev_role(dev_applied: AppliedDev) -> None:
     assert not state_failures(dev_applied.first)
     ids = {value["__id__"] for value in dev_applied.first.values()}
     for expected in (
-        "fluxora-postgres-replica-clone-cmd-run",
+        "fluxora-etcd-service-running-service-running",
+        "fluxora-postgres-primary-running-cmd-run",
+        "fluxora-postgres-replica-running-cmd-run",
         "fluxora-orchestrator-service-running-service-running",
         "fluxora-monitoring-server-prometheus-service-running-service-running",
     ):
@@ -77,9 +81,10 @@ def test_every_service_listens_on_its_port(host: Any, dev_applied: AppliedDev) -
 def test_replica_streams_from_primary(host: Any, dev_applied: AppliedDev) -> None:
     primary, replica = dev_applied.spec.clusters
     assert psql(host, replica.port, "SELECT pg_is_in_recovery()") == "t"
-    assert psql(host, primary.port, "SELECT state FROM pg_stat_replication") == "streaming"
+    state = psql(host, primary.port, "SELECT state, sync_state FROM pg_stat_replication")
+    assert state == "streaming|sync"  # Patroni's synchronous mode
     slot = psql(host, primary.port, "SELECT slot_name, active FROM pg_replication_slots")
-    assert slot == f"{dev_applied.spec.prefix}_slot|t"
+    assert slot == "fluxora_b|t"  # Patroni's slot for member fluxora-b
     marker = uuid.uuid4().hex
     psql(
         host,
@@ -111,18 +116,17 @@ def test_postgres_roles_and_hba(host: Any, dev_applied: AppliedDev) -> None:
         host, primary.port, "SELECT pg_has_role('fluxora_backup', 'pg_read_all_data', 'member')"
     )
     assert members == "t"
-    hba = host.file(f"/etc/postgresql/15/{primary.name}/pg_hba.conf")
-    assert hba.contains("host    replication  replicator  127.0.0.1/32  scram-sha-256")
+    hba = host.file(f"{primary.data_dir}/pg_hba.conf")  # written by Patroni from pillar
+    assert hba.contains("host replication replicator 127.0.0.1/32 scram-sha-256")
     assert not hba.contains("trust")
-    settings = host.file(f"/etc/postgresql/15/{primary.name}/conf.d/60-fluxora.conf")
-    assert settings.contains("wal_level = 'replica'")
     assert psql(host, primary.port, "SHOW wal_level") == "replica"
+    assert psql(host, primary.port, "SHOW wal_log_hints") == "on"
 
 
-def test_replication_password_file_is_private(host: Any, dev_applied: AppliedDev) -> None:
-    _, replica = dev_applied.spec.clusters
-    passfile = host.file(f"/etc/postgresql/15/{replica.name}/replication.pgpass")
-    assert (passfile.user, passfile.mode) == ("postgres", 0o600)
+def test_patroni_configs_holding_passwords_are_private(host: Any, dev_applied: AppliedDev) -> None:
+    for cluster in dev_applied.spec.clusters:
+        config = host.file(f"/etc/patroni/{cluster.name}.yml")
+        assert (config.user, config.mode) == ("postgres", 0o600)
 
 
 def test_orchestrator_answers_healthz(host: Any, dev_applied: AppliedDev) -> None:

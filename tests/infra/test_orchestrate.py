@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.harness.orchestrator import fluxora_orch
+from tests.harness.salt import DEPLOY_STEPS
 from tests.infra.conftest import AppliedDev
 
 pytestmark = pytest.mark.integration
@@ -33,17 +34,7 @@ def test_deploy_dev_succeeds_in_dependency_order(
     steps = step_results(result)
     assert all(steps.values()), steps
     order = [key for key in steps if key.endswith("-salt-state")]
-    assert order == [
-        f"orch-deploy-{name}-salt-state"
-        for name in (
-            "common",
-            "postgres-primary",
-            "postgres-replica",
-            "redis",
-            "monitoring",
-            "orchestrator",
-        )
-    ]
+    assert order == [f"orch-deploy-{name}-salt-state" for name in DEPLOY_STEPS if name != "cloud"]
 
 
 @pytest.fixture

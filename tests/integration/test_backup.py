@@ -17,9 +17,10 @@ from orchestrator.app.config import Config
 from orchestrator.app.families import builtin_registry
 from orchestrator.core.actions import ActionContext, Progress
 from orchestrator.core.results import Result
-from orchestrator.families.backup.catalog import list_backups
+from orchestrator.families.backup.catalog import find_backup, list_backups, read_verification
 from orchestrator.families.backup.metrics import BackupMetrics
 from orchestrator.objectstore.base import ObjectStore
+from orchestrator.objectstore.config import OBJECTSTORE
 from tests.harness.backup import context_for, database_entry, load, scratch_database, write_config
 from tests.harness.moto import DR_REGION
 from tests.harness.orchestrator import fluxora_orch
@@ -58,7 +59,7 @@ def test_logical_backup_then_verify_on_the_local_store(local_config: Config) -> 
     assert backed_up.data["kind"] == "logical"
     assert progress
     assert progress[-1].done == backed_up.data["raw_bytes"]
-    store: ObjectStore = ctx.resource("objectstore")
+    store: ObjectStore = ctx.resource(OBJECTSTORE)
     (manifest,) = list_backups(store, "dev")
     assert manifest.backup_id == backed_up.data["backup_id"]
     assert manifest.tables is not None
@@ -174,7 +175,7 @@ def test_verification_compares_rows_and_content_with_the_manifest(
 ) -> None:
     ctx = context_for(local_config)
     backed_up = run(ctx, "postgres.backup", database="app")
-    store: ObjectStore = ctx.resource("objectstore")
+    store: ObjectStore = ctx.resource(OBJECTSTORE)
     key = backed_up.data["objects"][0].rsplit("/", 1)[0] + "/manifest.json"
     manifest = json.loads(store.read_bytes(key))
     manifest["tables"]["public.meters"]["rows"] += 1
@@ -250,14 +251,14 @@ def test_unreachable_source_or_bad_credentials_fail_with_the_reason(
     labels = {"env": "dev", "database": "app", "kind": "logical"}
     assert metrics.failures.labels(**labels)._value.get() == 1
     assert metrics.last_success.labels(**labels)._value.get() == 0
-    assert list_backups(ctx.resource("objectstore"), "dev") == []
+    assert list_backups(ctx.resource(OBJECTSTORE), "dev") == []
 
 
 def test_unknown_database_names_the_configured_ones(local_config: Config) -> None:
     result = run(context_for(local_config), "postgres.backup", database="nope")
     assert result.error == (
         "backup of dev/nope (logical) failed: no database 'nope' configured for environment "
-        "'dev' (app)"
+        "'dev' (app, fluxora)"
     )
 
 
@@ -267,7 +268,7 @@ def test_cancelled_backup_leaves_nothing(local_config: Config) -> None:
     result = run(ctx, "postgres.backup", database="app")
     assert not result.ok
     assert "cancelled" in (result.error or "")
-    store: ObjectStore = ctx.resource("objectstore")
+    store: ObjectStore = ctx.resource(OBJECTSTORE)
     assert list(store.list_objects()) == []
     assert store.incomplete_uploads() == []
 
@@ -278,7 +279,7 @@ def test_dry_run_describes_and_changes_nothing(local_config: Config) -> None:
     assert result.ok
     assert not result.changed
     assert "pg_dump -Fc -Z1 --snapshot=" in result.data["plan"]["command"]
-    assert list(ctx.resource("objectstore").list_objects()) == []
+    assert list(ctx.resource(OBJECTSTORE).list_objects()) == []
 
 
 def test_physical_backup_then_verify(tmp_path: Path, pg_pair: PgPair, source_db: str) -> None:
@@ -308,7 +309,7 @@ def test_failed_dr_copy_fails_the_run_but_keeps_the_backup(
         result.error or ""
     )
     assert "NoSuchBucket" in (result.error or "")
-    assert [m.backup_id for m in list_backups(ctx.resource("objectstore"), "dev")] == [
+    assert [m.backup_id for m in list_backups(ctx.resource(OBJECTSTORE), "dev")] == [
         result.data["backup_id"]
     ]
 
@@ -357,3 +358,24 @@ def test_a_sql_ascii_database_backs_up_and_verifies(tmp_path: Path, pg_pair: PgP
         assert verified.data["tables_checked"] == 1
     finally:
         cluster.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_a_refused_restore_verify_leaves_the_earlier_result_alone(
+    tmp_path: Path, pg_pair: PgPair, source_db: str
+) -> None:
+    data = tmp_path / "data"
+    entry = database_entry(pg_pair.primary, source_db)
+    ctx = context_for(load(write_config(tmp_path / "c.yaml", data, {"app": entry})))
+    backed_up = run(ctx, "postgres.backup", database="app")
+    assert run(ctx, "postgres.verify", database="app").ok
+    production = {"app": database_entry(pg_pair.primary, source_db, production=True)}
+    refused = run(context_for(load(write_config(tmp_path / "p.yaml", data, production))),
+                  "postgres.verify", database="app")  # fmt: skip
+    assert not refused.ok
+    assert refused.data["refused"] is True
+    assert "refused: refusing to restore into" in (refused.error or "")
+    store: ObjectStore = ctx.resource(OBJECTSTORE)
+    manifest = find_backup(store, "dev", backed_up.data["backup_id"], None, None)
+    earlier = read_verification(store, manifest)
+    assert earlier is not None
+    assert earlier.ok  # the pass before the refusal, not overwritten by it

@@ -106,15 +106,18 @@ def test_cli_backup_and_restore_verify_run_as_daemon_jobs_unless_local(
 
         unknown = run("backup", "--database", "nosuch")
         assert unknown.returncode == 1
-        assert "no database 'nosuch' configured for environment 'dev'" in unknown.stderr
-        assert client.sample("fluxora_backup_failures_total", **LABELS | {"database": "nosuch"})
+        assert (
+            "  runbook-request: rejected: runbook 'backup': parameter 'database': 'nosuch' is "
+            "not one of the configured databases (configured: app, fluxora)"
+        ) in unknown.stderr.splitlines()
+        assert 'database="nosuch"' not in client.metrics_text()  # no job, no series
 
         local = run("backup", "--database", "app", "--local")
         assert local.returncode == 0, local.stderr
         assert "job " not in local.stderr  # not requested from the daemon
         # Run here, but through the same rules into the same store: a job like the others.
         newest, *_ = jobs = client.get("/api/jobs?runbook=backup")
-        assert len(jobs) == 3
+        assert len(jobs) == 2  # the refused request for `nosuch` made none
         assert (newest["rule"], newest["status"]) == ("runbook-request", "completed")
     finally:
         assert daemon.stop() == 0

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from orchestrator.core.results import Result
 from orchestrator.families.backup.catalog import list_backups
 from orchestrator.families.backup.metrics import BackupMetrics
+from orchestrator.objectstore.config import OBJECTSTORE
 from orchestrator.objectstore.s3 import MiB
 from tests.harness.backup import context_for, database_entry, load, scratch_database, write_config
 from tests.harness.orchestrator import fluxora_orch
@@ -121,7 +122,7 @@ def test_s3_endpoint_gone_mid_upload_fails_after_bounded_retries(  # noqa: PLR09
     assert metrics.failures.labels(**LABELS)._value.get() == 1
     assert metrics.last_success.labels(**LABELS)._value.get() == 0
     direct = context_for(load(s3_config(tmp_path, pg_pair, bulky_db, bucket, None)))
-    assert list_backups(direct.resource("objectstore"), "dev") == []
+    assert list_backups(direct.resource(OBJECTSTORE), "dev") == []
     assert uploads(bucket)  # its abort could not reach S3 either: prune's job
     pruned = run(direct, "postgres.prune")
     assert pruned.ok, pruned.error

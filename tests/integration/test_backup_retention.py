@@ -10,6 +10,7 @@ import pytest
 from orchestrator.families.backup.catalog import backup_prefix, list_backups, write_verification
 from orchestrator.families.backup.manifest import Manifest, StoredObject, Verification
 from orchestrator.objectstore.base import ObjectStore
+from orchestrator.objectstore.config import OBJECTSTORE
 from tests.harness.backup import context_for, load, write_config
 from tests.integration.test_backup import run
 from tests.unit.test_backup_units import manifest as make_manifest
@@ -39,7 +40,7 @@ def test_prune_applies_retention_and_cleans_leftovers(tmp_path: Path) -> None:
         )
     )  # fmt: skip
     ctx = context_for(config)
-    store: ObjectStore = ctx.resource("objectstore")
+    store: ObjectStore = ctx.resource(OBJECTSTORE)
     backups = [store_backup(store, days) for days in (30, 20, 10, 1, 0)]
     write_verification(
         store,
@@ -76,7 +77,7 @@ def test_prune_applies_retention_and_cleans_leftovers(tmp_path: Path) -> None:
 def test_grace_spares_leftovers_of_a_running_backup(tmp_path: Path) -> None:
     config = load(write_config(tmp_path / "c.yaml", tmp_path / "data", {}))
     ctx = context_for(config)
-    store: ObjectStore = ctx.resource("objectstore")
+    store: ObjectStore = ctx.resource(OBJECTSTORE)
     writer = store.open_writer("backups/dev/app/x/data.dump.zst")
     writer.write(b"in progress")
     result = run(ctx, "postgres.prune")

@@ -202,6 +202,8 @@ def test_resent_alert_is_suppressed_by_the_dedup_window(orch_daemon: Daemon) -> 
     payload["alerts"] = payload["alerts"][:1]
     payload["alerts"][0]["fingerprint"] = unique("fp")
     first = client.post_alerts(payload).body["ids"][0]
+    assert client.post_alerts(payload).body["ids"][0] == first  # a retry: the same event
+    payload["alerts"][0]["annotations"]["summary"] = "said again, with other words"
     second = client.post_alerts(payload).body["ids"][0]
     assert decisions_by_rule(client.decided(first))["alert"]["decision"] == "fired"
     again = decisions_by_rule(client.decided(second))["alert"]
@@ -237,14 +239,19 @@ BAD_EVENTS = [Bad(*case) for case in [
     ("missing-tag", b'{"data": {}}', _signed, 400, "missing_tag", "missing field 'tag'"),
     ("unknown-field", b'{"tag": "a/b", "colour": 1}', _signed, 400, "invalid_payload",
      "unknown field 'colour' (allowed: data, id, tag)"),
-    ("data-not-object", b'{"tag": "a/b", "data": [1]}', _signed, 400, "invalid_payload",
+    ("data-not-object", b'{"tag": "a/b", "data": [1]}', _signed, 400, "invalid_data",
      "field data: must be a JSON object"),
     ("missing-signature", b'{"tag": "a/b"}', lambda b: {"Content-Type": "application/json"},
      401, "missing_signature", "missing X-Fluxora-Timestamp or X-Fluxora-Signature header"),
-    ("bad-signature", b'{"tag": "a/b"}', lambda b: _signed(b, **{SIGNATURE_HEADER: "sha256=00"}),
-     401, "bad_signature", "signature does not match (HMAC-SHA256 over timestamp.body)"),
+    ("short-signature", b'{"tag": "a/b"}', lambda b: _signed(b, **{SIGNATURE_HEADER: "sha256=00"}),
+     401, "malformed_signature", "X-Fluxora-Timestamp must be 1-12 ASCII digits and "
+     "X-Fluxora-Signature 'sha256=' and 64 lowercase hex digits"),
+    ("bad-signature", b'{"tag": "a/b"}',
+     lambda b: _signed(b, **{SIGNATURE_HEADER: "sha256=" + "0" * 64}), 401, "bad_signature",
+     "signature does not match (HMAC-SHA256 over timestamp, method, path and body)"),
     ("wrong-secret", b'{"tag": "a/b"}', lambda b: signed_headers("not-the-secret", b),
-     401, "bad_signature", "signature does not match (HMAC-SHA256 over timestamp.body)"),
+     401, "bad_signature",
+     "signature does not match (HMAC-SHA256 over timestamp, method, path and body)"),
     ("stale-timestamp", b'{"tag": "a/b"}',
      lambda b: signed_headers(SECRET, b, timestamp=int(time.time()) - 301),
      401, "stale_timestamp", "timestamp outside the replay window"),

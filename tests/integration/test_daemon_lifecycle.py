@@ -190,3 +190,4 @@ def test_a_taken_port_fails_run_with_a_clear_error(tmp_path: Path) -> None:
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"fluxora-orch: error: cannot listen on {listen}: ")
     assert last.endswith("address already in use")
+    assert "the daemon is gone" not in result.stderr  # the worker was stopped, not orphaned

@@ -1,20 +1,23 @@
 """Failover and failback submitted to a real `fluxora-orch run` (rules over the shipped
-runbooks) while a client's write probe writes through the service endpoint every 50 ms."""
+runbooks) on a real Patroni cluster, while a client's write probe writes through the service
+endpoint (libpq multi-host) every 50 ms."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from orchestrator.engine.runbooks.catalog import default_runbooks_dir
 from orchestrator.families.postgres import endpoint
+from orchestrator.families.postgres.probe import present_rows
 from orchestrator.families.postgres.topology import ClusterConfig
 from tests.harness import fluxora
-from tests.harness.failover import CLUSTER, service_probe, topology, write_directly
-from tests.harness.postgres import PgPair
+from tests.harness.failover import CLUSTER, service_probe
+from tests.harness.patroni import PatroniCluster, cluster_entry
 
 pytestmark = pytest.mark.integration
 
@@ -27,18 +30,19 @@ RULES = [
 
 @pytest.fixture
 def daemon(
-    pg_pair_factory: Callable[[], PgPair], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[fluxora.Daemon, PgPair]]:
-    pair = pg_pair_factory()
-    clusters = topology(pair, tmp_path / "pg_service.conf")
-    endpoint.repoint(ClusterConfig.model_validate(clusters["dev"][CLUSTER]), "a", None)
+    patroni_cluster: PatroniCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[fluxora.Daemon]:
+    patroni_cluster.heal()
+    entry = cluster_entry(patroni_cluster, tmp_path / "pg_service.conf")
+    entry["home"] = patroni_cluster.wait_leader(60)
+    endpoint.follow(ClusterConfig.model_validate(entry), entry["home"], None)
     monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "pg_service.conf"))
     daemon = fluxora.start_daemon(
         tmp_path, rules=RULES, runbooks_dir=str(default_runbooks_dir()),
-        postgres_clusters=clusters, shutdown_grace_seconds=1,
+        postgres_clusters={"dev": {CLUSTER: entry}}, shutdown_grace_seconds=1,
     )  # fmt: skip
     try:
-        yield daemon, pair
+        yield daemon
     finally:
         daemon.stop()
 
@@ -55,26 +59,28 @@ def step(job: dict[str, Any], name: str) -> dict[str, Any]:
     return dict(record)
 
 
-def test_failover_and_failback_through_the_daemon(daemon: tuple[fluxora.Daemon, PgPair]) -> None:
-    orch, pair = daemon
+def test_failover_and_failback_through_the_daemon(
+    daemon: fluxora.Daemon, patroni_cluster: PatroniCluster
+) -> None:
+    home = patroni_cluster.wait_leader(60)
     probe = service_probe("daemon-client").start()
     try:
         assert probe.wait_for_writes(5, 30)
-        failover = run_job(orch, "failover", {"mode": "unplanned", "inject_fault": True})
+        failover = run_job(daemon, "failover", {"mode": "unplanned", "inject_fault": True})
         assert failover["status"] == "completed", failover["journal"]["error"]
         measurement = step(failover, "measure")["output"]["measurement"]
         assert set(measurement) == {"rto_seconds", "rpo_seconds", "rpo_bytes"}
-        assert pair.replica.psql("SELECT pg_is_in_recovery()") == "f"
-        assert write_directly(pair.primary) is not None
+        new = step(failover, "new_leader")["output"]["leader"]
+        assert new != home
+        assert patroni_cluster.writers() == [new]
         assert probe.wait_for_writes(sum(w.ok for w in probe.writes()) + 5, 30)
 
-        failback = run_job(orch, "failback", {})
+        failback = run_job(daemon, "failback", {})
         assert failback["status"] == "completed", failback["journal"]["error"]
-        assert pair.primary.psql("SELECT pg_is_in_recovery()") == "f"
-        assert pair.replica.psql("SELECT pg_is_in_recovery()") == "t"
+        assert patroni_cluster.writers() == [home]
         assert probe.wait_for_writes(sum(w.ok for w in probe.writes()) + 5, 30)
     finally:
         writes = probe.stop()
-    query = "SELECT string_agg(seq::text, ',') FROM fluxora_dr_probe WHERE probe_id = '{}'"
-    present = pair.primary.psql(query.format(probe.probe_id))
-    assert {w.seq for w in writes if w.ok} <= {int(s) for s in present.split(",")}
+    with psycopg.connect(patroni_cluster.nodes[home].dsn(), autocommit=True) as conn:
+        present = present_rows(conn, probe.probe_id)
+    assert {w.seq for w in writes if w.ok} <= present

@@ -1,9 +1,10 @@
 """The shipped monitoring against live targets: a real Prometheus scrapes a running fluxora-orch
 (backing up, restore-verifying and restore-drilling a real database on a schedule, and scaling an
 Auto Scaling group in moto), Debian's exporters on the harness's primary/replica pair, and the
-forecast workers' stand-in, with the shipped scrape config. Every metric name a rule or dashboard
-panel selects must be in that scrape, and every rule and panel query must evaluate without error
-on the live data."""
+forecast workers' stand-in, with the shipped scrape config. The node exporter reads the WAL
+archiver's textfile, written by the shipped `fluxora-wal-archive` (those metrics come from the DB
+hosts, not from the daemon). Every metric name a rule or dashboard panel selects must be in that
+scrape, and every rule and panel query must evaluate without error on the live data."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ import subprocess
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from orchestrator.engine.sources.signing import signed_headers
+from orchestrator.families.releases import history
 from tests.harness import monitoring_inventory as inventory
-from tests.harness import scaling
+from tests.harness import pitr, scaling
 from tests.harness.backup import database_entry, scheduled_backups, scratch_database
 from tests.harness.fluxora import Daemon, start_daemon
 from tests.harness.forecast import ForecastWorkers, forecast_workers
@@ -67,15 +70,57 @@ def daemon(tmp_path: Path, pg_pair: PgPair, aws_reset: None) -> Iterator[Daemon]
     scaling.create_group(GROUP, min_size=1, max_size=6, desired=2)
     with scratch_database(pg_pair.primary) as dbname:
         config = scheduled_backups({"app": database_entry(pg_pair.primary, dbname)}, every="2s")
-        config["rules"] = [*config["rules"], *scaling.shipped_rules(), GATED_RULE]
+        # The embedded dev rules (from pillar) may already hold the shipped scaling rules.
+        have = {rule["name"] for rule in config["rules"]}
+        scaling_rules = [r for r in scaling.shipped_rules() if r["name"] not in have]
+        config["rules"] = [*config["rules"], *scaling_rules, GATED_RULE]
         config["schedules"] = [*config["schedules"], RESTORE_DRILL]
         config["scaling"] = {"groups": {GROUP: scaling.policy("dev")}}
         config["aws"] = {"region": REGION}
+        config["releases"] = {"root": str(deployed_before(tmp_path / "releases"))}
         started = start_daemon(tmp_path, shutdown_grace_seconds=5, **config)
         try:
             yield started
         finally:
             started.stop()
+
+
+def deployed_before(root: Path) -> Path:
+    """A releases root whose history has dev on release 1.0.0: the restarted daemon recalls
+    which release runs and when it was deployed (the release metrics' series)."""
+    root.mkdir()
+    record = history.Record(
+        env="dev", release="1.0.0", digest="0" * 64, outcome=history.Outcome.VERIFIED, at=1.0
+    )
+    history.append(root, record)
+    return root
+
+
+@dataclass
+class Exporters:
+    postgres: list[ServerProcess]
+    node: ServerProcess
+    wal_archive: pitr.ArchiveLab  # whose textfile the node exporter reads
+
+
+@pytest.fixture
+def exporters(
+    pg_pair: PgPair,
+    exporter_servers: dict[str, Callable[..., ServerProcess]],
+    moto_server: ServerProcess,
+    tmp_path: Path,
+) -> Exporters:
+    """PostgreSQL exporters on the primary and the replica; a node exporter reading the textfile
+    the shipped `fluxora-wal-archive` writes (as on the DB hosts)."""
+    wal_archive = pitr.write_textfile(tmp_path / "wal-archive", moto_server.url)
+    return Exporters(
+        postgres=[
+            exporter_servers["postgres"](pg_pair.primary),
+            exporter_servers["postgres"](pg_pair.replica),
+        ],
+        node=exporter_servers["node"](textfile_dir=wal_archive.root),
+        wal_archive=wal_archive,
+    )
 
 
 @pytest.fixture
@@ -112,6 +157,17 @@ def _exercise(daemon: Daemon) -> None:
     wait_until(ready, 120, "a gated job, a passed restore-verify and drill, a scaling action")
 
 
+def _textfile_names(lab: pitr.ArchiveLab) -> set[str]:
+    return {key.split("{", 1)[0] for key in lab.metrics()}
+
+
+def _jobs_exposing(api: PrometheusAPI, names: set[str]) -> set[tuple[str, str]]:
+    """(metric name, scrape job) of every series of `names` in Prometheus."""
+    selector = "|".join(sorted(names))
+    series = api.query(f'group by (__name__, job) ({{__name__=~"{selector}"}})')
+    return {(s["metric"]["__name__"], s["metric"]["job"]) for s in series}
+
+
 def _absent(api: PrometheusAPI, wanted: set[str]) -> set[str]:
     return wanted - api.metric_names()
 
@@ -128,28 +184,23 @@ def _evaluated_since(api: PrometheusAPI, moment: float) -> bool:
 def test_every_used_metric_is_in_the_live_scrape_and_every_query_evaluates(
     daemon: Daemon,
     workers: ForecastWorkers,
-    pg_pair: PgPair,
-    exporter_servers: dict[str, Callable[..., ServerProcess]],
+    exporters: Exporters,
     monitoring_stack: Callable[..., MonitoringStack],
 ) -> None:
     _exercise(daemon)
     workers.queue_depth.labels("default").set(1000)  # a backlog: an alert pending, so ALERTS
-    exporters = [
-        exporter_servers["postgres"](pg_pair.primary),
-        exporter_servers["postgres"](pg_pair.replica),
-    ]
-    node = exporter_servers["node"]()
+    node = exporters.node
     stack = monitoring_stack(
         targets={
             "fluxora-orchestrator": [_address(daemon.server.url)],
             "fluxora-forecast": [workers.address],
-            "postgres": [_address(server.url) for server in exporters],
+            "postgres": [_address(server.url) for server in exporters.postgres],
             "node": [_address(node.url)],
         },
         labels={"env": "dev"},
     )
     api = stack.prometheus_api
-    for url in [f"{daemon.server.url}/metrics", *(s.url for s in exporters), node.url]:
+    for url in [f"{daemon.server.url}/metrics", *(s.url for s in exporters.postgres), node.url]:
         wait_for_scrape(api, url)
 
     wanted = used_names()
@@ -157,6 +208,10 @@ def test_every_used_metric_is_in_the_live_scrape_and_every_query_evaluates(
         wait_until(lambda: not _absent(api, wanted), 120, "every used metric")
     missing = _absent(api, wanted)
     assert not missing, f"used by rules or panels, not in the live scrape: {sorted(missing)}"
+    # The WAL archive's metrics come from the node exporter's textfile, never from the daemon.
+    textfile = _textfile_names(exporters.wal_archive)
+    assert textfile & wanted, "the rules use the WAL archiver's metrics"
+    assert _jobs_exposing(api, textfile) == {(name, "node") for name in textfile}
 
     # On live data, every rule evaluates cleanly (no many-to-many match, no type error) ...
     complete = time.time()

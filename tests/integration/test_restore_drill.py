@@ -16,6 +16,7 @@ from orchestrator.app.config import EMBEDDED_DEFAULTS
 from orchestrator.app.families import builtin_registry
 from orchestrator.engine.runbooks.catalog import default_runbooks_dir
 from orchestrator.objectstore.base import ObjectStore
+from orchestrator.objectstore.config import OBJECTSTORE
 from tests.harness.backup import context_for, database_entry, load, scratch_database
 from tests.harness.fluxora import Daemon, cli, secret_env, start_daemon
 from tests.harness.postgres import PgPair
@@ -91,7 +92,7 @@ def test_a_failed_verification_fails_the_drill_and_leaves_no_scratch(
     drill_daemon: tuple[Daemon, Path], pg_pair: PgPair
 ) -> None:
     daemon, path = drill_daemon
-    store: ObjectStore = context_for(load(path)).resource("objectstore")
+    store: ObjectStore = context_for(load(path)).resource(OBJECTSTORE)
     keys = [o.key for o in store.list_objects() if o.key.endswith("/manifest.json")]
     (key,) = keys
     manifest = json.loads(store.read_bytes(key))

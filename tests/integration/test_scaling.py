@@ -26,9 +26,10 @@ from orchestrator.core.jobs import Job, JobStatus
 from orchestrator.core.journal import Completion, Journal, RunStatus
 from orchestrator.core.results import Result
 from orchestrator.families.aws.asg import Groups, GroupState
+from orchestrator.families.aws.clients import AWS
 from orchestrator.families.scaling.decide import Request
 from orchestrator.families.scaling.history import Entry, History, ScalingResult
-from orchestrator.families.scaling.service import Call, Scaler
+from orchestrator.families.scaling.service import SCALING, Call, Scaler
 from orchestrator.store.base import Store
 from tests.harness import scaling
 from tests.harness.exporters import QueueDepthExporter
@@ -118,7 +119,7 @@ def test_requests_beyond_the_bounds_are_clamped_and_the_clamp_recorded(
     assert (low.data["target"], low.data["clamp"]) == (1, "requested -4 clamped to min 1")
     assert scaling.desired(STAGING) == 1
 
-    rows = History(context.resource("scaling").store).entries(STAGING)
+    rows = History(context.resource(SCALING).store).entries(STAGING)
     assert [(r.direction, r.current, r.target, r.result) for r in rows] == [
         ("out", 2, 6, ScalingResult.APPLIED),
         ("in", 6, 1, ScalingResult.APPLIED),
@@ -185,9 +186,9 @@ def test_two_daemons_deciding_on_the_same_history_act_once(
                 assert run_action(daemon_b, "aws.asg.scale_by", {"group": group, "step": "out"})
             return super().read(group, region, warmup_seconds, now)
 
-    scaler_a: Scaler = daemon_a.resource("scaling")
+    scaler_a: Scaler = daemon_a.resource(SCALING)
     outcome = scaler_a.scale(
-        Call(env="staging", job_id="job-a"), BIsFaster(daemon_a.resource("aws")), STAGING,
+        Call(env="staging", job_id="job-a"), BIsFaster(daemon_a.resource(AWS)), STAGING,
         Request(by=2),
     )  # fmt: skip
     assert (outcome["result"], outcome["suppressed"]) == ("suppressed", "cooldown")
@@ -211,12 +212,12 @@ def test_a_failed_aws_call_is_recorded_and_starts_no_cooldown(
             error = {"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}
             raise ClientError(error, "SetDesiredCapacity")
 
-    scaler: Scaler = context.resource("scaling")
+    scaler: Scaler = context.resource(SCALING)
     call = Call(env="staging", job_id=None)
-    failed = scaler.scale(call, Throttled(context.resource("aws")), STAGING, Request(by=1))
+    failed = scaler.scale(call, Throttled(context.resource(AWS)), STAGING, Request(by=1))
     assert failed["result"] == "failed"
     assert "Rate exceeded" in failed["reason"]
-    applied = scaler.scale(call, Groups(context.resource("aws")), STAGING, Request(by=1))
+    applied = scaler.scale(call, Groups(context.resource(AWS)), STAGING, Request(by=1))
     assert applied["result"] == "applied"
     assert scaling.desired(STAGING) == 3
     rows = History(scaler.store).entries(STAGING)
@@ -517,7 +518,6 @@ def test_backlog_scales_the_workers_out_and_back_in_step_by_step(
     ("tag", "data", "error"),
     [
         ("to", {"capacity": -3}, "params.capacity: Input should be greater than or equal to 0"),
-        ("in", {"by": 1, "group": "fluxora-staging-nope"}, "unknown group"),
     ],
 )
 def test_a_bad_request_sent_past_the_cli_fails_its_job_and_changes_nothing(
@@ -549,5 +549,21 @@ def test_a_mistyped_request_is_refused_before_any_job_naming_the_parameter(
     assert (decision["decision"], decision["job_id"]) == ("rejected", None)
     assert decision["reason"] == (
         "runbook 'scale-out': parameter 'by': must be an integer, got str 'many'"
+    )
+    assert scaling.desired(STAGING) == 2
+
+
+def test_a_request_for_an_unknown_group_is_refused_before_any_job(
+    groups: dict[str, int], daemon_with: Callable[..., Daemon]
+) -> None:
+    daemon = daemon_with(policies())
+    request = {"group": "fluxora-staging-nope", "env": "staging", "by": 1}
+    answer = daemon.client.post_event("fluxora/request/scale/in", request)
+    decisions = daemon.client.decided(answer.body["id"])["decisions"]
+    (decision,) = [d for d in decisions if d["rule"] == "scale-request-in"]
+    assert (decision["decision"], decision["job_id"]) == ("rejected", None)
+    assert decision["reason"].startswith(
+        "runbook 'scale-in': parameter 'group': 'fluxora-staging-nope' is not one of the "
+        "configured scaling_groups (configured: "
     )
     assert scaling.desired(STAGING) == 2

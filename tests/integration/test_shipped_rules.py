@@ -61,3 +61,12 @@ def test_an_event_file_without_a_tag_is_refused_naming_the_file_and_field(tmp_pa
     done = cli("explain", "--event", str(path), "--data-dir", str(tmp_path / "state"))
     assert done.returncode == 1
     assert done.stderr.strip() == f"fluxora-orch: error: {path}: tag: must be a non-empty string"
+
+
+def test_a_new_release_fires_a_deploy_to_dev_only(tmp_path: Path) -> None:
+    event = {"tag": "fluxora/release/built", "source": "webhook",
+             "data": {"version": "3f2a9c1d0b7e", "digest": "ab" * 32}}  # fmt: skip
+    decisions = explain(tmp_path, event)
+    fired = [rule for rule, text in decisions.items() if text.startswith("fired")]
+    assert fired == ["deploy-dev-on-release"]
+    assert "for runbook 'deploy' in env 'dev'" in decisions["deploy-dev-on-release"]

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from orchestrator.core.decisions import DecisionView, Outcome, Proposal
 from orchestrator.core.events import Event, EventSource, utcnow
-from orchestrator.core.inbox import Admission, Submission
+from orchestrator.core.inbox import Admission, Signature, Submission
 from orchestrator.core.jobs import Approval, Job, JobStatus
 from orchestrator.core.journal import Completion, Phase, RunStatus, StepRecord, StepStatus
 from orchestrator.engine.inbox import Inbox, Processor
@@ -64,18 +64,74 @@ def fire_every_event(ev: Event, view: DecisionView) -> list[Proposal]:
     return [Proposal(rule="r", outcome=Outcome.FIRED, reason="fired", job=new)]
 
 
+def signed(value: str, seconds_ahead: float = 0) -> Signature:
+    return Signature(value=value, signed_at=utcnow() + timedelta(seconds=seconds_ahead))
+
+
 def test_inbox_accepts_once_per_id_and_refuses_a_reused_signature(store: Store) -> None:
     first, second = event(id="e-1"), event(id="e-2")
     admissions = store.add_events([
-        Submission(event=first, signature="sig-1"),
-        Submission(event=first, signature="sig-2"),  # the same id, freshly signed
-        Submission(event=second, signature="sig-1"),  # a replayed signature
+        Submission(event=first, signature=signed("sig-1")),
+        Submission(event=first, signature=signed("sig-2")),  # the same id, freshly signed
+        Submission(event=second, signature=signed("sig-1")),  # a replayed signature
     ])  # fmt: skip
     assert admissions == [Admission.ACCEPTED, Admission.DUPLICATE, Admission.REPLAYED]
     assert store.add_events([Submission(event=first)]) == [Admission.DUPLICATE]
     assert store.unprocessed_count() == 1
     assert store.forget_signatures(utcnow() + timedelta(seconds=1)) == 2
-    assert store.add_events([Submission(event=second, signature="sig-1")]) == [Admission.ACCEPTED]
+    assert store.add_events([Submission(event=second, signature=signed("sig-1"))]) == [
+        Admission.ACCEPTED
+    ]
+
+
+def test_an_id_reused_for_another_event_is_a_conflict(store: Store) -> None:
+    original = event(id="c-1", data={"n": 1, "x": [1.5, "é"]})
+    assert store.add_events([Submission(event=original)]) == [Admission.ACCEPTED]
+    again = event(id="c-1", data={"x": [1.5, "é"], "n": 1})
+    other_data = event(id="c-1", data={"n": 2})
+    other_tag = event(tag="fluxora/test/y", id="c-1", data={"n": 1, "x": [1.5, "é"]})
+    in_batch = [event(id="c-2", data={"n": 1}), event(id="c-2", data={"n": 2})]
+    admissions = store.add_events([Submission(event=e) for e in (again, other_data, other_tag)])
+    assert admissions == [Admission.DUPLICATE, Admission.CONFLICT, Admission.CONFLICT]
+    assert store.add_events([Submission(event=e) for e in in_batch]) == [
+        Admission.ACCEPTED,
+        Admission.CONFLICT,
+    ]
+    stored = store.get_event("c-1")
+    assert stored is not None
+    assert stored.event.data == {"n": 1, "x": [1.5, "é"]}
+
+
+def test_a_signature_is_remembered_until_its_timestamp_leaves_the_window(store: Store) -> None:
+    window = timedelta(seconds=300)
+    assert store.use_signature(signed("ahead", seconds_ahead=290))
+    assert store.use_signature(signed("now"))
+    assert not store.use_signature(signed("ahead"))
+    # 364 s after arrival (when the arrival-based memory had forgotten it), a request stamped
+    # 290 s ahead is still acceptable and still remembered; the one stamped at arrival is not.
+    later = utcnow() + timedelta(seconds=364)
+    assert store.forget_signatures(later - window) == 1
+    assert not store.use_signature(signed("ahead"))
+    assert store.add_events([Submission(event=event(), signature=signed("ahead"))]) == [
+        Admission.REPLAYED
+    ]
+    assert store.forget_signatures(utcnow() + timedelta(seconds=591) - window) == 1
+
+
+def test_a_store_error_carries_no_payload(store: Store) -> None:
+    payload = {"password": "hunter2-payload"}
+    first = store.add_job(job(params=payload))
+    with pytest.raises(Exception) as error:  # noqa: PT011 - the driver's own error class
+        store.add_job(job(id=first.id, params=payload))
+    assert "hunter2-payload" not in str(error.value)
+    assert "hidden due to hide_parameters" in str(error.value)
+
+
+def test_values_json_lacks_are_stored_as_strings(store: Store) -> None:
+    odd = {"rpo": float("nan"), "limits": [float("inf"), -float("inf"), 1.5]}
+    stored = store.get_job(store.add_job(job(params=odd)).id)
+    assert stored is not None
+    assert dict(stored.params) == {"rpo": "nan", "limits": ["inf", "-inf", 1.5]}
 
 
 def test_processing_records_decisions_and_jobs_oldest_first_once(store: Store) -> None:

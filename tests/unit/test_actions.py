@@ -13,6 +13,7 @@ from orchestrator.core.actions import (
     NoParams,
     UnknownActionError,
 )
+from orchestrator.core.resources import ResourceKey, Resources
 from orchestrator.core.results import MultiResult, Result
 from orchestrator.families.basic.actions import LogParams
 
@@ -50,9 +51,28 @@ def test_params_reject_unknown_keys() -> None:
     assert LogParams(message="m").fields == {}
 
 
+COUNTER = ResourceKey[list[int]]("counter")
+
+
 def test_missing_resource_names_it_and_the_env() -> None:
-    with pytest.raises(MissingResourceError, match=r"'objectstore' is not configured for .*'dev'"):
-        ActionContext(env="dev").resource("objectstore")
+    ctx = ActionContext(env="dev", resources=Resources().add(ResourceKey[int]("other"), 1))
+    with pytest.raises(MissingResourceError, match=r"'counter' is not configured for .*'dev'"):
+        ctx.resource(COUNTER)
+
+
+def test_a_resource_is_found_by_its_key() -> None:
+    counter = [1]
+    ctx = ActionContext(env="dev", resources=Resources().add(COUNTER, counter))
+    assert ctx.resource(COUNTER) is counter
+    assert ctx.resource(ResourceKey[list[int]]("counter")) is counter  # keys are their names
+
+
+def test_adding_a_resource_leaves_the_set_it_was_added_to_as_it_was() -> None:
+    empty = Resources()
+    one = empty.add(COUNTER, [])
+    assert COUNTER not in empty
+    assert list(one) == [COUNTER]
+    assert len(empty.merged(one)) == 1
 
 
 def test_fan_out_fails_when_any_host_fails() -> None:

@@ -58,9 +58,12 @@ def work_of(config: Config) -> list[ScheduledWork]:
     return scheduled_work(scheduled_runs(loaded, config.env, utcnow()), config.rules_source)
 
 
-def test_the_embedded_dev_schedules_are_a_nightly_backup_and_restore_verify() -> None:
+def test_the_embedded_dev_schedules_are_the_dev_pillars_backups_and_restore_verify() -> None:
+    """Nightly logical backup and restore-verify, weekly physical backup (as pillar has them)."""
+    physical = {**LABELS, "kind": "physical"}
     assert work_of(config()) == [
         ScheduledWork(runbook="backup", interval_seconds=86400.0, **LABELS),
+        ScheduledWork(runbook="backup", interval_seconds=7 * 86400.0, **physical),
         ScheduledWork(runbook="restore-verify", interval_seconds=86400.0, **LABELS),
     ]
 
@@ -159,3 +162,33 @@ def test_a_dry_run_job_moves_no_metric() -> None:
     hook = BackupMetricsHook(BackupMetrics(registry))
     finish(hook, [record("postgres.backup", StepStatus.FAILED, **LABELS)], dry_run=True)
     assert registry.get_sample_value("fluxora_backup_failures_total", LABELS) is None
+
+
+def test_an_interrupted_backup_counts_as_a_failed_backup() -> None:
+    registry = CollectorRegistry()
+    hook = BackupMetricsHook(BackupMetrics(registry))
+    job = Job(runbook="backup", env="dev", params={"database": "fluxora", "kind": "logical"})
+    step = {"name": "backup", "action": "postgres.backup"}
+    spec = RunbookSpec.model_validate({"name": "backup", "description": "d", "owner": "o",
+                                       "environments": ["dev"], "steps": [step]})  # fmt: skip
+    journal = Journal.start(job)  # resumed: the step the daemon's stop cut short
+    cut_short = {"name": "backup", "phase": "step", "started_at": "2026-12-07T03:00:00+00:00"}
+    run = Run(job=job, runbook=spec, journal=journal, context=ActionContext(env="dev"),
+              cut_short=cut_short)  # fmt: skip
+    asyncio.run(hook.on_finish(run))
+    assert registry.get_sample_value("fluxora_backup_failures_total", LABELS) == 1
+    assert (
+        registry.get_sample_value("fluxora_backup_last_success_timestamp_seconds", LABELS) is None
+    )
+
+
+def test_a_refused_restore_verify_counts_but_leaves_the_last_status_alone() -> None:
+    registry = CollectorRegistry()
+    hook = BackupMetricsHook(BackupMetrics(registry))
+    passed = record("postgres.verify", StepStatus.OK, finished_at=1100.0, rto_seconds=3.0,
+                    **LABELS)  # fmt: skip
+    finish(hook, [passed])
+    refused = record("postgres.verify", StepStatus.FAILED, refused=True, **LABELS)
+    finish(hook, [refused])
+    assert registry.get_sample_value("fluxora_restore_verify_failures_total", LABELS) == 1
+    assert registry.get_sample_value("fluxora_restore_verify_last_status", LABELS) == 1

@@ -3,8 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
-from orchestrator.app.config import load_config
+from orchestrator.app.config import EMBEDDED_DEFAULTS, load_config
 from orchestrator.core.errors import ConfigError
 from orchestrator.engine.config import DEFAULT_LISTEN, parse_listen
 
@@ -70,3 +71,68 @@ def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
 )
 def test_parse_listen(value: str, expected: tuple[str, int]) -> None:
     assert parse_listen(value) == expected
+
+
+def embedded_names(key: str) -> list[str]:
+    return [item["name"] for item in yaml.safe_load(EMBEDDED_DEFAULTS.read_text())[key]]
+
+
+def test_a_rules_section_keeps_the_embedded_schedules_and_databases(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text(
+        "rules: [{name: mine, match: x/*, run: noop}]\n"
+        "databases: {dev: {forecasts: {port: 5499, dbname: forecasts}}}\n"
+    )
+    config = load_config(config_file=file, environ={}, data_dir=tmp_path)
+    assert [r["name"] for r in config.rules] == ["mine"]
+    assert [s["name"] for s in config.schedules] == embedded_names("schedules")
+    assert sorted(config.databases["dev"]) == ["fluxora", "forecasts"]
+    assert config.provenance == {
+        "data_dir": "--data-dir",
+        "databases.dev.fluxora.dbname": str(EMBEDDED_DEFAULTS),
+        "databases.dev.fluxora.host": str(EMBEDDED_DEFAULTS),
+        "databases.dev.fluxora.port": str(EMBEDDED_DEFAULTS),
+        "databases.dev.forecasts.dbname": str(file),
+        "databases.dev.forecasts.port": str(file),
+        "rules": str(file),
+        "schedules": str(EMBEDDED_DEFAULTS),
+    }
+    assert config.rules_source == str(file)
+
+
+def test_an_empty_list_or_null_removes_what_the_embedded_defaults_set(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text("schedules: []\ndatabases: {dev: {fluxora: null}}\n")
+    config = load_config(config_file=file, environ={}, data_dir=tmp_path)
+    assert config.schedules == []
+    assert config.databases == {"dev": {}}
+    assert [r["name"] for r in config.rules] == embedded_names("rules")
+    assert not [key for key in config.provenance if key.startswith("databases.")]
+
+
+def test_null_is_a_value_where_nothing_below_set_the_key(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text("objectstore: {sse: null}\n")
+    config = load_config(config_file=file, environ={}, data_dir=tmp_path)
+    assert config.objectstore.sse is None
+
+
+def test_another_environment_starts_from_no_embedded_defaults(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text("env: staging\n")
+    config = load_config(config_file=file, environ={}, data_dir=tmp_path)
+    assert (config.rules, config.schedules, config.databases) == ([], [], {})
+
+
+def test_a_bad_value_merged_into_an_embedded_mapping_names_the_file(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text("databases: {dev: {fluxora: {port: 0}}}\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: databases.dev.fluxora.port: "):
+        load_config(config_file=file, environ={}, data_dir=tmp_path)
+
+
+def test_an_empty_mapping_merges_nothing(tmp_path: Path) -> None:
+    file = tmp_path / "c.yaml"
+    file.write_text("databases: {}\n")
+    config = load_config(config_file=file, environ={}, data_dir=tmp_path)
+    assert sorted(config.databases["dev"]) == ["fluxora"]

@@ -181,7 +181,11 @@ def test_targets_are_met_or_breached_each_and_overall() -> None:
     assert not succeeded(journal, breached)
     unmeasured = assess(measure(journal_of(record("a", 0, 1))), TargetsSpec(rpo=60))
     assert unmeasured["verdicts"] == {"rpo": "unmeasured"}
-    assert unmeasured["policy"] == "breached"
+    assert unmeasured["policy"] == "unmeasured"  # a backup's run cannot breach its RPO target
+    partly = assess(measure(journal_of(record("a", 0, 1))), TargetsSpec(rto=300, rpo=60))
+    assert partly["verdicts"] == {"rto": "met", "rpo": "unmeasured"}
+    assert partly["policy"] == "met"
+    assert not succeeded(journal_of(record("a", 0, 1)), partly)  # a drill measures every target
     failed = journal_of(record("restore", 0, 1, rpo_seconds=1.0), status=RunStatus.FAILED)
     assert not succeeded(failed, assess(measure(failed), TargetsSpec(rto=300)))
 

@@ -15,13 +15,11 @@ from orchestrator.core.errors import ConfigError
 from orchestrator.engine.runbooks.catalog import default_runbooks_dir, load_catalog
 from orchestrator.families.postgres import endpoint
 from orchestrator.families.postgres.checks import Compare, compare
-from orchestrator.families.postgres.nodes import lsn_int, lsn_text
 from orchestrator.families.postgres.probe import NotResumedError, ProbeWrite, measure
-from orchestrator.families.postgres.rejoin import slot_name
 from orchestrator.families.postgres.topology import ClusterConfig
 
-NODE_A = {"host": "/run/pg", "port": 5433, "cluster": "15/a", "data_dir": "/var/lib/pg/a"}
-NODE_B = {"host": "/run/pg", "port": 5434, "cluster": "15/b", "data_dir": "/var/lib/pg/b"}
+NODE_A = {"host": "/run/pg", "port": 5433, "patroni_url": "http://127.0.0.1:8008"}
+NODE_B = {"host": "/run/pg", "port": 5434, "patroni_url": "http://127.0.0.1:8009"}
 
 
 def cluster_doc(**changes: Any) -> dict[str, Any]:
@@ -47,15 +45,14 @@ def load(tmp_path: Path, cluster: dict[str, Any]) -> Any:
     [
         ({"home": "zz"}, "postgres_clusters.dev.main",
          "home: no node 'zz' (nodes: a, b)"),
-        ({"nodes": {"a": {**NODE_A, "data_dir": None}, "b": NODE_B}},
-         "postgres_clusters.dev.main.nodes.a",
-         "a node with `cluster` (controlled by pg_ctlcluster) needs data_dir"),
+        ({"nodes": {"a": {**NODE_A, "data_dir": "/var/lib/pg/a"}, "b": NODE_B}},
+         "postgres_clusters.dev.main.nodes.a.data_dir", "unknown key"),
         ({"nodes": {"a": NODE_A}}, "postgres_clusters.dev.main.nodes",
          "Dictionary should have at least 2 items"),
         ({"endpoint": {"kind": "dns", "path": "/x"}}, "postgres_clusters.dev.main.endpoint",
          "does not match any of the expected tags: 'service_file', 'route53'"),
-        ({"nodes": {"a": {**NODE_A, "cluster": "a"}, "b": NODE_B}},
-         "postgres_clusters.dev.main.nodes.a.cluster", "String should match pattern"),
+        ({"nodes": {"a": {**NODE_A, "patroni_url": "a:8008"}, "b": NODE_B}},
+         "postgres_clusters.dev.main.nodes.a.patroni_url", "String should match pattern"),
     ],
 )  # fmt: skip
 def test_bad_topology_names_file_key_and_reason(
@@ -68,13 +65,15 @@ def test_bad_topology_names_file_key_and_reason(
     assert reason in info.value.reason
 
 
-def test_topology_loads_with_local_and_remote_nodes(tmp_path: Path) -> None:
-    remote = {"host": "db1.internal", "stop_command": ["salt", "db1", "cmd.run", "x"]}
-    config = load(tmp_path, cluster_doc(nodes={"a": NODE_A, "b": NODE_B, "r": remote}))
-    cluster = config.postgres_clusters["dev"]["main"]
-    assert cluster.node("a").bin_dir == Path("/usr/lib/postgresql/15/bin")
-    assert cluster.node("r").bin_dir is None
+def test_topology_loads_patroni_nodes_and_a_dr_node(tmp_path: Path) -> None:
+    remote = {"host": "db1.internal", "fault_command": ["salt", "db1", "cmd.run", "x"]}
+    doc = cluster_doc(nodes={"a": NODE_A, "b": NODE_B, "r": remote}, dr_node="r", patroni={})
+    cluster = load(tmp_path, doc).postgres_clusters["dev"]["main"]
+    assert cluster.node("a").patroni_url == "http://127.0.0.1:8008"
+    assert cluster.node("r").fault_command == ["salt", "db1", "cmd.run", "x"]
     assert cluster.node("r").dns_value() == "db1.internal"
+    assert cluster.patroni is not None
+    assert cluster.patroni.synchronous
 
 
 def write(seq: int, at: float, ok: bool, server: str = "s1") -> ProbeWrite:
@@ -132,10 +131,19 @@ def test_service_file_repoint_keeps_other_services_and_names_the_node(tmp_path: 
     assert endpoint.current(cluster, None) == "b"
 
 
-def test_lsn_and_slot_names() -> None:
-    assert lsn_int("1/A0") == (1 << 32) + 0xA0
-    assert lsn_text(lsn_int("16/B374D848")) == "16/B374D848"
-    assert slot_name("pg-A.1") == "fluxora_pg_a_1"
+def test_following_a_patroni_leader_keeps_the_clients_own_settings(tmp_path: Path) -> None:
+    path = tmp_path / "pg_service.conf"
+    path.write_text("[main]\nhost=/old\nport=1\nuser=app\nsslmode=require\n"
+                    "application_name=api\n\n[other]\nhost=elsewhere\n")  # fmt: skip
+    service = {"kind": "service_file", "path": str(path), "service": "main"}
+    cluster = ClusterConfig.model_validate(cluster_doc(endpoint=service, patroni={}))
+    endpoint.follow(cluster, "b", None)
+    endpoint.follow(cluster, "a", None)
+    assert path.read_text().split("\n\n")[1:] == [
+        "[main]\nhost=/run/pg,/run/pg\nport=5433,5434\ndbname=postgres\n"
+        "target_session_attrs=read-write\nuser=app\nsslmode=require\napplication_name=api",
+        "[other]\nhost=elsewhere\n",
+    ]
 
 
 def test_shipped_dr_runbooks_validate() -> None:

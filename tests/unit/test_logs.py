@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 import pytest
 
+from orchestrator.core import logs
 from orchestrator.core.logs import REDACTED, configure, get_logger
 
 
@@ -47,3 +49,22 @@ def test_exception_carries_the_traceback(stream: io.StringIO) -> None:
 def test_level_filter_drops_debug(stream: io.StringIO) -> None:
     get_logger("t").debug("quiet")
     assert stream.getvalue() == ""
+
+
+def test_a_repeated_warning_is_rate_limited_with_a_count() -> None:
+    limit = logs.RateLimit(burst=3, interval=10)
+
+    def record(at: float, msg: str = "connection refused", level: int = logging.WARNING) -> bool:
+        entry = logging.makeLogRecord({"name": "x", "msg": msg, "levelno": level, "created": at})
+        return bool(limit.filter(entry))
+
+    def suppressed(at: float) -> int:
+        entry = logging.makeLogRecord({"name": "x", "msg": "connection refused",
+                                       "levelno": logging.WARNING, "created": at})  # fmt: skip
+        assert limit.filter(entry)
+        return int(entry.suppressed)
+
+    assert [record(100 + n * 0.001) for n in range(1000)].count(True) == 3
+    assert record(100.5, "another line") is True
+    assert record(100.6, level=logging.INFO) is True  # info and debug are never dropped
+    assert suppressed(110.1) == 997  # the next interval's first line says how many were dropped

@@ -134,3 +134,15 @@ def test_operations_guide_lists_every_alert() -> None:
     guide = (REPO_ROOT / "docs" / "OPERATIONS.md").read_text(encoding="utf-8")
     missing = [name for name in ALERT_NAMES if f"| `{name}` |" not in guide]
     assert not missing, f"docs/OPERATIONS.md has no row for {missing}"
+
+
+@pytest.mark.parametrize("path", sorted(TESTS_DIR.glob("*.test.yml")), ids=lambda p: p.name)
+def test_promtool_tests_evaluate_every_rule_group_in_file_order(path: Path) -> None:
+    """promtool evaluates a file's groups in a random order unless told: an alert on a recorded
+    series then sees the previous minute's value now and then, and the test flakes."""
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    groups = []
+    for rule_file in doc["rule_files"]:
+        rules = yaml.safe_load((path.parent / rule_file).read_text(encoding="utf-8"))
+        groups += [group["name"] for group in rules["groups"]]
+    assert doc.get("group_eval_order") == groups, f"{path.name}: group_eval_order"

@@ -17,7 +17,8 @@ from orchestrator.engine.runbooks.catalog import default_runbooks_dir, load_cata
 
 
 class Runbooks:
-    """A RunbookPolicy: `noop` runs in dev and prod (prod gated), `drill` only in staging."""
+    """A RunbookPolicy: `noop` runs in dev and prod (prod gated), `drill` only in staging and
+    declares its lock."""
 
     envs: ClassVar[dict[str, list[str]]] = {"noop": ["dev", "prod"], "drill": ["staging"]}
 
@@ -33,11 +34,14 @@ class Runbooks:
     def requires_approval(self, runbook: str, env: str) -> bool:
         return env == "prod"
 
-    def bind(self, runbook: str, params: Any) -> dict[str, Any]:
+    def bind(self, runbook: str, params: Any, configured: Any = None) -> dict[str, Any]:
         return dict(params)
 
     def lock_key(self, runbook: str, params: Any, env: str) -> str | None:
-        return None
+        return "drills" if runbook == "drill" else None
+
+    def declares_lock(self, runbook: str) -> bool:
+        return runbook == "drill"
 
 
 class View(DecisionView):
@@ -168,6 +172,8 @@ INVALID = {
                      "rule 'restore': dry_run: 'maybe' is neither a value of the right type nor a template"),  # noqa: E501
     "with text": ({**RULE, "with": "params"},
                   "rule 'restore': with: 'params' is neither a value of the right type nor a template"),  # noqa: E501
+    "lock the runbook declares": ({**RULE, "run": "drill", "lock": "dr/{{ env }}"},
+                                  "rule 'restore': lock: runbook 'drill' declares its lock (a rule's lock is for runbooks without)"),  # noqa: E501
     "run template": ({**RULE, "run": "{{ event.tag"},
                      "rule 'restore': run: does not compile: unexpected end of template, expected 'end of print statement'."),  # noqa: E501
 }  # fmt: skip

@@ -15,7 +15,7 @@ RUNBOOKS = default_runbooks_dir()
 
 def test_committed_pages_are_up_to_date() -> None:
     stale = stale_pages(RUNBOOKS / "docs", expected_pages(RUNBOOKS, builtin_registry()))
-    assert stale == [], "run `fluxora-orch runbook docs` and commit dr_runbooks/docs/"
+    assert stale == [], "run `fluxora-orch runbook docs --write` and commit dr_runbooks/docs/"
 
 
 def test_a_changed_runbook_makes_its_page_stale_and_docs_rewrites_it(tmp_path: Path) -> None:
@@ -26,6 +26,8 @@ def test_a_changed_runbook_makes_its_page_stale_and_docs_rewrites_it(tmp_path: P
     page = (tmp_path / "docs" / "drill.md").read_text()
     assert "| 2 | hold | `wait` |" in page
     assert "| 1 | stop-file | `check.file` |" in page
+    assert "## Invariants (checked with the stop conditions after an interrupted run's" in page
+    assert "| 1 | writer-present | `check.file` |" in page
     assert "| dev | not required" in page
     text = (tmp_path / "drill.yaml").read_text().replace("{rto: 10m}", "{rto: 20m}")
     (tmp_path / "drill.yaml").write_text(text)

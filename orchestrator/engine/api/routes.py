@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,8 +18,12 @@ MAX_LIMIT = 1000
 
 def _limit(request: web.Request) -> int:
     text = request.query.get("limit", "50")
-    if not text.isdigit() or not 0 < int(text) <= MAX_LIMIT:
-        raise web.HTTPBadRequest(text=f"limit must be 1-{MAX_LIMIT}")
+    # ASCII digits only: str.isdigit() also accepts '²', which int() refuses.
+    if not re.fullmatch(r"[0-9]{1,4}", text) or not 0 < int(text) <= MAX_LIMIT:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"limit must be 1-{MAX_LIMIT}"}),
+            content_type="application/json",
+        )
     return int(text)
 
 

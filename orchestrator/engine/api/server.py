@@ -8,9 +8,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 
+from orchestrator.engine.api.edge import METRICS_KEY, count_responses
 from orchestrator.engine.metrics import Metrics
+from orchestrator.engine.sources.http_common import BODY_TIMEOUT_KEY
 
-METRICS_KEY = web.AppKey("metrics", Metrics)
 READY_KEY: web.AppKey[Callable[[], bool]] = web.AppKey("ready")
 BEFORE_SCRAPE_KEY: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("before_scrape")
 
@@ -40,13 +41,16 @@ async def _nothing() -> None:
 def build_app(
     metrics_: Metrics,
     routes: Sequence[web.RouteDef] = (),
+    *,
     ready: Callable[[], bool] = lambda: True,
     client_max_size: int = 1024**2,
     before_scrape: Callable[[], Awaitable[None]] = _nothing,
+    body_timeout_seconds: float = 30.0,
 ) -> web.Application:
     """`before_scrape` runs before each /metrics exposition (the job worker's families)."""
-    app = web.Application(client_max_size=client_max_size)
+    app = web.Application(client_max_size=client_max_size, middlewares=[count_responses])
     app[METRICS_KEY] = metrics_
+    app[BODY_TIMEOUT_KEY] = body_timeout_seconds
     app[READY_KEY] = ready
     app[BEFORE_SCRAPE_KEY] = before_scrape
     app.router.add_routes(routes)

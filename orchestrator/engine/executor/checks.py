@@ -8,6 +8,9 @@ them with each runbook, whatever families are loaded), on the hook interface.
 - Stop conditions: from the start of the steps, each is evaluated every `interval`; the first
   failure aborts the run (rollbacks run, status `aborted`). Evaluation ends with the steps:
   a stop condition never cuts a rollback short.
+- Invariants: a run the daemon's stop or crash interrupted is resumed at the next start with
+  its rollbacks, then `recheck_invariants` evaluates its stop conditions and its `invariants`
+  once each; a failure fails the job (nobody watched the system while the daemon was down).
 Each check's result is a `check` record in the journal (a stop condition's only when it fails,
 so a long run's journal is not a list of passing polls); the counts are in the extensions.
 """
@@ -27,6 +30,8 @@ from orchestrator.core.runbooks import ActionCall, StopConditionSpec
 
 log = get_logger(__name__)
 
+
+INVARIANTS = "invariants"  # the journal extension of a resumed run's rechecks
 
 Evaluate = Callable[[ActionCall], Awaitable[StepRecord]]
 """Run a check action as a `check` record, without touching the journal (the runner's)."""
@@ -131,3 +136,20 @@ class StopConditionHook(RunHook):
                 run.request_abort(reason)
                 return
             await asyncio.sleep(condition.interval)
+
+
+async def recheck_invariants(run: Run, record: JournalSink, evaluate: Evaluate) -> list[str]:
+    """Every stop condition and invariant once, each a `check` record; the failures' texts.
+    The results go to `journal.extensions["invariants"]`."""
+    results: list[dict[str, Any]] = []
+    failures: list[str] = []
+    for call in [*run.runbook.stop_conditions, *run.runbook.invariants]:
+        step = await evaluate(call)
+        await append(run, record, step)
+        error = None if step.ok else failure_text(step)
+        results.append({"name": call.name, "ok": step.ok, "error": error})
+        failures += [error] if error else []
+    if results:
+        extensions = {**run.journal.extensions, INVARIANTS: results}
+        run.journal = replace(run.journal, extensions=extensions)
+    return failures

@@ -6,8 +6,10 @@ Outcomes (each written to the journal, every step with its start, end and output
 - a hook requests an abort (a stop condition, the kill switch) -> rollbacks run (when a step
   ran: an abort before the first step has nothing to undo) -> aborted;
 - a step fails with `on_failure: abort` -> no rollbacks -> aborted;
-- the daemon stops -> the run stops before its next step -> interrupted, rollbacks pending
-  (the next start runs them);
+- the daemon stops -> the run stops before its next step -> interrupted, its resume pending
+  (`rollbacks_pending`; a crash leaves the same): the next start runs its rollbacks, rendered
+  from the journal's step outputs, then checks its stop conditions and invariants once (a
+  failure -> failed); only then do the hooks see it end (`on_finish`), once;
 - any rollback fails -> failed, whatever the status would have been.
 
 The whole runbook format runs here, for every runbook: steady state before and after the steps,
@@ -27,7 +29,11 @@ from orchestrator.core.hooks import JournalSink, Run, RunHook
 from orchestrator.core.journal import Journal, Phase, RunStatus, StepRecord
 from orchestrator.core.logs import get_logger
 from orchestrator.core.runbooks import ActionCall, OnFailure
-from orchestrator.engine.executor.checks import SteadyStateHook, StopConditionHook
+from orchestrator.engine.executor.checks import (
+    SteadyStateHook,
+    StopConditionHook,
+    recheck_invariants,
+)
 from orchestrator.engine.executor.steps import ActionThreads, StepCall, run_step
 from orchestrator.engine.executor.targets import EXTENSION, targets_extension
 
@@ -51,6 +57,7 @@ class RunbookRunner:
         self.run = run
         self.deps = deps
         run.params = run.runbook.bind(run.job.params)  # ParameterError: the job cannot run
+        run.outputs = run.journal.step_views()  # a resumed run's steps, from its journal
         self._current_cancel = threading.Event()
         # The runbook format's own checks, first: a failing steady state aborts the run before
         # the stop conditions' watchers start.
@@ -76,18 +83,36 @@ class RunbookRunner:
             for hook in self._hooks:
                 await hook.after_steps(self.run, self._record)
             self._finish(status)
-            await self._extensions()
+            if status is not RunStatus.INTERRUPTED:  # its end is the resume's, hooks included
+                await self._extensions()
         except Exception as exc:
             log.exception("run failed in the executor", job_id=self.run.job.id)
             self.run.journal = self.run.journal.finish(RunStatus.FAILED, f"executor error: {exc}")
         return self.run.journal
 
     async def rollbacks_after_interruption(self) -> Journal:
-        """At start: run the rollbacks of a run the daemon's stop interrupted."""
+        """At start: a run the daemon's stop or crash interrupted. Its rollbacks, then its
+        invariants (a failing one fails it), then the hooks' `on_finish` (drill metrics)."""
+        try:
+            status = await self._resume()
+            self.run.journal = replace(self.run.journal, status=status, rollbacks_pending=False)
+            await self._extensions()
+        except Exception as exc:
+            log.exception("resuming an interrupted run failed", job_id=self.run.job.id)
+            journal = self.run.journal.finish(RunStatus.FAILED, f"executor error: {exc}")
+            self.run.journal = replace(journal, rollbacks_pending=False)
+        return self.run.journal
+
+    async def _resume(self) -> RunStatus:
+        self.run.cut_short = self.run.journal.current
         self.run.journal = replace(self.run.journal, current=None)
         status = await self._rollbacks(RunStatus.INTERRUPTED)
-        self.run.journal = replace(self.run.journal, status=status, rollbacks_pending=False)
-        return self.run.journal
+        failures = await recheck_invariants(self.run, self._record, self._evaluate)
+        if not failures:
+            return status
+        error = "; ".join(filter(None, [self.run.journal.error, *failures]))
+        self.run.journal = replace(self.run.journal, error=error)
+        return RunStatus.FAILED
 
     def _rolls_back(self, status: RunStatus) -> bool:
         # An abort requested by a hook rolls back (if a step ran); `on_failure: abort` does not.
@@ -140,7 +165,7 @@ class RunbookRunner:
             on_attempt=self._track,
         )
         record = await run_step(call, phase, how)
-        self.run.outputs[call.name] = {"ok": record.ok, "output": dict(record.output)}
+        self.run.outputs[call.name] = record.template_view()
         # Kept in memory: the next step's start (or the end of the run) writes it, so each step
         # costs one journal write, made before it acts.
         self.run.journal = self.run.journal.with_step(record)
@@ -183,7 +208,7 @@ class RunbookRunner:
     def _finish(self, status: RunStatus) -> Journal:
         journal = self.run.journal
         if status is RunStatus.INTERRUPTED:
-            journal = replace(journal, rollbacks_pending=bool(self.run.runbook.rollback))
+            journal = replace(journal, rollbacks_pending=True)  # the next start resumes it
             error: str | None = "the daemon stopped during the run"
         else:
             error = f"aborted: {self.run.abort_reason}" if self.run.abort_reason else None

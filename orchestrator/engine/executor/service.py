@@ -21,7 +21,9 @@ from orchestrator.core.actions import ActionContext, ActionRegistry
 from orchestrator.core.hooks import Run, RunHook
 from orchestrator.core.jobs import Job, JobStatus
 from orchestrator.core.journal import Completion, Journal, RunStatus
+from orchestrator.core.leftovers import LeftoverLedger
 from orchestrator.core.logs import get_logger
+from orchestrator.core.resources import Resources
 from orchestrator.core.runbooks import ParameterError
 from orchestrator.engine.executor.runner import RunbookRunner, RunnerDeps
 from orchestrator.engine.executor.steps import ActionThreads
@@ -52,8 +54,8 @@ class JobStore(Protocol):
     async def pending_rollbacks(self) -> list[tuple[Job, Journal]]: ...
 
 
-class Resources(Protocol):
-    def for_env(self, env: str) -> dict[str, Any]: ...
+class ResourceSource(Protocol):
+    def for_env(self, env: str) -> Resources: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,11 +84,12 @@ class Executor:
         store: JobStore,
         catalog: RunbookCatalog,
         registry: ActionRegistry,
-        resources: Resources,
+        resources: ResourceSource,
         metrics: JobMetrics,
         publisher: EventPublisher,
         settings: ExecutorSettings,
         hooks: Sequence[RunHook] = (),
+        leftovers: LeftoverLedger | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -96,6 +99,7 @@ class Executor:
         self._publisher = publisher
         self._settings = settings
         self._hooks = hooks
+        self._leftovers = leftovers or LeftoverLedger()
         self._threads = ActionThreads()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -191,6 +195,7 @@ class Executor:
             dry_run=job.dry_run,
             job_id=job.id,
             resources=self._resources.for_env(job.env),
+            leftovers=self._leftovers,
         )
         run = Run(job=job, runbook=runbook, journal=journal, context=context)
         deps = RunnerDeps(
@@ -205,8 +210,6 @@ class Executor:
     async def _run(self, job: Job, runner: RunbookRunner) -> None:
         try:
             journal = await runner.execute()
-            if journal.status is RunStatus.INTERRUPTED:
-                journal = replace(journal, rollbacks_pending=bool(runner.run.runbook.rollback))
             await self._complete(job, journal)
         finally:
             self._running.pop(job.id, None)

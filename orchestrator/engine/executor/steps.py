@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from orchestrator.core.actions import ActionContext, ActionRegistry
 from orchestrator.core.config import problem
 from orchestrator.core.events import utcnow
-from orchestrator.core.journal import Phase, StepRecord, StepStatus
+from orchestrator.core.journal import Phase, StepRecord, StepStatus, jsonable
 from orchestrator.core.logs import get_logger
 from orchestrator.core.results import Result
 from orchestrator.core.retry import NO_RETRY, RetrySettings
@@ -187,6 +187,6 @@ def _record(
         ended_at=utcnow(),
         attempts=attempts,
         changed=result.changed,
-        output=dict(result.data),
+        output=jsonable(result.data),  # as stored: a resumed run's templates see the same
         error=result.error,
     )

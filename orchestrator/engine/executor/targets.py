@@ -1,6 +1,7 @@
 """RTO and RPO of every run, compared with the runbook's targets (the runner stores the
 assessment as `journal.extensions["dr"]`) (AWS Resilience Hub style: each
-target `met` or `breached`, and the run's policy `met` only when every target is met).
+target `met` or `breached`, and the run's policy `met` only when no measured target is
+breached).
 
 Where the numbers come from, first that applies:
 1. the last successful step whose output has `measurement: {rto_seconds, rpo_seconds,
@@ -9,11 +10,15 @@ Where the numbers come from, first that applies:
 2. otherwise RTO is the wall time of the steps (first step start to last step end), and RPO
    is the `rpo_seconds` of the last step that reports one (a restore: the age of the backup it
    restored).
-A target with no measurement is `unmeasured`, which does not meet it.
+A target with no measurement is `unmeasured`: it counts neither way. The policy is `breached`
+when a measured target is, `met` when every measured target is met, and `unmeasured` when the
+run measured none of its targets (a backup has an RPO target its run cannot measure: a
+completed backup is not "targets breached").
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -107,7 +112,6 @@ def assess(measurement: Measurement, targets: TargetsSpec) -> dict[str, Any]:
         verdicts["rto"] = verdict(measurement.rto_seconds, targets.rto)
     if targets.rpo is not None:
         verdicts["rpo"] = verdict(measurement.rpo_seconds, targets.rpo)
-    met = all(v is Verdict.MET for v in verdicts.values())
     return {
         "rto_seconds": measurement.rto_seconds,
         "rpo_seconds": measurement.rpo_seconds,
@@ -115,8 +119,16 @@ def assess(measurement: Measurement, targets: TargetsSpec) -> dict[str, Any]:
         "source": measurement.source,
         "targets": {"rto_seconds": targets.rto, "rpo_seconds": targets.rpo},
         "verdicts": {k: v.value for k, v in verdicts.items()},
-        "policy": Verdict.MET.value if met else Verdict.BREACHED.value,
+        "policy": policy(verdicts.values()).value,
     }
+
+
+def policy(verdicts: Iterable[Verdict]) -> Verdict:
+    """Only what was measured counts: breached if one is, met if any is and none breached."""
+    measured = [v for v in verdicts if v is not Verdict.UNMEASURED]
+    if not measured:
+        return Verdict.UNMEASURED
+    return Verdict.BREACHED if Verdict.BREACHED in measured else Verdict.MET
 
 
 def targets_extension(journal: Journal, targets: TargetsSpec, dry_run: bool) -> dict[str, Any]:

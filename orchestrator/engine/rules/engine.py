@@ -9,7 +9,7 @@ One rule's failure is that rule's `error` decision; the other rules still decide
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -19,7 +19,7 @@ from orchestrator.core.errors import FluxoraError
 from orchestrator.core.events import Event, utcnow
 from orchestrator.core.jobs import Job, JobStatus
 from orchestrator.core.logs import get_logger
-from orchestrator.core.runbooks import ParameterError
+from orchestrator.core.runbooks import ConfiguredNames, ParameterError
 from orchestrator.core.templates import (
     Renderer,
     TemplateCompileError,
@@ -44,9 +44,13 @@ class RunbookPolicy(Protocol):
 
     def requires_approval(self, runbook: str, env: str) -> bool: ...
 
-    def bind(self, runbook: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
+    def bind(
+        self, runbook: str, params: Mapping[str, Any], configured: ConfiguredNames | None = None
+    ) -> dict[str, Any]: ...
 
     def lock_key(self, runbook: str, params: Mapping[str, Any], env: str) -> str | None: ...
+
+    def declares_lock(self, runbook: str) -> bool: ...
 
 
 class Rejected(FluxoraError):
@@ -105,6 +109,23 @@ class CompiledRule:
         except TemplateRenderError:
             return None
 
+    def start_without_event(self, env: str) -> tuple[str, str, dict[str, Any]] | None:
+        """The runbook, env and parameters this rule starts whatever its event says: `run`
+        and `env` must render from `env` alone (else None), and only the `with` keys that do
+        are returned (`when` is not evaluated: it depends on the event)."""
+        context = {"env": env, "event": {}}
+        try:
+            runbook, target = (self._render_key(key, context) for key in ("run", "env"))
+        except TemplateRenderError:
+            return None
+        if not isinstance(self.spec.with_, Mapping):
+            return str(runbook), str(target or env), {}
+        return str(runbook), str(target or env), renderable(self.spec.with_, context)
+
+    def _render_key(self, key: str, context: Mapping[str, Any]) -> Any:
+        renderer = self._renderers[key]
+        return renderer(context) if renderer else None
+
     def render(self, context: Mapping[str, Any], default_env: str) -> _Keys:
         values: dict[str, Any] = {}
         for key, renderer in self._renderers.items():
@@ -128,6 +149,18 @@ class CompiledRule:
         )
 
 
+def renderable(templates: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+    """Each key of `templates` rendered with `context`, leaving out the keys that cannot be
+    rendered from it (they depend on an event or on earlier steps)."""
+    rendered = {}
+    for key, template in templates.items():
+        try:
+            rendered[str(key)] = compile_value(template)(context)
+        except (TemplateRenderError, TemplateCompileError):
+            continue
+    return rendered
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -144,10 +177,19 @@ def compile_rules(
             raise RuleError(source, spec.name, "name", "another rule has this name")
         seen.add(spec.name)
         rule = CompiledRule(spec, source)
-        if not is_templated(spec.run) and spec.run not in runbooks:
-            raise RuleError(source, spec.name, "run", f"no runbook named {spec.run!r}")
+        if not is_templated(spec.run):
+            _check_runbook(spec, source, runbooks)
         rules.append(rule)
     return rules
+
+
+def _check_runbook(spec: RuleSpec, source: str, runbooks: RunbookPolicy) -> None:
+    """A literal `run` names a runbook; a rule's lock would never apply to one with its own."""
+    if spec.run not in runbooks:
+        raise RuleError(source, spec.name, "run", f"no runbook named {spec.run!r}")
+    if spec.lock is not None and runbooks.declares_lock(spec.run):
+        reason = f"runbook {spec.run!r} declares its lock (a rule's lock is for runbooks without)"
+        raise RuleError(source, spec.name, "lock", reason)
 
 
 class RuleEngine:
@@ -159,11 +201,15 @@ class RuleEngine:
         runbooks: RunbookPolicy,
         env: str,
         clock: Callable[[], datetime] = utcnow,
+        configured: Mapping[str, Mapping[str, Collection[str]]] | None = None,
     ) -> None:
+        """`configured`: kind -> env -> the names configured there (`databases`): what a
+        parameter declared `configured: <kind>` may name."""
         self.rules = list(rules)
         self._runbooks = runbooks
         self._env = env
         self._clock = clock
+        self._configured = configured or {}
 
     def decide(self, event: Event, view: DecisionView) -> list[Proposal]:
         if not self.rules:
@@ -242,7 +288,8 @@ class RuleEngine:
                 f"runbook {runbook!r} does not run in env {keys.env!r} (runs in: {allowed})"
             )
         try:
-            keys = replace(keys, params=self._runbooks.bind(runbook, keys.params))
+            names = {kind: envs.get(keys.env, ()) for kind, envs in self._configured.items()}
+            keys = replace(keys, params=self._runbooks.bind(runbook, keys.params, names))
         except ParameterError as exc:
             raise Rejected(str(exc)) from None
         return replace(keys, lock=self._lock(keys))

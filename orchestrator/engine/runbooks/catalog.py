@@ -12,10 +12,10 @@ from pydantic import ValidationError
 from orchestrator.core.actions import ActionRegistry
 from orchestrator.core.config import problem
 from orchestrator.core.errors import FluxoraError
-from orchestrator.core.runbooks import ActionCall, RunbookSpec
+from orchestrator.core.runbooks import ActionCall, ConfiguredNames, RunbookSpec
 from orchestrator.core.templates import TemplateCompileError, compile_value, is_templated
 
-PACKAGE_RUNBOOKS = Path(__file__).resolve().parents[3] / "dr_runbooks"
+PACKAGE_RUNBOOKS = Path(__file__).resolve().parents[2] / "dr_runbooks"
 
 
 class RunbookError(FluxoraError, ValueError):
@@ -27,7 +27,8 @@ class RunbookError(FluxoraError, ValueError):
 
 
 def default_runbooks_dir() -> Path:
-    """`dr_runbooks/` beside the package (the repository checkout the daemon runs from)."""
+    """The runbooks shipped in the package (`orchestrator/dr_runbooks`, a link to the
+    checkout's `dr_runbooks/` that the wheel carries as package data)."""
     return PACKAGE_RUNBOOKS
 
 
@@ -63,16 +64,21 @@ class RunbookCatalog:
     def requires_approval(self, runbook: str, env: str) -> bool:
         return self._runbooks[runbook].requires_approval(env)
 
-    def bind(self, runbook: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    def bind(
+        self, runbook: str, params: Mapping[str, Any], configured: ConfiguredNames | None = None
+    ) -> dict[str, Any]:
         """The job's parameters checked against the runbook's, defaults applied
         (ParameterError naming the first that does not fit)."""
-        return self._runbooks[runbook].bind(params)
+        return self._runbooks[runbook].bind(params, configured)
 
     def lock_key(self, runbook: str, params: Mapping[str, Any], env: str) -> str | None:
         """The runbook's own lock for a job with `params` in `env`; None when it declares none
         (TemplateRenderError when it does not render)."""
         render = self._locks.get(runbook)
         return None if render is None else str(render({"params": dict(params), "env": env}))
+
+    def declares_lock(self, runbook: str) -> bool:
+        return runbook in self._locks
 
 
 def load_catalog(directory: Path, actions: ActionRegistry) -> RunbookCatalog:

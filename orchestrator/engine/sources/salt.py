@@ -59,9 +59,15 @@ def tag_selected(tag: str, include: Sequence[str], exclude: Sequence[str]) -> bo
 
 
 def to_event(tag: str, data: Any) -> Event:
-    """A Salt event as ours; data made JSON-safe (Salt's may hold bytes or sets)."""
+    """A Salt event as ours; data made JSON-safe (Salt's may hold bytes or sets) and held to
+    the HTTP sources' rules: standard JSON values only, nesting bounded."""
     payload = data if isinstance(data, dict) else {"value": data}
-    safe = json.loads(json.dumps(payload, default=str))
+    try:
+        safe = json.loads(json.dumps(payload, default=str, allow_nan=False))
+    except RecursionError:
+        raise InvalidEventError("data", "nested too deep") from None
+    except ValueError:
+        raise InvalidEventError("data", "NaN or Infinity is not a JSON value") from None
     event_id = safe.get("event_id")
     return Event(
         tag=tag,

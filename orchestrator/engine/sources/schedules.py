@@ -80,6 +80,10 @@ class ScheduleSpec(BaseModel):
             return CronTrigger.from_crontab(self.cron, timezone=self.timezone)
         return IntervalTrigger(seconds=self.interval, timezone=self.timezone)
 
+    def next_fire(self, now: datetime) -> datetime:
+        """When the schedule fires next after `now`."""
+        return self.trigger().get_next_fire_time(None, now)  # type: ignore[no-any-return]
+
     def interval_seconds(self, now: datetime) -> float:
         """Seconds between the next two fires (what staleness alerts compare against)."""
         if self.interval is not None:

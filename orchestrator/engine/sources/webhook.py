@@ -3,12 +3,12 @@
 Checked in this order, each refusal counted in `fluxora_events_rejected_total`: body size
 (413), signature and timestamp (401), JSON (400 naming the parse error), fields (400); then the
 event is committed (with its signature, so a replay is refused even after a restart) and
-acknowledged with 202 and its id. An id seen before is acknowledged as a duplicate.
+acknowledged with 202 and its id. An id seen before is acknowledged as a duplicate when the
+event is the same (tag and data), and refused with 409 when it is not.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -17,16 +17,21 @@ from orchestrator.core.events import Event, EventSource, InvalidEventError
 from orchestrator.core.inbox import Admission, Intake, Submission
 from orchestrator.engine.config import WebhookConfig
 from orchestrator.engine.sources import signing
-from orchestrator.engine.sources.http_common import Refusal, check_open, read_body, refuse
+from orchestrator.engine.sources.http_common import (
+    Refusal,
+    check_open,
+    read_body,
+    refuse,
+    submit_all,
+    verify_request,
+)
+from orchestrator.engine.sources.payload import load
 
 FIELDS = {"tag", "data", "id"}
 
 
 def parse_event(body: bytes) -> Event:
-    try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise Refusal(400, "malformed_json", f"malformed JSON: {exc}") from None
+    payload = load(body)
     if not isinstance(payload, dict):
         raise Refusal(400, "invalid_payload", "body must be a JSON object")
     unknown = sorted(set(payload) - FIELDS)
@@ -42,7 +47,7 @@ def parse_event(body: bytes) -> Event:
     try:
         return Event(source=EventSource.WEBHOOK, **fields)
     except InvalidEventError as exc:
-        raise Refusal(400, "invalid_payload", f"field {exc}") from None
+        raise Refusal(400, f"invalid_{exc.field}", f"field {exc}") from None
 
 
 class WebhookSource:
@@ -64,19 +69,14 @@ class WebhookSource:
         check_open(self._intake, secret is not None, "the webhook secret (FLUXORA_WEBHOOK_SECRET)")
         assert secret is not None
         body = await read_body(request, self._config.max_body_bytes)
-        signature = request.headers.get(signing.SIGNATURE_HEADER)
-        problem = signing.check(
-            secret.get_secret_value(),
-            request.headers.get(signing.TIMESTAMP_HEADER),
-            signature,
-            body,
-            window_seconds=self._config.replay_window_seconds,
-        )
-        if problem is not None:
-            raise Refusal(401, problem.value, signing.MESSAGES[problem])
+        signature = verify_request(request, secret.get_secret_value(), body, self._config)
         event = parse_event(body)
-        admission = await self._intake.submit(Submission(event=event, signature=signature))
+        (admission,) = await submit_all(
+            self._intake, [Submission(event=event, signature=signature)]
+        )
         if admission is Admission.REPLAYED:
             problem = signing.SignatureProblem.REPLAYED
             raise Refusal(401, problem.value, signing.MESSAGES[problem])
+        if admission is Admission.CONFLICT:
+            raise Refusal(409, "id_conflict", f"event id {event.id!r} was used for another event")
         return web.json_response({"id": event.id, "status": admission.value}, status=202)

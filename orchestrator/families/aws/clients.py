@@ -1,5 +1,5 @@
 """`AwsClients`: one cached boto3 client per (service, region), shared by the AWS actions of
-one environment (`ctx.resource("aws")`)."""
+one environment (`ctx.resource(AWS)`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import boto3
 from botocore.config import Config as BotoConfig
 
 from orchestrator.core.errors import FluxoraError
+from orchestrator.core.resources import ResourceKey
 from orchestrator.families.aws.config import AwsConfig
 
 # Bounded retries and timeouts: an unreachable endpoint fails the step within its timeout
@@ -48,3 +49,6 @@ class AwsClients:
         if self.config.dr_region is None:
             raise NoDrRegionError
         return self.config.dr_region
+
+
+AWS = ResourceKey[AwsClients]("aws")

@@ -1,12 +1,13 @@
 """The AWS family: the `aws` resource (boto3 clients for the environment) that every action
-reaching AWS uses through `ctx.resource("aws")`."""
+reaching AWS uses through `ctx.resource(AWS)`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from orchestrator.families.aws.clients import AwsClients
+from orchestrator.core.resources import Resources
+from orchestrator.families.aws.clients import AWS, AwsClients
 from orchestrator.families.aws.config import AwsConfig
 from orchestrator.families.base import Family, ResourceDeps
 
@@ -19,5 +20,13 @@ class AwsSettings(Protocol):
 class AwsFamily(Family[AwsSettings]):
     name = "aws"
 
-    def build_resources(self, deps: ResourceDeps[AwsSettings], env: str) -> Mapping[str, Any]:
-        return {"aws": AwsClients(deps.config.aws)}
+    def build_resources(self, deps: ResourceDeps[AwsSettings], env: str) -> Resources:
+        return Resources().add(AWS, AwsClients(deps.config.aws))
+
+    def missing(
+        self, settings: AwsSettings, env: str, action: str, params: Mapping[str, Any]
+    ) -> Sequence[str]:
+        """The DR region's groups are reached in `aws.dr_region`."""
+        if action == "aws.asg.set_dr_capacity" and settings.aws.dr_region is None:
+            return ("aws.dr_region",)
+        return ()

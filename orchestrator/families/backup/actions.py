@@ -21,7 +21,9 @@ from orchestrator.core.results import Result
 from orchestrator.families.backup.backup import BackupJob, plan_backup, replicate, run_backup
 from orchestrator.families.backup.catalog import find_backup, write_verification
 from orchestrator.families.backup.manifest import BackupKind, Manifest, Verification
+from orchestrator.families.backup.resources import BACKUP, DATABASES
 from orchestrator.families.backup.restore import (
+    RefusedTargetError,
     RestoreJob,
     RestoreOutcome,
     plan_restore,
@@ -31,6 +33,7 @@ from orchestrator.families.backup.restore import (
 from orchestrator.families.backup.retention import prune
 from orchestrator.families.backup.stream import Reporter
 from orchestrator.objectstore.base import ObjectStore, ObjectStoreError
+from orchestrator.objectstore.config import DR_OBJECTSTORE, OBJECTSTORE
 
 EXPECTED_FAILURES = (FluxoraError, psycopg.Error)
 
@@ -50,7 +53,7 @@ class RestoreParams(ActionParams):
 
 
 def _reporter(ctx: ActionContext, message: str) -> Reporter:
-    return Reporter(progress=ctx.progress, cancelled=ctx.cancelled, message=message)
+    return Reporter(progress=ctx.progress, children=ctx.children(), message=message)
 
 
 def backup(ctx: ActionContext, params: BackupParams) -> Result:
@@ -60,11 +63,11 @@ def backup(ctx: ActionContext, params: BackupParams) -> Result:
         job = BackupJob(
             env=ctx.env,
             database=params.database,
-            db=ctx.resource("databases").get(ctx.env, params.database),
+            db=ctx.resource(DATABASES).get(ctx.env, params.database),
             kind=params.kind,
-            store=ctx.resource("objectstore"),
-            dr_store=ctx.resources.get("dr_objectstore"),
-            settings=ctx.resource("backup").config,
+            store=ctx.resource(OBJECTSTORE),
+            dr_store=ctx.resources.get(DR_OBJECTSTORE),
+            settings=ctx.resource(BACKUP).config,
         )
         if ctx.dry_run:
             return Result.success(plan=plan_backup(job), **labels)
@@ -107,8 +110,8 @@ def _backup_data(manifest: Manifest, duration: float) -> dict[str, Any]:
 def _restore_job(
     ctx: ActionContext, manifest: Manifest, store: ObjectStore, keep: bool
 ) -> RestoreJob:
-    databases = ctx.resource("databases")
-    settings = ctx.resource("backup")
+    databases = ctx.resource(DATABASES)
+    settings = ctx.resource(BACKUP)
     source = databases.get(ctx.env, manifest.source.database)
     return RestoreJob(
         env=ctx.env,
@@ -119,6 +122,8 @@ def _restore_job(
         production=databases.production(),
         settings=settings.config,
         scratch_dir=settings.scratch_dir,
+        leftovers=ctx.leftovers,
+        job_id=ctx.job_id,
         keep=keep,
     )
 
@@ -128,13 +133,18 @@ def _run_restore(ctx: ActionContext, params: RestoreParams, *, keep: bool, recor
     manifest: Manifest | None = None
     store: ObjectStore | None = None
     try:
-        store = ctx.resource("dr_objectstore" if params.from_dr else "objectstore")
+        store = ctx.resource(DR_OBJECTSTORE if params.from_dr else OBJECTSTORE)
         manifest = find_backup(store, ctx.env, params.backup_id, params.database, params.kind)
         labels = {"env": ctx.env, "database": manifest.source.database, "kind": manifest.kind}
         job = _restore_job(ctx, manifest, store, keep)
         if ctx.dry_run:
             return Result.success(plan=plan_restore(job), **labels)
         outcome = restore_verify(job, _reporter(ctx, f"restore of {manifest.backup_id}"))
+    except RefusedTargetError as exc:
+        # Nothing was restored: the backup was not tested, and its earlier verification
+        # results (and the last-status gauge they set) stay as they are.
+        error = f"restore of {params.backup_id or 'the newest backup'} refused: {exc}"
+        return _failed(ctx, error, {**labels, "refused": True})
     except EXPECTED_FAILURES as exc:
         error = f"restore of {params.backup_id or 'the newest backup'} failed: {exc}"
         if record and manifest is not None and store is not None:
@@ -193,9 +203,9 @@ def verify(ctx: ActionContext, params: RestoreParams) -> Result:
 
 def prune_backups(ctx: ActionContext, params: NoParams) -> Result:
     try:
-        settings = ctx.resource("backup").config
+        settings = ctx.resource(BACKUP).config
         report = prune(
-            ctx.resource("objectstore"),
+            ctx.resource(OBJECTSTORE),
             ctx.env,
             settings.retention,
             grace=timedelta(seconds=settings.orphan_grace_seconds),

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from orchestrator.core.config import Section
 from orchestrator.families.postgres.client import ServerConfig
+from orchestrator.objectstore.config import ObjectStoreConfig
 
 
 class DatabaseConfig(ServerConfig):
@@ -27,6 +28,32 @@ class RetentionConfig(Section):
     min_count: int = Field(default=3, ge=1)
 
 
+class ArchiveDestination(Section):
+    """A barman-cloud destination: `s3://bucket/prefix`, its region and (tests, other clouds)
+    endpoint; by default the endpoint is AWS_ENDPOINT_URL, which barman's own boto ignores."""
+
+    url: str = Field(pattern=r"^s3://[^/]+(/.*)?$")
+    region: str | None = None
+    endpoint_url: str | None = None
+
+
+class PitrConfig(Section):
+    """Point-in-time recovery with barman-cloud for one database's cluster (`database`): its
+    WAL archive (written by fluxora-wal-archive), base backups and restores into new nodes."""
+
+    database: str = Field(min_length=1)
+    server_name: str = Field(min_length=1)
+    archive: ArchiveDestination
+    dr_archive: ArchiveDestination | None = None
+    barman_bin_dir: Path = Path("/usr/bin")
+    aws_credentials_file: Path | None = None
+    run_as: str | None = "postgres"  # barman-cloud-backup reads the data directory
+    recovery_window_days: int = Field(default=7, ge=1)
+    min_base_backups: int = Field(default=2, ge=1)
+    restore_dir: Path = Path("/var/lib/postgresql/fluxora-restores")
+    restore_timeout_seconds: float = Field(default=3600, gt=0)
+
+
 class BackupConfig(Section):
     retention: RetentionConfig = RetentionConfig()
     compression_level: int = Field(default=3, ge=1, le=19)
@@ -37,6 +64,8 @@ class BackupConfig(Section):
     # Per environment, the server that restore-verify creates scratch databases on; by default
     # the source's own server (refused when the source is production).
     restore_targets: dict[str, ServerConfig] = Field(default_factory=dict)
+    # Per environment: WAL archive, base backups and point-in-time restores (barman-cloud).
+    pitr: dict[str, PitrConfig] = Field(default_factory=dict)
 
 
 class BackupFamilyConfig(Protocol):
@@ -56,3 +85,6 @@ class BackupFamilyConfig(Protocol):
 
     @property
     def rules_source(self) -> str: ...
+
+    @property
+    def objectstore(self) -> ObjectStoreConfig: ...

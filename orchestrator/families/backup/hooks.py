@@ -12,30 +12,33 @@ logical) are the labels of its interval gauge.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.core.errors import FluxoraError
 from orchestrator.core.hooks import Run, RunHook
 from orchestrator.core.jobs import Job, ScheduledRun
-from orchestrator.core.journal import StepRecord, StepStatus
+from orchestrator.core.journal import Phase, StepRecord, StepStatus
 from orchestrator.core.logs import get_logger
 from orchestrator.core.results import Result
 from orchestrator.engine.sources.schedules import ScheduleError
 from orchestrator.families.backup.catalog import list_backups, read_verification
-from orchestrator.families.backup.config import BackupFamilyConfig
+from orchestrator.families.backup.config import BackupFamilyConfig, PitrConfig
 from orchestrator.families.backup.manifest import BackupKind, Manifest, Verification
 from orchestrator.families.backup.metrics import BackupMetrics
+from orchestrator.families.backup.pitr_actions import BASE_KIND
 from orchestrator.families.base import HookDeps
 from orchestrator.objectstore.base import ObjectStore
 
 log = get_logger(__name__)
 
 BACKUP_ACTION = "postgres.backup"
+BASE_BACKUP_ACTION = "postgres.base_backup"
 VERIFY_ACTION = "postgres.verify"
 BACKUP_RUNBOOK = "backup"
 RESTORE_VERIFY_RUNBOOK = "restore-verify"
+BASE_BACKUP_RUNBOOK = "base-backup"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,6 +74,25 @@ def scheduled_work(runs: Iterable[ScheduledRun], source: str) -> list[ScheduledW
         )
         found[work] = None
     return list(found)
+
+
+def scheduled_base_backups(
+    runs: Iterable[ScheduledRun], pitr: Mapping[str, PitrConfig]
+) -> list[ScheduledWork]:
+    """Scheduled base backups, as backups of kind `base` of the PITR cluster's database (the
+    staleness alerts of every backup apply to them); environments without PITR are skipped:
+    `validate` reports their jobs' failure to find `backup.pitr.<env>`."""
+    return [
+        ScheduledWork(
+            runbook=BACKUP_RUNBOOK,
+            env=run.env,
+            database=pitr[run.env].database,
+            kind=BASE_KIND,
+            interval_seconds=run.interval_seconds,
+        )
+        for run in runs
+        if run.runbook == BASE_BACKUP_RUNBOOK and run.env in pitr
+    ]
 
 
 def export_schedules(metrics: BackupMetrics, work: Sequence[ScheduledWork]) -> None:
@@ -129,16 +151,37 @@ class BackupMetricsHook(RunHook):
         if run.job.dry_run:  # a dry run backs nothing up and verifies nothing
             return
         for record in run.journal.steps:
-            if record.action == BACKUP_ACTION:
-                self.metrics.observe_backup(step_result(run.job, record))
-            elif record.action == VERIFY_ACTION:
-                self.metrics.observe_restore_verify(step_result(run.job, record))
+            self._observe(record.action, step_result(run.job, record))
+        if run.cut_short is not None and run.cut_short.get("phase") == Phase.STEP.value:
+            self._observe(_action_of(run, run.cut_short["name"]), _cut_short(run))
+
+    def _observe(self, action: str | None, result: Result) -> None:
+        if action in (BACKUP_ACTION, BASE_BACKUP_ACTION):
+            self.metrics.observe_backup(result)
+        elif action == VERIFY_ACTION:
+            self.metrics.observe_restore_verify(result)
+
+
+def _action_of(run: Run, step: str) -> str | None:
+    return next((s.action for s in run.runbook.steps if s.name == step), None)
+
+
+def _cut_short(run: Run) -> Result:
+    """The step a stop or crash cut short, as a failed Result: an interrupted backup is a
+    backup that failed."""
+    assert run.cut_short is not None
+    params = run.job.params
+    error = f"step {run.cut_short['name']!r} interrupted: the daemon stopped during it"
+    return Result.failure(
+        error, env=run.job.env, database=params.get("database"), kind=params.get("kind")
+    )
 
 
 def build_hooks(deps: HookDeps[BackupFamilyConfig]) -> list[RunHook]:
     config = deps.config
     metrics = BackupMetrics(deps.registry)
-    export_schedules(metrics, scheduled_work(deps.scheduled, config.rules_source))
+    work = scheduled_work(deps.scheduled, config.rules_source)
+    export_schedules(metrics, work + scheduled_base_backups(deps.scheduled, config.backup.pitr))
     try:
         store = deps.objectstores.primary()
         restore_from_catalog(metrics, store, {config.env, *config.databases})

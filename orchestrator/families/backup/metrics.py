@@ -82,7 +82,8 @@ class BackupMetrics:
             self.restore_duration.labels(**labels).set(float(result.data["rto_seconds"]))
         if not result.ok:
             self.verify_failures.labels(**labels).inc()
-            self.verify_last_status.labels(**labels).set(0)
+            if not result.data.get("refused"):  # a refused run tested no backup
+                self.verify_last_status.labels(**labels).set(0)
         elif "finished_at" in result.data:
             self.verify_last_success.labels(**labels).set(float(result.data["finished_at"]))
             self.verify_last_status.labels(**labels).set(1)

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from orchestrator.core.children import PATH, ChildStartError
+from orchestrator.core.leftovers import Leftover, LeftoverLedger
 from orchestrator.core.logs import get_logger
 from orchestrator.families.backup.archive import ArchiveFormatError, add_data_offsets
 from orchestrator.families.backup.config import BackupConfig
@@ -33,6 +36,7 @@ from orchestrator.objectstore.base import ObjectStore
 
 log = get_logger(__name__)
 SCRATCH_PREFIX = "fluxora_verify_"
+SCRATCH_DATABASE = "postgres-database"  # the leftover kind of a scratch database
 _MAX_LISTED_PROBLEMS = 20
 
 
@@ -50,7 +54,13 @@ class RestoreJob:
     production: Sequence[tuple[str, ServerConfig]]  # (name, server) of production databases
     settings: BackupConfig
     scratch_dir: Path
+    leftovers: LeftoverLedger
+    job_id: str | None
     keep: bool = False
+
+    def scratch(self, kind: str, **data: Any) -> AbstractContextManager[Leftover]:
+        """Something this restore creates, on record while it exists (see core.leftovers)."""
+        return self.leftovers.holding(kind, self.job_id, **data)
 
 
 @dataclass(frozen=True)
@@ -112,17 +122,20 @@ def restore_verify(job: RestoreJob, reporter: Reporter) -> RestoreOutcome:
         return _physical(job, reporter, started)
     with connect(job.target, "postgres") as admin:
         check_target(job, server_facts(admin))
-        _recreate(admin, job.target_dbname)
-    try:
-        restored = _restore_logical(job, reporter)
-        rto = time.monotonic() - started
-        verify_started = time.monotonic()
-        problems = _compare_tables(job)
-        return _outcome(job, rto, time.monotonic() - verify_started, restored, problems)
-    finally:
-        if not job.keep:
-            with connect(job.target, "postgres") as admin:
-                _drop(admin, job.target_dbname)
+    with job.scratch(SCRATCH_DATABASE, env=job.env, database=job.manifest.source.database,
+                     dbname=job.target_dbname):  # fmt: skip
+        with connect(job.target, "postgres") as admin:
+            _recreate(admin, job.target_dbname)
+        try:
+            restored = _restore_logical(job, reporter)
+            rto = time.monotonic() - started
+            verify_started = time.monotonic()
+            problems = _compare_tables(job)
+            return _outcome(job, rto, time.monotonic() - verify_started, restored, problems)
+        finally:
+            if not job.keep:
+                with connect(job.target, "postgres") as admin:
+                    _drop(admin, job.target_dbname)
 
 
 def _outcome(
@@ -145,6 +158,15 @@ def _recreate(admin: psycopg.Connection[tuple[object, ...]], dbname: str) -> Non
     admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(dbname)))
 
 
+def drop_scratch_database(target: ServerConfig, dbname: str) -> str:
+    """Drop a scratch database a dead job worker left (never a database of another name)."""
+    if not dbname.startswith(SCRATCH_PREFIX):
+        raise RefusedTargetError(f"refusing to drop {dbname}: not a scratch database")
+    with connect(target, "postgres") as admin:
+        _drop(admin, dbname)
+    return f"dropped scratch database {describe(target, dbname)}"
+
+
 def _drop(admin: psycopg.Connection[tuple[object, ...]], dbname: str) -> None:
     admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
 
@@ -155,6 +177,13 @@ def _restore_logical(job: RestoreJob, reporter: Reporter) -> int:
     (obj,) = job.manifest.objects
     job.scratch_dir.mkdir(parents=True, exist_ok=True)
     archive = job.scratch_dir / f"{job.manifest.backup_id}.dump"
+    with job.scratch(PATH, path=str(archive)):
+        return _download_and_restore(job, obj, archive, reporter)
+
+
+def _download_and_restore(
+    job: RestoreJob, obj: StoredObject, archive: Path, reporter: Reporter
+) -> int:
     try:
         with archive.open("wb") as handle:
             download = download_decompressed(
@@ -167,7 +196,7 @@ def _restore_logical(job: RestoreJob, reporter: Reporter) -> int:
             "--exit-on-error", "-j", str(_parallel_jobs(archive, job.settings.restore_jobs)),
             "-d", job.target_dbname, str(archive),
         ]  # fmt: skip
-        _run(argv, libpq_env(job.target, job.target_dbname), "pg_restore")
+        _run(reporter, argv, libpq_env(job.target, job.target_dbname), "pg_restore")
     finally:
         archive.unlink(missing_ok=True)
     return download.raw_bytes
@@ -185,10 +214,12 @@ def _parallel_jobs(archive: Path, jobs: int) -> int:
     return jobs
 
 
-def _run(argv: list[str], env: dict[str, str], what: str) -> None:
-    result = subprocess.run(
-        argv, env={**os.environ, **env}, capture_output=True, text=True, check=False
-    )
+def _run(reporter: Reporter, argv: list[str], env: dict[str, str], what: str) -> None:
+    try:
+        result = reporter.children.run(argv, env={**os.environ, **env})
+    except ChildStartError as exc:
+        raise BackupError(str(exc)) from exc
+    reporter.stopping(what)
     if result.returncode != 0:
         tail = "; ".join(result.stderr.strip().splitlines()[-5:]) or "(no output)"
         raise BackupError(f"{what} failed (exit {result.returncode}): {tail}")
@@ -229,6 +260,13 @@ def _physical(job: RestoreJob, reporter: Reporter, started: float) -> RestoreOut
     to reach consistency."""
     (obj,) = job.manifest.objects
     directory = job.scratch_dir / job.manifest.backup_id
+    with job.scratch(PATH, path=str(directory)):
+        return _extract_and_verify(job, obj, directory, reporter, started)
+
+
+def _extract_and_verify(
+    job: RestoreJob, obj: StoredObject, directory: Path, reporter: Reporter, started: float
+) -> RestoreOutcome:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     try:
@@ -236,31 +274,24 @@ def _physical(job: RestoreJob, reporter: Reporter, started: float) -> RestoreOut
         rto = time.monotonic() - started
         verify_started = time.monotonic()
         tool = find_tool("pg_verifybackup", job.settings.pg_bin_dir)
-        _run([tool, "--quiet", str(directory)], {}, "pg_verifybackup")
+        _run(reporter, [tool, "--quiet", str(directory)], {}, "pg_verifybackup")
         return _outcome(job, rto, time.monotonic() - verify_started, restored, [])
     finally:
         shutil.rmtree(directory, ignore_errors=True)
 
 
 def _extract(job: RestoreJob, obj: StoredObject, directory: Path, reporter: Reporter) -> int:
-    tar = subprocess.Popen(
-        ["tar", "-x", "-f", "-", "-C", str(directory)],
-        stdin=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert tar.stdin is not None
-    try:
+    argv = ["tar", "-x", "-f", "-", "-C", str(directory)]
+    with reporter.children.started(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE) as tar:
+        assert tar.stdin is not None
         download = download_decompressed(
             job.store, obj.key, tar.stdin.write,
             expected_sha256=obj.sha256, expected_size=obj.size, reporter=reporter,
         )  # fmt: skip
         tar.stdin.close()
-    except BaseException:
-        tar.kill()
-        tar.wait()
-        raise
-    assert tar.stderr is not None
-    stderr = tar.stderr.read().decode(errors="replace").strip()
-    if tar.wait() != 0:
-        raise BackupError(f"tar failed (exit {tar.returncode}): {stderr}")
+        assert tar.stderr is not None
+        stderr = tar.stderr.read().decode(errors="replace").strip()
+        returncode = tar.wait()
+    if returncode != 0:
+        raise BackupError(f"tar failed (exit {returncode}): {stderr}")
     return download.raw_bytes

@@ -23,6 +23,7 @@ from typing import IO
 import zstandard
 
 from orchestrator.core.actions import Progress
+from orchestrator.core.children import Children, ChildStartError
 from orchestrator.core.errors import FluxoraError
 from orchestrator.objectstore.base import ObjectStore, ObjectWriter
 
@@ -47,8 +48,13 @@ class ChecksumMismatchError(BackupError):
 @dataclass(frozen=True)
 class Reporter:
     progress: Callable[[Progress], None]
-    cancelled: threading.Event
+    children: Children
+    """Starts the child processes (in their own groups, stopped when cancelled)."""
     message: str = ""
+
+    @property
+    def cancelled(self) -> threading.Event:
+        return self.children.cancelled
 
     def stopping(self, what: str) -> None:
         if self.cancelled.is_set():
@@ -106,27 +112,18 @@ def stream_command(
 ) -> StreamStats:
     """Run `argv`, compress its stdout into `writer`; raise BackupError when it fails."""
     what = Path(argv[0]).name
+    pipes = {"stdin": subprocess.DEVNULL, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
     try:
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, **env},
-            bufsize=0,
-        )
-    except OSError as exc:
-        raise BackupError(f"cannot run {argv[0]}: {exc.strerror or exc}") from exc
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-    stderr = _StderrTail(proc.stderr)
-    try:
-        raw = _compress_into(proc.stdout, writer, level, reporter, what)
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    returncode = proc.wait()
+        with reporter.children.started(argv, env={**os.environ, **env}, bufsize=0,
+                                       **pipes) as proc:  # fmt: skip
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            stderr = _StderrTail(proc.stderr)
+            raw = _compress_into(proc.stdout, writer, level, reporter, what)
+            returncode = proc.wait()
+    except ChildStartError as exc:
+        raise BackupError(str(exc)) from exc
+    reporter.stopping(what)  # a cancelled child exits on its own: say why it stopped
     if returncode != 0:
         raise BackupError(f"{what} failed (exit {returncode}): {stderr.text()}")
     return StreamStats(raw, stderr.text())

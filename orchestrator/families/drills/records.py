@@ -64,8 +64,11 @@ class DrillRun:
 
 
 def save_run(tables: FamilyTables, run: DrillRun) -> None:
+    """One row per job: a run resumed again after a crash during its resume replaces it."""
+    table = tables.metadata.tables[TABLE]
     with tables.transaction() as conn:
-        conn.execute(tables.metadata.tables[TABLE].insert().values(**run.__dict__))
+        conn.execute(table.delete().where(table.c.job_id == run.job_id))
+        conn.execute(table.insert().values(**run.__dict__))
 
 
 def drill_runs(tables: FamilyTables) -> list[DrillRun]:
@@ -128,9 +131,12 @@ def is_drill(runbook: RunbookSpec) -> bool:
 
 
 def succeeded(journal: Journal, assessment: Mapping[str, Any]) -> bool:
-    """`fluxora_drill_last_status` 1: completed, no deviation, every target met."""
+    """`fluxora_drill_last_status` 1: completed, no deviation, every target met (a drill
+    must measure each of its targets: an unmeasured one is not a success)."""
     completed = journal.status is RunStatus.COMPLETED
-    return completed and not journal.deviated and assessment.get("policy") == Verdict.MET.value
+    verdicts = (assessment.get("verdicts") or {}).values()
+    every_met = bool(verdicts) and all(v == Verdict.MET.value for v in verdicts)
+    return completed and not journal.deviated and every_met
 
 
 class DrillRecordHook(RunHook):

@@ -62,32 +62,61 @@ def _first_step_offset(journal: Mapping[str, Any]) -> float:
     return (min(starts) - origin).total_seconds() if starts else 0.0
 
 
-def draw_timeline(journal: Mapping[str, Any], path: Path) -> None:
-    found = bars(journal)
+MIN_BAR_FRACTION = 0.006  # of the axis: a step of milliseconds still shows as a bar
+
+
+@dataclass(frozen=True)
+class Marker:
+    at: float
+    label: str
+    colour: str
+    linestyle: str
+
+
+def timeline_figure(journal: Mapping[str, Any]) -> Figure:
+    """One bar per step, check and rollback, each labelled with its duration; a bar shorter
+    than a few pixels is drawn at the minimum width (its label has the real duration)."""
+    found, markers = bars(journal), rto_markers(journal)
+    extent = max([b.start + b.seconds for b in found] + [m.at for m in markers] + [1e-3])
     figure = Figure(figsize=(10, 1.2 + 0.4 * max(len(found), 1)))
     axes = figure.subplots()
     for row, bar in enumerate(found):
-        axes.barh(row, max(bar.seconds, 0.001), left=bar.start, color=bar.colour)
+        width = max(bar.seconds, extent * MIN_BAR_FRACTION)
+        axes.barh(row, width, left=bar.start, color=bar.colour)
+        axes.text(bar.start + width, row, f" {_duration(bar.seconds)}", va="center", fontsize=8)
     axes.set_yticks(range(len(found)), [b.label for b in found])
     axes.invert_yaxis()
+    axes.set_xlim(0, extent * 1.12)  # room for the last bar's label
     axes.set_xlabel("seconds since the run started")
-    _mark_rto(axes, journal)
+    for marker in markers:
+        axes.axvline(marker.at, label=marker.label, color=marker.colour, linestyle=marker.linestyle)
+    if markers:
+        axes.legend(loc="lower right")
     axes.set_title(f"{journal['runbook']} in {journal['env']}: {journal['status']}")
     figure.tight_layout()
-    figure.savefig(path, format="png", dpi=100)
+    return figure
 
 
-def _mark_rto(axes: Any, journal: Mapping[str, Any]) -> None:
+def _duration(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}ms" if seconds < 1 else f"{seconds:.1f}s"
+
+
+def draw_timeline(journal: Mapping[str, Any], path: Path) -> None:
+    timeline_figure(journal).savefig(path, format="png", dpi=100)
+
+
+def rto_markers(journal: Mapping[str, Any]) -> list[Marker]:
+    """The measured RTO and its target, from the first step's start."""
     dr = journal.get("extensions", {}).get("dr") or {}
     offset = _first_step_offset(journal)
+    markers = []
     rto = dr.get("rto_seconds")
     if rto is not None:
-        axes.axvline(offset + rto, color="black", linestyle="--", label=f"RTO {rto:.1f}s")
+        markers.append(Marker(offset + rto, f"RTO {rto:.1f}s", "black", "--"))
     target = (dr.get("targets") or {}).get("rto_seconds")
     if target is not None:
-        axes.axvline(offset + target, color=FAILED, linestyle=":", label=f"target {target:g}s")
-    if rto is not None or target is not None:
-        axes.legend(loc="lower right")
+        markers.append(Marker(offset + target, f"target {target:g}s", FAILED, ":"))
+    return markers
 
 
 def _fmt(value: Any, unit: str = "s") -> str:

@@ -1,6 +1,9 @@
-"""PostgreSQL failover and failback actions (`postgres.roles|primary_down|fence|promote|
-verify_writes|restore_writer|rejoin|probe_start|probe_stop`, `endpoint.repoint`,
-`aws.route53.failover`, `check.sql`); the logic lives in `orchestrator.families.postgres`.
+"""PostgreSQL HA actions (`postgres.roles|handover|wait_leader|rejoin|fence_orphans|
+check_writers|verify_writes|probe_start|probe_stop|cut_home|start_home`,
+`endpoint.repoint|follow_leader`, `aws.route53.failover`, `check.sql`); the logic lives in
+`orchestrator.families.postgres` (`ha.py` drives Patroni: it elects, promotes and rejoins; the
+orchestrator asks, injects a drill's fault, waits on what Patroni reports, and checks the
+invariants; `region.py` keeps a region evacuation to one writer).
 
 Clusters come from the `postgres_clusters:` config section through the `postgres_clusters`
 resource; the write probes of running drills live in the `dr_probes` resource. Under
@@ -11,6 +14,7 @@ call it would make).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,14 +23,15 @@ import psycopg
 from pydantic import Field
 
 from orchestrator.core.actions import ActionContext, ActionParams, ActionRegistry
+from orchestrator.core.durations import Duration
 from orchestrator.core.errors import FluxoraError
+from orchestrator.core.resources import ResourceKey
 from orchestrator.core.results import Result
-from orchestrator.families.postgres import checks, endpoint, failover, rejoin
+from orchestrator.families.aws.clients import AWS, AwsClients
+from orchestrator.families.postgres import checks, endpoint, failover, ha, region
 from orchestrator.families.postgres.checks import Compare
-from orchestrator.families.postgres.failover import Mode
-from orchestrator.families.postgres.nodes import open_connection
+from orchestrator.families.postgres.ha import Mode
 from orchestrator.families.postgres.probe import NotResumedError, WriteProbe, measure, present_rows
-from orchestrator.families.postgres.rejoin import Method
 from orchestrator.families.postgres.topology import (
     ClusterConfig,
     Route53Endpoint,
@@ -69,6 +74,10 @@ class Probes:
             return self.running.pop(key, None)
 
 
+CLUSTERS = ResourceKey[Clusters]("postgres_clusters")
+PROBES = ResourceKey[Probes]("dr_probes")
+
+
 class ClusterParams(ActionParams):
     cluster: str = Field(min_length=1)
 
@@ -83,6 +92,9 @@ class CheckSqlParams(ClusterParams):
     query: str = Field(min_length=1)
     expect: Any
     op: Compare = Compare.EQ
+    # Keep asking until the check holds, at most this long (0: once). An invariant re-checked
+    # right after a crash may find Patroni still electing a leader (up to its ttl).
+    within: Duration = Field(default=0.0, ge=0)
 
 
 class RolesParams(ClusterParams):
@@ -91,36 +103,42 @@ class RolesParams(ClusterParams):
 
 class WritersParams(ClusterParams):
     max: int = Field(default=1, ge=0)
+    members_only: bool = False  # Patroni's members alone, not the DR region's node
 
 
-class PrimaryDownParams(NodeParams):
+class HandoverParams(ClusterParams):
     mode: Mode
-    inject_fault: bool = False  # drills: crash the primary first (local nodes)
-    confirm_checks: int = Field(default=3, ge=1)
-    confirm_interval: float = Field(default=0.2, ge=0)
+    leader: str = Field(min_length=1)  # the leader now (the roles step)
+    candidate: str = Field(min_length=1)  # the replica to promote
+    inject_fault: bool = False  # drills, unplanned: crash the leader's node (fault_command)
 
 
-class FenceParams(NodeParams):
-    candidate: str = Field(min_length=1)  # the node clients are pointed at meanwhile
-
-
-class PromoteParams(NodeParams):
-    old: str | None = None  # the old primary, to count the WAL it had that we lack
-    wait_for_lsn: str | None = None  # planned: the primary's shutdown checkpoint
+class WaitLeaderParams(ClusterParams):
+    old: str = Field(min_length=1)
+    candidate: str = Field(min_length=1)  # asked for by manual failover if none is elected
     timeout: float = Field(default=60.0, gt=0)
+
+
+class RejoinParams(NodeParams):
+    timeout: float = Field(default=120.0, gt=0)
 
 
 class VerifyParams(ClusterParams):
     expect: str | None = None
 
 
-class RestoreWriterParams(ClusterParams):
-    fenced: str = Field(min_length=1)
+class CutHomeParams(ClusterParams):
+    inject_fault: bool = False  # drills: crash every home node first (their fault_command)
 
 
-class RejoinParams(NodeParams):
-    upstream: str = Field(min_length=1)
-    method: Method = Method.AUTO
+class StartHomeParams(ClusterParams):
+    drill: bool = False  # only a drill crashed the home nodes: otherwise nothing to start
+    timeout: float = Field(default=120.0, gt=0)
+
+
+class ProbeStopParams(ClusterParams):
+    # false: only stop it (a rollback, when the endpoint may name a node that is down)
+    measure: bool = True
 
 
 class ProbeStartParams(ClusterParams):
@@ -128,17 +146,12 @@ class ProbeStartParams(ClusterParams):
     max_seconds: float = Field(default=1800.0, gt=0)
 
 
-class ProbeStopParams(ClusterParams):
-    lost_wal_bytes: int | None = None  # from the promote step, when known
-
-
 def _cluster(ctx: ActionContext, name: str) -> ClusterConfig:
-    clusters: Clusters = ctx.resource("postgres_clusters")
-    return clusters.get(name)
+    return ctx.resource(CLUSTERS).get(name)
 
 
-def _aws(ctx: ActionContext) -> Any:
-    return ctx.resources.get("aws")
+def _aws(ctx: ActionContext) -> AwsClients | None:
+    return ctx.resources.get(AWS)
 
 
 def _guard(ctx: ActionContext, what: str, act: Callable[[], Result]) -> Result:
@@ -168,12 +181,17 @@ def check_sql(ctx: ActionContext, params: CheckSqlParams) -> Result:
             **shown,
         )
 
-    return _guard(ctx, f"check.sql on {params.cluster}", act)
+    deadline = time.monotonic() + params.within
+    result = _guard(ctx, f"check.sql on {params.cluster}", act)
+    while not result.ok and time.monotonic() < deadline and not ctx.cancelled.wait(0.5):
+        result = _guard(ctx, f"check.sql on {params.cluster}", act)
+    return result
 
 
 def roles(ctx: ActionContext, params: RolesParams) -> Result:
     def act() -> Result:
-        found = failover.roles(_cluster(ctx, params.cluster), _aws(ctx))
+        cluster = _cluster(ctx, params.cluster)
+        found = ha.roles(cluster) if cluster.patroni else failover.roles(cluster, _aws(ctx))
         if params.require_away_from_home and found.primary == found.home:
             return Result.failure(
                 f"nothing to fail back: the home node {found.home} is the primary",
@@ -186,7 +204,7 @@ def roles(ctx: ActionContext, params: RolesParams) -> Result:
 
 def check_writers(ctx: ActionContext, params: WritersParams) -> Result:
     def act() -> Result:
-        found = failover.writers(_cluster(ctx, params.cluster))
+        found = ha.writers(_cluster(ctx, params.cluster), members_only=params.members_only)
         if len(found) > params.max:
             return Result.failure(
                 f"{len(found)} nodes accept writes ({', '.join(found)}); at most {params.max} may",
@@ -195,28 +213,6 @@ def check_writers(ctx: ActionContext, params: WritersParams) -> Result:
         return Result.success(writers=found)
 
     return _guard(ctx, f"writers of {params.cluster}", act)
-
-
-def primary_down(ctx: ActionContext, params: PrimaryDownParams) -> Result:
-    def act() -> Result:
-        node = _cluster(ctx, params.cluster).node(params.node)
-        if ctx.dry_run:
-            plan = {
-                Mode.PLANNED: ["CHECKPOINT", "pg_ctlcluster stop -m fast", "pg_controldata"],
-                Mode.UNPLANNED: [f"connect to {params.node} {params.confirm_checks} times"],
-            }[params.mode]
-            # end_lsn: the later steps' templates read it, so a dry run renders them too
-            return Result.success(plan=plan, node=params.node, end_lsn=None)
-        if params.mode is Mode.PLANNED:
-            return Result.success(changed=True, **failover.stop_cleanly(node, params.node))
-        if params.inject_fault:
-            failover.crash(node, params.node)
-        lost = failover.confirm_lost(
-            node, params.node, params.confirm_checks, params.confirm_interval, ctx.cancelled
-        )
-        return Result.success(changed=params.inject_fault, **lost)
-
-    return _guard(ctx, f"primary {params.node} down ({params.mode.value})", act)
 
 
 def _change(
@@ -238,39 +234,93 @@ def _change(
     return _guard(ctx, what, run)
 
 
-def fence(ctx: ActionContext, params: FenceParams) -> Result:
-    def plan(cluster: ClusterConfig) -> dict[str, Any]:
-        return {
-            "endpoint": endpoint.plan(cluster, params.candidate, _aws(ctx)),
-            "stop": f"{params.node}: stop -m fast, else -m immediate, else SIGKILL",
-            "standby.signal": str(cluster.node(params.node).data_dir),
-        }
-
-    def act(cluster: ClusterConfig) -> dict[str, Any]:
-        return failover.fence(cluster, params.node, params.candidate, _aws(ctx))
-
-    return _change(ctx, f"fence {params.node}", params.cluster, plan, act)
-
-
-def promote(ctx: ActionContext, params: PromoteParams) -> Result:
+def handover(ctx: ActionContext, params: HandoverParams) -> Result:
     def plan(_: ClusterConfig) -> dict[str, Any]:
-        sql = [f"SELECT pg_promote(wait => true, wait_seconds => {int(params.timeout)})"]
-        if params.wait_for_lsn:
-            sql.insert(0, f"wait until pg_last_wal_replay_lsn() > '{params.wait_for_lsn}'")
-        return {"node": params.node, "sql": sql}
+        if params.mode is Mode.PLANNED:
+            what = f"POST /switchover leader={params.leader} candidate={params.candidate}"
+        elif params.inject_fault:
+            what = f"run {params.leader}'s fault_command (crash the whole node)"
+        else:
+            what = "nothing: the leader is lost; Patroni fails over"
+        return {"patroni": what}
 
     def act(cluster: ClusterConfig) -> dict[str, Any]:
-        return failover.promote(
-            cluster,
-            params.node,
-            old=params.old,
-            wait_for_lsn=params.wait_for_lsn,
-            timeout=params.timeout,
-            cancelled=ctx.cancelled,
+        return ha.handover(
+            cluster, params.mode, params.leader, params.candidate, inject_fault=params.inject_fault
         )
 
-    # lost_wal_bytes: the measure step's template reads it, so a dry run renders it too
-    return _change(ctx, f"promote {params.node}", params.cluster, plan, act, lost_wal_bytes=None)
+    what = f"{params.mode.value} handover from {params.leader}"
+    return _change(ctx, what, params.cluster, plan, act, old=params.leader)
+
+
+def wait_leader(ctx: ActionContext, params: WaitLeaderParams) -> Result:
+    def plan(_: ClusterConfig) -> str:
+        return f"wait for a leader other than {params.old}; else POST /failover {params.candidate}"
+
+    def act(cluster: ClusterConfig) -> dict[str, Any]:
+        return ha.wait_leader(cluster, params.old, params.candidate, params.timeout, ctx.cancelled)
+
+    # leader: later steps' templates read it, so a dry run renders them too
+    what = f"a new leader for {params.cluster}"
+    return _change(ctx, what, params.cluster, plan, act, leader=params.candidate)
+
+
+def rejoin_node(ctx: ActionContext, params: RejoinParams) -> Result:
+    def plan(_: ClusterConfig) -> str:
+        return f"start {params.node} if its Patroni is down; wait until it replicates"
+
+    def act(cluster: ClusterConfig) -> dict[str, Any]:
+        return ha.rejoin(cluster, params.node, params.timeout, ctx.cancelled)
+
+    return _change(ctx, f"rejoin {params.node}", params.cluster, plan, act)
+
+
+def fence_orphans(ctx: ActionContext, params: ClusterParams) -> Result:
+    def plan(_: ClusterConfig) -> str:
+        return "fence every writer that is not Patroni's leader (fence_command)"
+
+    def act(cluster: ClusterConfig) -> dict[str, Any]:
+        return ha.fence_orphans(cluster)
+
+    return _change(ctx, f"fence orphans of {params.cluster}", params.cluster, plan, act)
+
+
+def cut_home(ctx: ActionContext, params: CutHomeParams) -> Result:
+    def plan(cluster: ClusterConfig) -> str:
+        crash = "run every home node's fault_command, then " if params.inject_fault else ""
+        return f"{crash}fail if a node other than {region.dr_node(cluster)} accepts writes"
+
+    def act(cluster: ClusterConfig) -> dict[str, Any]:
+        return region.cut_home(cluster, params.inject_fault)
+
+    return _change(ctx, f"home region of {params.cluster}", params.cluster, plan, act)
+
+
+def start_home(ctx: ActionContext, params: StartHomeParams) -> Result:
+    if not params.drill:
+        return Result.success(note="not a drill: the home region was lost, not crashed by us")
+
+    def plan(_: ClusterConfig) -> str:
+        return "run the start_command of every home node that does not answer"
+
+    def act(cluster: ClusterConfig) -> dict[str, Any]:
+        return region.start_home(cluster, params.timeout, ctx.cancelled)
+
+    return _change(ctx, f"start the home region of {params.cluster}", params.cluster, plan, act)
+
+
+def follow_leader(ctx: ActionContext, params: NodeParams) -> Result:
+    """Patroni clusters: the service file's section lists every node (libpq multi-host,
+    target_session_attrs=read-write), so clients follow the leader with no rewrite; a
+    Route53 endpoint is repointed at `node` (the new leader)."""
+
+    def plan(cluster: ClusterConfig) -> dict[str, Any]:
+        return endpoint.plan_follow(cluster, params.node, _aws(ctx))
+
+    def act(cluster: ClusterConfig) -> dict[str, Any]:
+        return endpoint.follow(cluster, params.node, _aws(ctx))
+
+    return _change(ctx, f"endpoint of {params.cluster}", params.cluster, plan, act)
 
 
 def repoint(ctx: ActionContext, params: NodeParams) -> Result:
@@ -307,34 +357,11 @@ def verify_writes(ctx: ActionContext, params: VerifyParams) -> Result:
     return _change(ctx, f"verify writes on {params.cluster}", params.cluster, lambda _: plan, act)
 
 
-def restore_writer(ctx: ActionContext, params: RestoreWriterParams) -> Result:
-    def act(cluster: ClusterConfig) -> dict[str, Any]:
-        return failover.restore_writer(cluster, params.fenced, _aws(ctx), ctx.cancelled)
-
-    plan = f"keep a promoted node, else unfence {params.fenced}; point the endpoint at it"
-    return _change(
-        ctx, f"restore a writer for {params.cluster}", params.cluster, lambda _: plan, act
-    )
-
-
-def rejoin_node(ctx: ActionContext, params: RejoinParams) -> Result:
-    def plan(cluster: ClusterConfig) -> dict[str, Any]:
-        return rejoin.plan(cluster, params.node, params.upstream, params.method)
-
-    def act(cluster: ClusterConfig) -> dict[str, Any]:
-        return rejoin.rejoin(cluster, params.node, params.upstream, params.method, ctx.cancelled)
-
-    return _change(ctx, f"rejoin {params.node} to {params.upstream}", params.cluster, plan, act)
-
-
 def probe_connector(cluster: ClusterConfig, aws: Any) -> Callable[[], psycopg.Connection[Any]]:
-    """Connect where the endpoint points now (read again on every reconnect)."""
+    """Connect the way clients do, through the endpoint (read again on every reconnect)."""
 
     def connect() -> psycopg.Connection[Any]:
-        name = endpoint.current(cluster, aws)
-        if name is None:
-            raise failover.FailoverError("the endpoint names no configured node")
-        return open_connection(cluster.node(name), cluster.dbname)
+        return endpoint.connect(cluster, aws, application_name="fluxora-probe")
 
     return connect
 
@@ -354,7 +381,7 @@ def probe_start(ctx: ActionContext, params: ProbeStartParams) -> Result:
             interval=params.interval_ms / 1000,
             max_seconds=params.max_seconds,
         )
-        ctx.resource("dr_probes").add(probe_id, probe.start())
+        ctx.resource(PROBES).add(probe_id, probe.start())
         # A failing first write is no reason to stop: in an incident the primary is already
         # gone, and the outage is measured from here.
         probe.wait_for_writes(1, 10, succeeded=False)
@@ -372,21 +399,23 @@ def probe_start(ctx: ActionContext, params: ProbeStartParams) -> Result:
 def probe_stop(ctx: ActionContext, params: ProbeStopParams) -> Result:
     def act() -> Result:
         probe_id = ctx.job_id or "adhoc"
-        probe = ctx.resource("dr_probes").pop(probe_id)
+        probe = ctx.resource(PROBES).pop(probe_id)
         if ctx.dry_run or probe is None:
             return Result.success(probe_id=probe_id, note="no probe running")
         writes = probe.stop()
+        if not params.measure:
+            return Result.success(probe_id=probe_id, attempts=len(writes),
+                                  acknowledged=sum(w.ok for w in writes))  # fmt: skip
         cluster = _cluster(ctx, params.cluster)
         with probe_connector(cluster, _aws(ctx))() as conn:
             present = present_rows(conn, probe_id)
         try:
-            result = measure(writes, present, params.lost_wal_bytes or 0)
+            result = measure(writes, present, 0)
         except NotResumedError as exc:
             return Result.failure(f"probe {probe_id}: {exc}", attempts=len(writes))
         return Result.success(
             probe_id=probe_id,
             measurement=result.measurement(),
-            rpo_bytes_known=params.lost_wal_bytes is not None,
             probe=result.as_data(),
         )
 
@@ -400,22 +429,24 @@ def register(registry: ActionRegistry) -> None:
         check_writers
     )
     add("postgres.roles", RolesParams, "Which node is primary (the endpoint's) and replica.")(roles)
-    down = "Planned: stop the primary cleanly; unplanned: confirm it is lost."
-    add("postgres.primary_down", PrimaryDownParams, down)(primary_down)
-    add("postgres.fence", FenceParams, "Make the old primary unable to accept writes.")(fence)
-    add("postgres.promote", PromoteParams, "Promote a replica and wait until it is primary.")(
-        promote
+    add("postgres.handover", HandoverParams, "Switchover via Patroni, or a drill's fault.")(
+        handover
+    )
+    add("postgres.wait_leader", WaitLeaderParams, "Wait for Patroni to elect a new leader.")(
+        wait_leader
+    )
+    add("postgres.rejoin", RejoinParams, "Start a node if down; wait until it replicates.")(
+        rejoin_node
+    )
+    add("postgres.cut_home", CutHomeParams, "Region evacuation: no writer left at home.")(cut_home)
+    add("postgres.start_home", StartHomeParams, "A drill's crashed home nodes started again.")(
+        start_home
+    )
+    add("postgres.fence_orphans", ClusterParams, "Fence writers that are not the leader.")(
+        fence_orphans
     )
     add("postgres.verify_writes", VerifyParams, "Write and read back through the endpoint.")(
         verify_writes
-    )
-    add(
-        "postgres.restore_writer",
-        RestoreWriterParams,
-        "Rollback: leave one writable node behind the endpoint.",
-    )(restore_writer)
-    add("postgres.rejoin", RejoinParams, "Rebuild a node as a replica (pg_rewind or clone).")(
-        rejoin_node
     )
     add("postgres.probe_start", ProbeStartParams, "Start a write probe through the endpoint.")(
         probe_start
@@ -424,6 +455,9 @@ def register(registry: ActionRegistry) -> None:
         probe_stop
     )
     add("endpoint.repoint", NodeParams, "Point the cluster's service endpoint at a node.")(repoint)
+    add("endpoint.follow_leader", NodeParams, "Keep clients on the leader (multi-host/DNS).")(
+        follow_leader
+    )
     add(
         "aws.route53.failover",
         NodeParams,

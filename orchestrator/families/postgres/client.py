@@ -22,6 +22,21 @@ class PasswordUnavailableError(FluxoraError):
     pass
 
 
+def read_password(variable: str | None, path: Path | None) -> str | None:
+    """A password from an environment variable or a file; None when neither is named."""
+    if variable:
+        value = os.environ.get(variable)
+        if value is None:
+            raise PasswordUnavailableError(f"password variable {variable} is not set")
+        return value
+    if path:
+        try:
+            return path.read_text(encoding="utf-8").rstrip("\n")
+        except OSError as exc:
+            raise PasswordUnavailableError(f"password file {path}: {exc.strerror or exc}") from exc
+    return None
+
+
 class ServerConfig(Section):
     """How to reach a PostgreSQL server: `host` is a name, an address or a socket directory."""
 
@@ -40,19 +55,7 @@ class ServerConfig(Section):
 
     def password(self) -> str | None:
         """The password from its variable or file; None when neither is configured."""
-        if self.password_env:
-            value = os.environ.get(self.password_env)
-            if value is None:
-                raise PasswordUnavailableError(f"password variable {self.password_env} is not set")
-            return value
-        if self.password_file:
-            try:
-                return self.password_file.read_text(encoding="utf-8").rstrip("\n")
-            except OSError as exc:
-                raise PasswordUnavailableError(
-                    f"password file {self.password_file}: {exc.strerror or exc}"
-                ) from exc
-        return None
+        return read_password(self.password_env, self.password_file)
 
     def address(self) -> str:
         return f"{self.host}:{self.port}"
@@ -106,9 +109,15 @@ def connect(
     except PasswordUnavailableError as exc:
         raise DatabaseUnavailableError(f"{describe(server, dbname)}: {exc}") from exc
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        reason = _reason(exc)
         raise DatabaseUnavailableError(
             f"cannot connect to {describe(server, dbname)}: {reason}"
         ) from exc
     with conn:
         yield conn
+
+
+def _reason(exc: psycopg.OperationalError) -> str:
+    """libpq's own reason (`... failed: Connection refused`), without its indented hints."""
+    lines = [line for line in str(exc).strip().splitlines() if line and not line[0].isspace()]
+    return lines[-1] if lines else type(exc).__name__

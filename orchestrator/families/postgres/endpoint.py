@@ -1,16 +1,28 @@
 """Where clients connect: a libpq service file (dev) or a Route53 failover record pair
 (staging/prod). `current` says which node the endpoint names, `repoint` moves it, and
-`plan` says what `repoint` would do (the file it writes or the boto3 call it makes)."""
+`plan` says what `repoint` would do (the file it writes or the boto3 call it makes).
+
+For a cluster run by Patroni the service section lists every node (libpq multi-host with
+`target_session_attrs=read-write`): clients find the leader themselves and `follow` writes
+the section once; a Route53 endpoint is repointed at the leader (cross-region). The
+orchestrator owns only `host`, `port`, `dbname` and `target_session_attrs` of its section:
+every other setting there (user, sslmode, application_name, ...) is kept as it is.
+"""
 
 from __future__ import annotations
 
 import configparser
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from psycopg.conninfo import make_conninfo
+
 from orchestrator.core.errors import FluxoraError
+from orchestrator.families.postgres.nodes import open_connection
 from orchestrator.families.postgres.topology import (
     ClusterConfig,
     Route53Endpoint,
@@ -20,6 +32,9 @@ from orchestrator.families.postgres.topology import (
 
 class EndpointError(FluxoraError):
     pass
+
+
+OWNED_SETTINGS = ("host", "port", "dbname", "target_session_attrs")
 
 
 def current(cluster: ClusterConfig, aws: Any) -> str | None:
@@ -44,14 +59,68 @@ def current(cluster: ClusterConfig, aws: Any) -> str | None:
 
 def repoint(cluster: ClusterConfig, node: str, aws: Any) -> dict[str, Any]:
     """Point the endpoint at `node`; return what was done (as `plan` describes it)."""
-    change = plan(cluster, node, aws)
+    return _apply(cluster, plan(cluster, node, aws), aws)
+
+
+def follow(cluster: ClusterConfig, leader: str, aws: Any) -> dict[str, Any]:
+    """After Patroni changed the leader: the multi-host section (unchanged when it is
+    there already), or the Route53 record repointed at `leader`."""
+    return _apply(cluster, plan_follow(cluster, leader, aws), aws)
+
+
+def plan_follow(cluster: ClusterConfig, leader: str, aws: Any) -> dict[str, Any]:
+    endpoint = cluster.endpoint
+    if isinstance(endpoint, ServiceFileEndpoint) and cluster.patroni is not None:
+        return {
+            "kind": "service_file",
+            "path": str(endpoint.path),
+            "service": endpoint.service,
+            "section": multi_host_section(cluster),
+        }
+    return plan(cluster, leader, aws)
+
+
+def multi_host_section(cluster: ClusterConfig) -> dict[str, str]:
+    """Every node of the region (not the DR node), the leader found by libpq."""
+    nodes = [cluster.node(name) for name in sorted(cluster.nodes) if name != cluster.dr_node]
+    return {
+        "host": ",".join(node.host for node in nodes),
+        "port": ",".join(str(node.port) for node in nodes),
+        "dbname": cluster.dbname,
+        "target_session_attrs": "read-write",
+    }
+
+
+def connect(cluster: ClusterConfig, aws: Any, application_name: str) -> psycopg.Connection[Any]:
+    """A connection made the way clients make it: the service section's settings (the
+    orchestrator's own user and password), or the node the DNS record names."""
+    endpoint = cluster.endpoint
+    node = next(iter(cluster.nodes.values()))
+    if isinstance(endpoint, ServiceFileEndpoint) and cluster.patroni is not None:
+        section = _read_service(endpoint)
+        if section is None:
+            raise EndpointError(f"service file {endpoint.path} has no [{endpoint.service}]")
+        settings = {**section, "user": node.user, "password": node.password()}
+        return psycopg.connect(
+            make_conninfo("", **settings),
+            connect_timeout=node.connect_timeout_seconds,
+            application_name=application_name,
+            autocommit=True,
+        )
+    name = current(cluster, aws)
+    if name is None:
+        raise EndpointError("the endpoint names no configured node")
+    return open_connection(cluster.node(name), cluster.dbname)
+
+
+def _apply(cluster: ClusterConfig, change: dict[str, Any], aws: Any) -> dict[str, Any]:
     endpoint = cluster.endpoint
     if isinstance(endpoint, ServiceFileEndpoint):
         _write_service(endpoint, change["section"])
     else:
         route53 = aws.client("route53", endpoint.region)
         route53.change_resource_record_sets(
-            HostedZoneId=endpoint.zone_id, ChangeBatch=change["change_batch"]
+            HostedZoneId=change["zone_id"], ChangeBatch=change["change_batch"]
         )
     return change
 
@@ -70,7 +139,7 @@ def plan(cluster: ClusterConfig, node: str, aws: Any) -> dict[str, Any]:
     return {
         "kind": "route53",
         "call": "route53.change_resource_record_sets",
-        "zone_id": endpoint.zone_id,
+        "zone_id": zone_id(endpoint, aws),
         "change_batch": _change_batch(endpoint, target.dns_value(), aws),
     }
 
@@ -95,12 +164,15 @@ def _read_service(endpoint: ServiceFileEndpoint) -> dict[str, str] | None:
     return dict(parser[endpoint.service]) if parser.has_section(endpoint.service) else None
 
 
-def _write_service(endpoint: ServiceFileEndpoint, section: dict[str, str]) -> None:
-    """Replace our section, keep the others; atomic (clients never read half a file)."""
+def _write_service(endpoint: ServiceFileEndpoint, section: Mapping[str, str]) -> None:
+    """Set the settings we own in our section, keep every other setting and section;
+    atomic (clients never read half a file)."""
     parser = _parser()
     if endpoint.path.exists():
         parser.read_string(endpoint.path.read_text(encoding="utf-8"), str(endpoint.path))
-    parser[endpoint.service] = section
+    kept = dict(parser[endpoint.service]) if parser.has_section(endpoint.service) else {}
+    foreign = {k: v for k, v in kept.items() if k not in OWNED_SETTINGS}
+    parser[endpoint.service] = {**section, **foreign}
     lines = ["# Managed by fluxora-orch (endpoint.repoint): connect with service=NAME."]
     for name in parser.sections():
         lines += ["", f"[{name}]", *(f"{k}={v}" for k, v in parser[name].items())]
@@ -121,10 +193,22 @@ def _write_service(endpoint: ServiceFileEndpoint, section: dict[str, str]) -> No
 # --- Route53 failover pair ---------------------------------------------------------------------
 
 
+def zone_id(endpoint: Route53Endpoint, aws: Any) -> str:
+    """The hosted zone's id: configured, or looked up by the zone's name."""
+    if endpoint.zone_id is not None:
+        return endpoint.zone_id
+    name = endpoint.zone if (endpoint.zone or "").endswith(".") else f"{endpoint.zone}."
+    route53 = aws.client("route53", endpoint.region)
+    zones = route53.list_hosted_zones_by_name(DNSName=name, MaxItems="1")["HostedZones"]
+    if not zones or zones[0]["Name"] != name:
+        raise EndpointError(f"no Route53 hosted zone named {name}")
+    return str(zones[0]["Id"]).rsplit("/", 1)[-1]
+
+
 def _failover_records(endpoint: Route53Endpoint, aws: Any) -> dict[str, dict[str, Any]]:
     route53 = aws.client("route53", endpoint.region)
     page = route53.list_resource_record_sets(
-        HostedZoneId=endpoint.zone_id,
+        HostedZoneId=zone_id(endpoint, aws),
         StartRecordName=endpoint.fqdn,
         StartRecordType=endpoint.record_type,
     )

@@ -8,28 +8,27 @@ postgres_clusters:
       dbname: fluxora            # the database clients use (probe and write checks go there)
       home: pg-a                 # the node that is primary when the topology is as designed
       nodes:
-        pg-a: {host: /var/run/postgresql, port: 5433, cluster: "15/a",
-               data_dir: /var/lib/postgresql/15/a}
-        pg-b: {host: /var/run/postgresql, port: 5434, cluster: "15/b",
-               data_dir: /var/lib/postgresql/15/b}
+        pg-a: {host: 127.0.0.1, port: 5433, patroni_url: "http://127.0.0.1:8008",
+               fault_command: [fluxora-patroni, kill, /etc/patroni/a.yml],
+               start_command: [fluxora-patroni, start, /etc/patroni/a.yml]}
+        pg-b: {host: 127.0.0.1, port: 5434, patroni_url: "http://127.0.0.1:8009"}
       endpoint: {kind: service_file, path: /etc/fluxora/pg_service.conf, service: fluxora-main}
+      patroni: {synchronous: true}    # username + password_env/password_file: REST auth
   staging:
     main:
       ...
       nodes:
         db1: {host: db1.staging.internal, dns_name: db1.staging.internal,
-              stop_command: [salt, db1, cmd.run, "pg_ctlcluster 15 main stop -m fast"]}
+              patroni_url: "http://db1.staging.internal:8008"}
       endpoint: {kind: route53, zone_id: Z123, record: db.staging.fluxora.internal}
       dr_node: db-dr                # region-evacuation points the record here
 ```
-A node with `cluster` ("VERSION/NAME") is controlled locally with pg_ctlcluster and must name
-its `data_dir`; any other node is stopped with `stop_command` and kept down with
-`fence_command` when given, and is fenced through the endpoint alone when neither works.
+A Patroni cluster has a `patroni:` section and each node its `patroni_url`; Patroni decides
+who leads, the orchestrator asks it (switchover, failover) and drills it (`fault_command`).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -37,41 +36,22 @@ from pydantic import Field, model_validator
 
 from orchestrator.core.config import Section
 from orchestrator.core.errors import FluxoraError
-from orchestrator.families.postgres.client import ServerConfig
-
-_CLUSTER = re.compile(r"^(?P<version>\d+)/(?P<name>[A-Za-z0-9_.-]+)$")
+from orchestrator.families.postgres.client import ServerConfig, read_password
 
 
 class NodeConfig(ServerConfig):
-    cluster: str | None = Field(default=None, pattern=_CLUSTER.pattern)
-    data_dir: Path | None = None
-    run_as: str = "postgres"  # the OS user that owns the data directory (pg_rewind, pg_basebackup)
+    """One PostgreSQL node: how to reach it (host, port, user), its Patroni REST API, and the
+    commands drills and fencing run on it (argv, e.g. through `salt HOST cmd.run`)."""
+
     dns_name: str | None = None  # what the DNS endpoint points at; default: host
-    stop_command: list[str] | None = None  # a remote node: how to stop it (argv)
+    patroni_url: str | None = Field(default=None, pattern=r"^https?://")  # its REST API
+    # Drills: crash the whole node at once, as a power loss would (`fluxora-patroni kill`);
+    # start_command brings it back (Patroni rejoins it as a replica).
+    fault_command: list[str] | None = None
     start_command: list[str] | None = None
-    # A remote node: how to keep it from coming back as a primary (argv; for example Salt
-    # writing standby.signal and disabling the unit). Run by the fence step after the stop.
+    # Stop the node's postmaster at once: postgres.fence_orphans runs it on a writer that is
+    # not Patroni's leader.
     fence_command: list[str] | None = None
-
-    @model_validator(mode="after")
-    def _local_needs_data_dir(self) -> Self:
-        if self.cluster and self.data_dir is None:
-            raise ValueError("a node with `cluster` (controlled by pg_ctlcluster) needs data_dir")
-        return self
-
-    @property
-    def version(self) -> str | None:
-        match = _CLUSTER.match(self.cluster or "")
-        return match.group("version") if match else None
-
-    @property
-    def cluster_name(self) -> str | None:
-        match = _CLUSTER.match(self.cluster or "")
-        return match.group("name") if match else None
-
-    @property
-    def bin_dir(self) -> Path | None:
-        return Path(f"/usr/lib/postgresql/{self.version}/bin") if self.version else None
 
     def dns_value(self) -> str:
         return self.dns_name or self.host
@@ -88,14 +68,22 @@ class ServiceFileEndpoint(Section):
 
 class Route53Endpoint(Section):
     """A Route53 failover pair: the PRIMARY record holds the writable node, the SECONDARY
-    record the other one."""
+    record the other one. The hosted zone is named by its id or by its name (`zone`, as the
+    Salt states create it: the id is AWS-assigned, looked up when the endpoint is used)."""
 
     kind: Literal["route53"]
-    zone_id: str
+    zone_id: str | None = None
+    zone: str | None = None
     record: str
     record_type: Literal["CNAME", "A"] = "CNAME"
     ttl: int = Field(default=30, ge=1)
     region: str | None = None  # default: aws.region
+
+    @model_validator(mode="after")
+    def _one_zone(self) -> Self:
+        if (self.zone_id is None) == (self.zone is None):
+            raise ValueError("set zone_id or zone (the hosted zone's name), exactly one")
+        return self
 
     @property
     def fqdn(self) -> str:
@@ -105,12 +93,29 @@ class Route53Endpoint(Section):
 EndpointConfig = Annotated[ServiceFileEndpoint | Route53Endpoint, Field(discriminator="kind")]
 
 
+class PatroniSettings(Section):
+    """How the orchestrator reaches the nodes' Patroni REST API (each node's `patroni_url`):
+    `username` and a password (`password_env` or `password_file`) when the API requires
+    authentication; `synchronous` as the cluster's DCS config has it (only the sync standby
+    may then take over)."""
+
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    synchronous: bool = True
+
+    def password(self) -> str | None:
+        return read_password(self.password_env, self.password_file)
+
+
 class ClusterConfig(Section):
     dbname: str = "postgres"
     home: str
     nodes: dict[str, NodeConfig] = Field(min_length=2)
     endpoint: EndpointConfig
     dr_node: str | None = None
+    patroni: PatroniSettings | None = None  # the cluster is run by Patroni
 
     @model_validator(mode="after")
     def _names_known(self) -> Self:

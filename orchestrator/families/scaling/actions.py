@@ -24,11 +24,11 @@ from orchestrator.core.actions import (
 )
 from orchestrator.core.results import Result
 from orchestrator.families.aws.asg import AWS_ERRORS, GroupNotFoundError, Groups
-from orchestrator.families.aws.clients import NoDrRegionError
+from orchestrator.families.aws.clients import AWS, NoDrRegionError
 from orchestrator.families.scaling import history
 from orchestrator.families.scaling.config import ScalingError
 from orchestrator.families.scaling.decide import Request
-from orchestrator.families.scaling.service import Call, Scaler
+from orchestrator.families.scaling.service import SCALING, Call, Scaler
 
 EXPECTED_FAILURES = (ScalingError, GroupNotFoundError, MissingResourceError, *AWS_ERRORS)
 
@@ -106,7 +106,7 @@ def set_dr_capacity(ctx: ActionContext, params: DrCapacityParams) -> Result:
 
 
 def _dr_groups(ctx: ActionContext) -> list[str]:
-    region = ctx.resource("aws").dr_region()
+    region = ctx.resource(AWS).dr_region()
     groups = _scaler(ctx).config.in_region(ctx.env, region)
     if not groups:
         raise ScalingError(f"no scaling.groups of {ctx.env} in the DR region {region}")
@@ -134,11 +134,11 @@ def _scale(ctx: ActionContext, group: str, request: Callable[[Scaler], Request])
 
 
 def _scaler(ctx: ActionContext) -> Scaler:
-    return ctx.resource("scaling")  # type: ignore[no-any-return]
+    return ctx.resource(SCALING)
 
 
 def _groups(ctx: ActionContext) -> Groups:
-    return Groups(ctx.resource("aws"))
+    return Groups(ctx.resource(AWS))
 
 
 def _failed(ctx: ActionContext, group: str, error: str, **data: Any) -> Result:

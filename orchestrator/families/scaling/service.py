@@ -11,6 +11,7 @@ from typing import Any
 
 from orchestrator.core.events import utcnow
 from orchestrator.core.jobs import Job, JobStatus
+from orchestrator.core.resources import ResourceKey
 from orchestrator.families.aws.asg import AWS_ERRORS, Groups, GroupState
 from orchestrator.families.scaling.config import GroupPolicy, ScalingConfig, ScalingError
 from orchestrator.families.scaling.decide import (
@@ -224,3 +225,6 @@ def _data(group: str, env: str, verdict: ScalingDecision) -> dict[str, Any]:
         "suppressed": verdict.suppressed.value if verdict.suppressed else None,
         "reason": verdict.reason,
     }
+
+
+SCALING = ResourceKey[Scaler]("scaling")

@@ -14,6 +14,7 @@ from orchestrator.core.actions import (
 )
 from orchestrator.core.results import Result
 from orchestrator.families.aws.asg import AWS_ERRORS
+from orchestrator.families.aws.clients import AWS
 from orchestrator.families.security import inventory, policy
 
 
@@ -23,7 +24,7 @@ class CheckParams(ActionParams):
 
 def check(ctx: ActionContext, params: CheckParams) -> Result:
     try:
-        found = policy.check(inventory.read(ctx.resource("aws"), ctx.env))
+        found = policy.check(inventory.read(ctx.resource(AWS), ctx.env))
     except (MissingResourceError, *AWS_ERRORS) as exc:
         return Result.failure(f"security check of {ctx.env} could not read AWS: {exc}")
     counts = dict.fromkeys(policy.RULES, 0)

@@ -28,9 +28,10 @@ fluxora:
 
   postgres:
     version: 15
-    primary: {cluster: main, port: 5432, listen_addresses: '*'}
-    replica: {cluster: main, port: 5432, listen_addresses: '*'}
-    replication: {user: replicator, slot: fluxora_replica_1}
+    # Patroni members: the host with the role runs the member (member names: the env files).
+    primary: {cluster: main, port: 5432, rest_port: 8008, listen_addresses: '*'}
+    replica: {cluster: main, port: 5432, rest_port: 8008, listen_addresses: '*'}
+    replication: {user: replicator}
     # createdb: restore-verify restores into scratch databases on the source's own server.
     backup: {user: fluxora_backup, createdb: true}
     monitor: {user: prometheus}
@@ -43,6 +44,15 @@ fluxora:
       wal_keep_size: 1GB
       hot_standby: 'on'
       wal_log_hints: 'on'
+
+  # Continuous WAL archiving (fluxora.walarchive, staging and prod). fluxora.postgres and the
+  # Patroni config put postgres_parameters into PostgreSQL: the one place the command is named.
+  walarchive:
+    archive_command: /usr/local/bin/fluxora-wal-archive %p
+    postgres_parameters:
+      archive_mode: 'on'
+      archive_command: /usr/local/bin/fluxora-wal-archive %p
+      archive_timeout: 10s  # bounds the region-loss RPO (target 15 s; bench.pitr)
 
   redis:
     port: 6379
@@ -57,6 +67,8 @@ fluxora:
     postgres_exporter: {listen: '127.0.0.1:9187'}
 
   orchestrator:
+    # The release of fluxora-orch every environment runs (the wheel's version, pyproject.toml).
+    version: 0.1.0
     config:
       http: {listen: '127.0.0.1:8470'}
       shutdown_grace_seconds: 30
@@ -76,19 +88,24 @@ fluxora:
     restore-verify-fluxora-logical:
       cron: '0 6 * * *'
       data: {database: fluxora, kind: logical}
-  # Rule templates are the orchestrator's Jinja, not pillar's: kept raw.
+  # Rule templates are the orchestrator's Jinja, not pillar's: kept raw. Locks are declared
+  # by the runbooks (backup-<database>-<kind>, restore-verify/<env>, dr/<env>); a rule's
+  # lock applies only to a runbook that declares none, and is refused on a rule whose runbook
+  # declares one.
   {%- raw %}
   rules:
     backup-on-schedule:
       match: fluxora/schedule/backup-*
       run: backup
       with: {database: '{{ event.data.database }}', kind: '{{ event.data.kind }}'}
-      lock: 'backup-{{ event.data.database }}-{{ event.data.kind }}'
+    # Base backups for point-in-time recovery, where backup.pitr.<env> is configured.
+    base-backup-on-schedule:
+      match: fluxora/schedule/base-backup*
+      run: base-backup
     restore-verify-on-schedule:
       match: fluxora/schedule/restore-verify-*
       run: restore-verify
       with: {database: '{{ event.data.database }}', kind: '{{ event.data.kind }}'}
-      lock: 'restore-verify-{{ event.data.database }}'
     # A stale backup (FluxoraBackupStale, via Alertmanager) gets one immediate backup of that
     # database and kind, at most once an hour each.
     backup-when-stale:
@@ -96,21 +113,20 @@ fluxora:
       when: 'event.data.labels.env == env'
       run: backup
       with: {database: '{{ event.data.labels.database }}', kind: '{{ event.data.labels.kind }}'}
-      lock: 'backup-{{ event.data.labels.database }}-{{ event.data.labels.kind }}'
       cooldown: {window: 1h, key: '{{ event.data.labels.database }}-{{ event.data.labels.kind }}'}
     # DR drills on schedule (each environment's file lists its `drill-*` schedules, whose data
     # names the runbook and its params); in prod a person approves every drill. Every drill
-    # holds the environment's DR lock dr/<env>: one at a time, and no scale-in while it runs.
+    # runbook declares the environment's DR lock dr/<env>: one at a time, and no scale-in
+    # while it runs.
     drill-on-schedule:
       match: fluxora/schedule/drill-*
       run: '{{ event.data.runbook }}'
       with: '{{ event.data.params | default({}) }}'
-      lock: 'dr/{{ env }}'
       approval: {prod: true}
     # What `fluxora-orch runbook run NAME`, `backup`, `restore-verify` and `salt-run
     # fluxora.runbook name=NAME` send; the runbook's own approval policy applies (prod by
-    # default). A request holds the lock it names (a backup's is the one its schedule takes),
-    # else the environment's DR lock, as a scheduled drill does.
+    # default) and its lock; a runbook that declares none (scale-*, security-check) holds
+    # the lock the request names, else the environment's DR lock.
     runbook-request:
       match: fluxora/request/runbook/*
       when: 'event.data.params is defined'
@@ -119,35 +135,15 @@ fluxora:
       with: '{{ event.data.params }}'
       dry_run: '{{ event.data.dry_run | default(false) }}'
       lock: "{{ event.data.lock | default('dr/' ~ (event.data.env | default(env))) }}"
-    # Scaling (dr_runbooks/scale-*.yaml). The orchestrator enforces each group's policy
-    # (fluxora:scaling:groups); these rules only say when to ask. Keys are the orchestrator's.
-    forecast-backlog-scale-out:
-      match: fluxora/alert/FluxoraForecastQueueBacklog/firing
-      when: event.data.labels.env == env
-      run: scale-out
-      with: {group: 'fluxora-{{ env }}-worker'}
-    forecast-backlog-scale-in:
-      match: fluxora/alert/FluxoraForecastQueueBacklog/resolved
-      when: event.data.labels.env == env
-      run: scale-in
-      with: {group: 'fluxora-{{ env }}-worker'}
-    forecast-scale-in-settle:
-      match: fluxora/schedule/forecast-scale-in-settle
-      run: scale-in
-      with: {group: 'fluxora-{{ env }}-worker', follow: true}
-    forecast-window-prescale:
-      match: fluxora/schedule/forecast-window-prescale
-      run: scale-to
-      with: {group: 'fluxora-{{ env }}-worker', capacity: '{{ event.data.capacity }}'}
-    forecast-window-scale-back:
-      match: fluxora/schedule/forecast-window-scale-back
-      run: scale-to
-      with: {group: 'fluxora-{{ env }}-worker'}
-    # The live security check (dr_runbooks/security-check.yaml), on staging's and prod's
-    # `security-check` schedule.
-    security-check-on-schedule:
-      match: fluxora/schedule/security-check
-      run: security-check
+    # A new release (`fluxora-orch release build` announces it) is deployed to dev at once;
+    # staging and prod are deployed by a person (`fluxora-orch deploy apply`).
+    deploy-dev-on-release:
+      match: fluxora/release/built
+      run: deploy
+      env: dev
+      with: {release: '{{ event.data.version }}'}
+    # Requests to scale a group (`fluxora-orch scale`); the orchestrator enforces each group's
+    # policy (fluxora:scaling:groups). The scaling rules that fire by themselves are in fleet.sls.
     scale-request-to:
       match: fluxora/request/scale/to
       run: scale-to

@@ -6,13 +6,15 @@ fluxora:
   topology:
     hosts:
       dev-1:
-        roles: [postgres-primary, postgres-replica, redis, monitoring, orchestrator]
+        roles: [postgres-primary, postgres-replica, etcd, redis, monitoring, orchestrator]
   common:
     timesync: {enabled: false}  # a dev machine (VM or container) takes its time from the host
   postgres:
-    # Both clusters on one machine, beside the distribution's own `main` on 5432.
-    primary: {host: 127.0.0.1, cluster: fluxora_primary, port: 5433, listen_addresses: localhost}
-    replica: {cluster: fluxora_replica, port: 5434, listen_addresses: localhost}
+    # Both Patroni members on one machine, beside the distribution's own `main` on 5432.
+    primary: {member: fluxora-a, host: 127.0.0.1, cluster: fluxora_primary, port: 5433,
+              rest_port: 8008, listen_addresses: 127.0.0.1}
+    replica: {member: fluxora-b, host: 127.0.0.1, cluster: fluxora_replica, port: 5434,
+              rest_port: 8009, listen_addresses: 127.0.0.1}
     hba:
       replication_cidrs: [127.0.0.1/32]
       client_cidrs: [127.0.0.1/32]

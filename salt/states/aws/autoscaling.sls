@@ -30,10 +30,16 @@ aws-autoscaling-{{ id }}-fluxora_ec2-launch_template_present:
     - instance_profile: {{ prefix }}-{{ key }}
     - user_data: |
         #!/bin/sh
-        # Bootstrap: this instance's Salt minion knows its environment and role.
+        # Bootstrap: the minion id names the group and the instance, which is how the master's
+        # pillar top knows its environment and role (salt/pillar/fluxora/identity.jinja).
+        set -e
+        imds=http://169.254.169.254/latest
+        token=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' $imds/api/token)
+        instance=$(curl -sf -H "X-aws-ec2-metadata-token: $token" $imds/meta-data/instance-id)
         mkdir -p /etc/salt/minion.d
-        cat > /etc/salt/minion.d/fluxora.conf <<'EOF'
+        cat > /etc/salt/minion.d/fluxora.conf <<EOF
         master: {{ aws.salt_master }}
+        id: {{ name }}-$instance
         grains:
           fluxora:
             env: {{ fluxora.env }}

@@ -1,5 +1,6 @@
-{#- Roles for S3 replication and for the API and worker instances. #}
+{#- Roles for S3 replication, the API and worker instances, and the DB hosts' WAL archiver. #}
 {%- from 'aws/map.jinja' import aws, prefix, tags %}
+{%- from 'fluxora/walarchive/map.jinja' import walarchive %}
 {%- set trust_ec2 = {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow',
       'Principal': {'Service': 'ec2.amazonaws.com'}, 'Action': 'sts:AssumeRole'}]} %}
 {%- set trust_s3 = {'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow',
@@ -48,3 +49,34 @@ aws-iam-{{ role }}-fluxora_iam-role_present:
             - {Effect: Allow, Action: {{ actions | json }}, Resource: ['arn:aws:s3:::{{ artifacts }}/*']}
     - tags: {{ tags | json }}
 {%- endfor %}
+
+{#- The DB hosts' WAL archiver (fluxora-wal-archive, barman-cloud-wal-archive and the restores'
+    barman-cloud-wal-restore): its server's objects under each destination's prefix, the primary
+    bucket and the DR copy, nothing else. No delete: retention is the orchestrator's. The
+    destinations are the ones fluxora.walarchive writes into the archiver's config. #}
+{%- set wal_buckets = [] %}{% set wal_prefixes = [] %}{% set wal_objects = [] %}
+{%- for destination in walarchive.destinations %}
+{%-   set bucket, _, path = destination.url.replace('s3://', '', 1).partition('/') %}
+{%-   set key = (path.strip('/') ~ '/' if path.strip('/') else '') ~ walarchive.server_name %}
+{%-   do wal_buckets.append('arn:aws:s3:::' ~ bucket) %}
+{%-   do wal_prefixes.append(key ~ '/*') %}
+{%-   do wal_objects.append('arn:aws:s3:::' ~ bucket ~ '/' ~ key ~ '/*') %}
+{%- endfor %}
+
+aws-iam-wal_archiver-fluxora_iam-role_present:
+  fluxora_iam.role_present:
+    - name: {{ prefix }}-wal-archiver
+    - region: {{ aws.region }}
+    - assume_role_policy: {{ trust_ec2 | json }}
+    - instance_profile: true
+    - policies:
+        wal:
+          Version: '2012-10-17'
+          Statement:
+            # barman checks the bucket (HeadBucket: s3:ListBucket without a prefix) before
+            # each upload; a listing that names a prefix must name the server's.
+            - {Effect: Allow, Action: [s3:ListBucket], Resource: {{ wal_buckets | unique | json }},
+               Condition: {StringLikeIfExists: {'s3:prefix': {{ wal_prefixes | unique | json }}}}}
+            - {Effect: Allow, Action: [s3:GetObject, s3:PutObject, s3:AbortMultipartUpload],
+               Resource: {{ wal_objects | json }}}
+    - tags: {{ tags | json }}

@@ -20,7 +20,7 @@ orch-backup-args-test-fail_without_changes:
 orch-backup-run-salt-function:
   salt.function:
     - name: fluxora.cli
-    - tgt: 'G@fluxora:env:{{ env }} and G@fluxora:roles:orchestrator'
+    - tgt: 'I@fluxora:env:{{ env }} and I@fluxora:roles:orchestrator'
     - tgt_type: compound
     - arg: [{{ args | json }}]
     - failhard: true

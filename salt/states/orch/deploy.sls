@@ -14,19 +14,25 @@ orch-deploy-env-test-fail_without_changes:
     - name: "pillar 'env' must be dev, staging or prod, got {{ env | string | replace('"', '') }}"
     - failhard: true
 {%- else %}
-{%- set in_env = 'G@fluxora:env:' ~ env %}
+{%- set in_env = 'I@fluxora:env:' ~ env %}
+{#- Every role of top.sls, in dependency order: etcd before the Patroni members that use it,
+    the designed leader before the replica it clones, the standalone servers (postgres-restore,
+    postgres-dr: the primary's states) with it. A member's states include its WAL archiving. #}
+{%- set leaders = 'I@fluxora:roles:postgres-primary or I@fluxora:roles:postgres-restore'
+      ~ ' or I@fluxora:roles:postgres-dr' %}
 {%- set steps = [
       ('common', in_env, ['fluxora.common', 'fluxora.monitoring.exporters.node']),
-      ('postgres-primary', in_env ~ ' and G@fluxora:roles:postgres-primary',
+      ('etcd', in_env ~ ' and I@fluxora:roles:etcd', ['fluxora.etcd']),
+      ('postgres-primary', in_env ~ ' and ( ' ~ leaders ~ ' )',
        ['fluxora.postgres.primary', 'fluxora.monitoring.exporters.postgres']),
-      ('postgres-replica', in_env ~ ' and G@fluxora:roles:postgres-replica',
+      ('postgres-replica', in_env ~ ' and I@fluxora:roles:postgres-replica',
        ['fluxora.postgres.replica', 'fluxora.monitoring.exporters.postgres']),
-      ('redis', in_env ~ ' and G@fluxora:roles:redis', ['fluxora.redis']),
-      ('monitoring', in_env ~ ' and G@fluxora:roles:monitoring', ['fluxora.monitoring.server']),
-      ('orchestrator', in_env ~ ' and G@fluxora:roles:orchestrator', ['fluxora.orchestrator']),
+      ('redis', in_env ~ ' and I@fluxora:roles:redis', ['fluxora.redis']),
+      ('monitoring', in_env ~ ' and I@fluxora:roles:monitoring', ['fluxora.monitoring.server']),
+      ('orchestrator', in_env ~ ' and I@fluxora:roles:orchestrator', ['fluxora.orchestrator']),
     ] %}
 {%- if env != 'dev' %}
-{%- do steps.append(('cloud', in_env ~ ' and G@fluxora:roles:cloud', ['aws'])) %}
+{%- do steps.append(('cloud', in_env ~ ' and I@fluxora:roles:cloud', ['aws'])) %}
 {%- endif %}
 {%- set only = pillar.get('only') or steps | map(attribute=0) | list %}
 

@@ -37,7 +37,11 @@ def local_minion_factory(
     synced: list[bool] = []
 
     def make(
-        env: str, host: str, roles: list[str], pillar_roots: list[Path] | None = None
+        env: str,
+        host: str,
+        roles: list[str],
+        pillar_roots: list[Path] | None = None,
+        file_roots: list[Path] | None = None,
     ) -> LocalMinion:
         roots = pillar_roots or [test_pillar.root, SALT_DIR / "pillar"]
         minion = LocalMinion.create(
@@ -47,6 +51,7 @@ def local_minion_factory(
             pillar_roots=roots,
             gpg_keydir=test_pillar.gnupghome,
             extension_modules=extmods,
+            file_roots=file_roots,
         )
         if not synced:
             minion.call("saltutil.sync_all")
@@ -81,3 +86,17 @@ def states_of(highstate: dict[str, Any], module: str) -> dict[str, dict[str, Any
                     args["__function__"] = item
             found[state_id] = args
     return found
+
+
+def orchestrator_config_state(highstates: dict[tuple[str, str], Any], env: str) -> dict[str, Any]:
+    """The state that writes the daemon's config on `env`'s orchestrator host (its `dataset`
+    is the config)."""
+    (host,) = [h for h, roles in topology(env).items() if "orchestrator" in roles]
+    return states_of(highstates[(env, host)], "file")["fluxora-orchestrator-config-file-serialize"]
+
+
+def config_file_of(highstates: dict[tuple[str, str], Any], env: str, directory: Path) -> Path:
+    """`env`'s rendered daemon config, written to `directory`/orchestrator.yml."""
+    path = directory / "orchestrator.yml"
+    path.write_text(yaml.safe_dump(orchestrator_config_state(highstates, env)["dataset"]))
+    return path

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
-import yaml
 
-from tests.harness.salt import SALT_DIR
+from tests.harness.pillar import merged_pillar
 from tests.harness.saltlocal import LocalMinion
 from tests.integration.salt.conftest import topology
 
@@ -18,15 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 def pillar(env: str) -> dict[str, Any]:
-    defaults = yaml.safe_load(
-        (SALT_DIR / "pillar/fluxora/defaults.sls")
-        .read_text()
-        .replace("{%- raw %}", "")
-        .replace("{%- endraw %}", "")
-    )
-    data = yaml.safe_load((SALT_DIR / "pillar" / "fluxora" / f"{env}.sls").read_text())["fluxora"]
-    data["tags"] = {**defaults["fluxora"]["tags"], **data["tags"]}
-    return dict(data)
+    return merged_pillar(env)
 
 
 def tags_of(items: list[dict[str, Any]] | None) -> dict[str, str]:
@@ -184,10 +176,15 @@ def check_security_groups(env: str, data: dict[str, Any]) -> None:
         (p["FromPort"], [r["CidrIp"] for r in p["IpRanges"]]) for p in api["IpPermissions"]
     ] == [(443, ["0.0.0.0/0"])]
     assert worker["IpPermissions"] == []
-    sources = sorted(pair["GroupId"] for p in db["IpPermissions"] for pair in p["UserIdGroupPairs"])
+    by_port = {p["FromPort"]: p for p in db["IpPermissions"]}
+    assert set(by_port) == {5432, 2379, 8008}  # PostgreSQL; etcd and Patroni's REST API
+    sources = sorted(pair["GroupId"] for pair in by_port[5432]["UserIdGroupPairs"])
     ops = groups[f"fluxora-{env}-ops"]
     assert sources == sorted([api["GroupId"], worker["GroupId"], ops["GroupId"]])
-    assert {p["FromPort"] for p in db["IpPermissions"]} == {5432}
+    for port in (2379, 8008):  # inside the VPC only
+        ranges = [ipaddress.ip_network(r["CidrIp"]) for r in by_port[port]["IpRanges"]]
+        assert ranges, port
+        assert all(r.is_private and r.prefixlen >= 16 for r in ranges), (port, ranges)
     assert tags_of(db["Tags"]) == {**data["tags"], "Name": f"fluxora-{env}-db"}
 
 

@@ -166,7 +166,7 @@ def test_every_iam_policy_is_least_privilege(
         if module == "fluxora_iam"
     ]
     roles.append(("aws-deployer-fluxora_iam-role_present", deployers[env]))
-    assert len(roles) == 5  # replication, api, worker, orchestrator, deployer
+    assert len(roles) == 6  # replication, api, worker, wal archiver, orchestrator, deployer
     assert all(args.get("managed_policies", []) == [] for _, args in roles)
     problems = {}
     for state_id, args in roles:
@@ -202,6 +202,25 @@ def test_orchestrator_role_touches_only_its_own_resources(
     assert all("fluxora-prod-" in r or r == "ref:route53-zone:fluxora.example." for r in named), (
         named
     )
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_wal_archiver_role_reaches_only_its_servers_wal_in_both_regions(
+    highstates: dict[tuple[str, str], Any], env: str
+) -> None:
+    ((_, _, args),) = [
+        s
+        for s in cloud_states(highstates, env)
+        if s[1] == "aws-iam-wal_archiver-fluxora_iam-role_present"
+    ]
+    assert args["name"] == f"fluxora-{env}-wal-archiver"
+    (policy,) = args["policies"].values()
+    listing, objects = policy["Statement"]
+    buckets = [f"arn:aws:s3:::fluxora-{env}-backups", f"arn:aws:s3:::fluxora-{env}-backups-dr"]
+    assert listing["Resource"] == buckets
+    assert listing["Condition"] == {"StringLikeIfExists": {"s3:prefix": [f"wal/fluxora-{env}/*"]}}
+    assert objects["Resource"] == [f"{bucket}/wal/fluxora-{env}/*" for bucket in buckets]
+    assert set(objects["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"}
 
 
 @pytest.mark.parametrize(

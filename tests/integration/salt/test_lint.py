@@ -18,11 +18,11 @@ from tests.harness.pillar import (
     RECIPIENT,
     make_gpg_home,
     pillar_secret,
+    roles_of_env,
     secrets_sls,
     stop_gpg_agent,
 )
 from tests.harness.salt import SALT_DIR
-from tests.integration.salt.conftest import topology
 
 pytestmark = pytest.mark.integration
 
@@ -108,20 +108,13 @@ def _leaves(node: object, path: str = "") -> Iterator[tuple[str, object]]:
         yield path, node
 
 
-def _roles(env: str) -> set[str]:
-    """Roles a secret file of `env` may be for: its hosts' roles and its Auto Scaling groups'."""
-    data = yaml.safe_load((SALT_DIR / "pillar" / "fluxora" / f"{env}.sls").read_text())["fluxora"]
-    hosts = {role for roles in topology(env).values() for role in roles}
-    return hosts | set(data.get("aws", {}).get("groups", {}))
-
-
 def _secret_file_problems(pillar: Path, path: Path) -> list[str]:
     """A file under secrets/ sits at secrets/<env>/<role>.sls and every value in it is a PGP
     block that really is an encrypted message."""
     parts = path.relative_to(pillar / "fluxora" / "secrets").parts
     if len(parts) != 2 or parts[0] not in ENVIRONMENTS or path.suffix != ".sls":
         return [f"{path}: secret files go to secrets/<env>/<role>.sls"]
-    if path.stem not in _roles(parts[0]):
+    if path.stem not in roles_of_env(parts[0]):
         return [f"{path}: no host or group of {parts[0]} has the role {path.stem!r}"]
     problems = pillar_secret.check_file(path, set())
     data = yaml.safe_load(path.read_text())

@@ -158,13 +158,9 @@ def test_a_secret_encrypted_to_the_wrong_key_fails_rendering_naming_the_file(
     stranger = keyrings("stranger")
     make_gpg_home(stranger, "someone-else@fluxora.invalid")
     root = tmp_path / "pillar"
-    path = root / "fluxora" / "secrets" / "staging.sls"
+    path = root / "fluxora" / "secrets" / "staging" / "postgres-primary.sls"
     path.parent.mkdir(parents=True)
-    values = {
-        ("postgres", "replication", "password"): "a",
-        ("postgres", "backup", "password"): "b",
-        ("monitoring", "orchestrator_token"): "c",
-    }
+    values = {("postgres", "replication", "password"): "a", ("postgres", "backup", "password"): "b"}
     path.write_text(secrets_sls(stranger, values, "someone-else@fluxora.invalid"))
     host = "stg-db-1"
     minion = local_minion_factory(
@@ -172,7 +168,7 @@ def test_a_secret_encrypted_to_the_wrong_key_fails_rendering_naming_the_file(
     )
     pillar = minion.call("pillar.items", check=False)
     errors = "\n".join(pillar.get("_errors", []))
-    assert "Rendering SLS 'fluxora.secrets.staging' failed" in errors
+    assert "Rendering SLS 'fluxora.secrets.staging.postgres-primary' failed" in errors
     assert "postgres" not in pillar, "no part of a pillar that failed to render is handed out"
     log = (minion.config_dir / "minion.log").read_text()
     assert "Could not decrypt cipher" in log

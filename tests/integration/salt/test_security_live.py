@@ -18,8 +18,9 @@ from prometheus_client import CollectorRegistry
 
 from orchestrator.core.actions import ActionContext
 from orchestrator.core.journal import Phase, StepRecord, StepStatus
+from orchestrator.core.resources import Resources
 from orchestrator.core.results import Result
-from orchestrator.families.aws.clients import AwsClients
+from orchestrator.families.aws.clients import AWS, AwsClients
 from orchestrator.families.aws.config import AwsConfig
 from orchestrator.families.security.actions import CheckParams, check
 from orchestrator.families.security.metrics import SecurityMetrics, SecurityMetricsHook
@@ -38,7 +39,7 @@ EVERYTHING = {
 
 def _check() -> Result:
     aws = AwsClients(AwsConfig(region="eu-west-1", dr_region="eu-central-1"))
-    return check(ActionContext(env=ENV, resources={"aws": aws}), CheckParams())
+    return check(ActionContext(env=ENV, resources=Resources().add(AWS, aws)), CheckParams())
 
 
 def _break_things() -> None:
@@ -102,7 +103,7 @@ def test_the_live_check_finds_nothing_after_an_apply_and_names_what_was_changed_
 
 
 def test_a_check_that_cannot_read_aws_fails(aws_reset: None) -> None:
-    result = check(ActionContext(env=ENV, resources={}), CheckParams())
+    result = check(ActionContext(env=ENV, resources=Resources()), CheckParams())
     assert not result.ok
     assert "could not read AWS" in (result.error or "")
 

@@ -15,7 +15,8 @@
                    'rules': fluxora.rules, 'deploy': fluxora.deploy} %}
 {%- if fluxora.env != 'dev' %}
 {%- from 'aws/map.jinja' import aws %}
-{%- do mapdata.update({'aws': aws}) %}
+{%- from 'fluxora/walarchive/map.jinja' import walarchive %}
+{%- do mapdata.update({'aws': aws, 'walarchive': walarchive}) %}
 {%- endif %}
 
 fluxora-_mapdata-file-managed:

@@ -1,5 +1,6 @@
-{#- The grains fluxora:env and fluxora:roles come from pillar topology: the top file and the
-    orchestrations target hosts by them. #}
+{#- The grains fluxora:env and fluxora:roles are kept equal to the pillar's, which come from the
+    minion id (salt/pillar/fluxora/identity.jinja): informational; the states' top file and the
+    orchestrations target by pillar, never by these grains. #}
 {%- from 'fluxora/common/map.jinja' import fluxora, roles %}
 
 fluxora-common-grains-env-grains-present:

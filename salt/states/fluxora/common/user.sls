@@ -15,3 +15,13 @@ fluxora-common-user-user-present:
     - system: true
     - require:
       - group: fluxora-common-user-group-present
+
+{#- useradd leaves a home that already exists (a volume mounted there) to its old owner. #}
+fluxora-common-user-home-file-directory:
+  file.directory:
+    - name: {{ common.user.home }}
+    - user: {{ common.user.name }}
+    - group: {{ common.user.name }}
+    - mode: '0755'
+    - require:
+      - user: fluxora-common-user-user-present

@@ -1,5 +1,7 @@
 {%- from 'fluxora/orchestrator/map.jinja' import orchestrator %}
 {%- from 'fluxora/postgres/map.jinja' import postgres %}
+{%- do salt['fluxora.require'](postgres, ['backup:password', 'patroni:rest_password'],
+      'fluxora:postgres') %}
 include:
   - fluxora.common.user
 
@@ -8,7 +10,7 @@ fluxora-orchestrator-config-data-file-directory:
     - name: {{ orchestrator.config.data_dir }}
     - user: {{ orchestrator.user }}
     - group: {{ orchestrator.group }}
-    - mode: '0750'
+    - mode: '0700'
     - makedirs: true
     - require:
       - user: fluxora-common-user-user-present
@@ -31,6 +33,20 @@ fluxora-orchestrator-config-backup-password-file-managed:
   file.managed:
     - name: {{ orchestrator.backup_password_file }}
     - contents: {{ postgres.backup.password | json }}
+    - show_changes: false
+    - user: root
+    - group: {{ orchestrator.group }}
+    - mode: '0640'
+    - makedirs: true
+    - require:
+      - user: fluxora-common-user-user-present
+
+{#- Patroni's REST API password, sent with switchover and failover (the clusters' patroni
+    password_file). #}
+fluxora-orchestrator-config-patroni-password-file-managed:
+  file.managed:
+    - name: {{ orchestrator.patroni_password_file }}
+    - contents: {{ postgres.patroni.rest_password | json }}
     - show_changes: false
     - user: root
     - group: {{ orchestrator.group }}

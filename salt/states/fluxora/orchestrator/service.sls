@@ -15,10 +15,11 @@ fluxora-orchestrator-service-log-file-directory:
      'description': 'Fluxora orchestrator (' ~ orchestrator.config.env ~ ')',
      'user': orchestrator.user, 'group': orchestrator.group,
      'workdir': orchestrator.config.data_dir, 'log': orchestrator.log,
-     'exec': orchestrator.venv ~ '/bin/fluxora-orch',
+     'exec': orchestrator.venv ~ '/bin/fluxora-orch', 'nofile': orchestrator.nofile,
      'args': ['run', '--config', orchestrator.config_file]},
    watch=[{'file': 'fluxora-orchestrator-config-file-serialize'},
           {'file': 'fluxora-orchestrator-config-backup-password-file-managed'},
-          {'pip': 'fluxora-orchestrator-install-pip-installed'}],
+          {'file': 'fluxora-orchestrator-config-patroni-password-file-managed'},
+          {'fluxora_wheel': 'fluxora-orchestrator-install-fluxora_wheel-installed'}],
    require=[{'file': 'fluxora-orchestrator-config-data-file-directory'},
             {'file': 'fluxora-orchestrator-service-log-file-directory'}]) }}

@@ -1,0 +1,4 @@
+# An etcd member (Patroni's DCS): package, data directory, service.
+include:
+  - .package
+  - .service
