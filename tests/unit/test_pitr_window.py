@@ -27,6 +27,7 @@ from orchestrator.families.backup.pitr import (
     Window,
     check_target,
     choose_backup,
+    end_of_listed_second,
     expired,
 )
 
@@ -79,6 +80,14 @@ def test_targets_inside_the_window_and_the_newest_wal_are_accepted() -> None:
     window = Window(T0, T0 + timedelta(days=3))
     for target in (T0, T0 + timedelta(days=1), T0 + timedelta(days=3), None):
         check_target(window, target, "fluxora-prod")
+
+
+def test_a_wal_listed_at_a_whole_second_counts_as_stored_by_the_end_of_that_second() -> None:
+    # S3 lists LastModified to the second: a commit at .5 s of that second may be in the segment
+    listed = T0 + timedelta(seconds=43)
+    assert end_of_listed_second(listed) == listed + timedelta(microseconds=999_999)
+    precise = listed + timedelta(milliseconds=250)
+    assert end_of_listed_second(precise) == precise
 
 
 PITR = {

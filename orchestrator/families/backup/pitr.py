@@ -281,13 +281,23 @@ def _segment_name(key: str) -> str:
 
 
 def newest_wal(barman: Barman) -> tuple[str, datetime] | None:
-    """The newest archived WAL segment and when it was stored; None when there is none."""
+    """The newest archived WAL segment and when it was stored; None when there is none.
+
+    S3 keeps an object's LastModified to the whole second, so a segment listed as stored at
+    12:00:43 was stored before 12:00:44, and a commit at 12:00:43.5 may be in it: the moment
+    returned is the end of that second, or the window would refuse targets it holds."""
     client, bucket, prefix = _s3(barman)
     segments = [(k, t) for k, t in _objects(client, bucket, prefix) if "history" not in k]
     if not segments:
         return None
     key, stored = max(segments, key=lambda item: _segment_name(item[0]))
-    return _segment_name(key), stored
+    return _segment_name(key), end_of_listed_second(stored)
+
+
+def end_of_listed_second(moment: datetime) -> datetime:
+    if moment.microsecond:
+        return moment
+    return moment + timedelta(seconds=1) - timedelta(microseconds=1)
 
 
 def recoverable_window(barman: Barman, backups: list[BaseBackup]) -> Window:
