@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from orchestrator.cli.common import command_group
 from orchestrator.cli.inprocess import add_command, context, finish, human_bytes, run_action
 from orchestrator.core.results import Result
 from orchestrator.families.backup.catalog import list_backups, read_verification
@@ -13,10 +14,9 @@ from orchestrator.objectstore.config import OBJECTSTORE
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:
-    group = commands.add_parser(
-        "backups", help="list or prune backups", description="The catalog of backups."
+    sub = command_group(
+        commands, "backups", help="list or prune backups", description="The catalog of backups."
     )
-    sub = group.add_subparsers(title="commands", metavar="COMMAND", required=True)
     listing = add_command(
         sub, "list", parent, _list, dry_run=False,
         help="list complete backups, newest first",

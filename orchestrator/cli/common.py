@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from orchestrator.app.config import Config, load_config
+
+
+def command_group(commands: Any, name: str, **texts: str) -> Any:
+    """`fluxora-orch NAME ACTION`: the command (argparse's `help` and `description` in `texts`)
+    and the subparsers its actions join (`add_action`)."""
+    group = commands.add_parser(name, **texts)
+    return group.add_subparsers(title="actions", metavar="ACTION", required=True)
+
+
+def add_action(
+    verbs: Any,
+    parent: argparse.ArgumentParser,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    **texts: str,
+) -> argparse.ArgumentParser:
+    """One action of a command group, with the shared settings; it runs `func`."""
+    parser: argparse.ArgumentParser = verbs.add_parser(name, parents=[parent], **texts)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from orchestrator.cli.common import config_from_args
+from orchestrator.cli.common import add_action, command_group, config_from_args
 from orchestrator.cli.inprocess import context
 from orchestrator.cli.jobs import print_journal
 from orchestrator.cli.output import print_json
@@ -38,28 +38,25 @@ STOPS = FINISHED | {JobStatus.AWAITING_APPROVAL.value}
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:
-    group = commands.add_parser(
-        "deploy",
+    verbs = command_group(commands, "deploy",
         help="plan and apply a release in an environment",
         description="Deploy releases: plan one in an environment (what would change), or "
         "apply it through the deploy runbook (gates, approval, verification, rollback).",
-    )
-    verbs = group.add_subparsers(title="actions", metavar="ACTION", required=True)
-    plan = verbs.add_parser("plan", parents=[parent], help="what a release would change",
+    )  # fmt: skip
+    plan = add_action(verbs, parent, "plan", _plan, help="what a release would change",
         description="state.apply test=True of the release on the environment's hosts, as "
         "add/change/remove per host and resource, stored by digest. Exit 0: no changes; 2: "
         "changes (or drift, for the pinned release); 1: an error.",
     )  # fmt: skip
-    apply = verbs.add_parser("apply", parents=[parent], help="deploy a release (runbook)",
+    apply = add_action(verbs, parent, "apply", _apply, help="deploy a release (runbook)",
         description="Plan, then run the deploy runbook with the plan's digest through the "
         "daemon (or here): gates, approval (prod), pin, apply, verify, rollback on failure. "
         "Exit 0 only when the deploy completed; a job waiting for approval says how to approve.",
     )  # fmt: skip
     add_local_argument(apply)
-    for parser, func in ((plan, _plan), (apply, _apply)):
+    for parser in (plan, apply):
         parser.add_argument("env", metavar="ENV")
         parser.add_argument("--release", required=True, metavar="VERSION")
-        parser.set_defaults(func=func)
 
 
 def _make_plan(args: argparse.Namespace) -> Plan:

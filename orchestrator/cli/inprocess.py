@@ -23,7 +23,7 @@ from rich.progress import (
 
 from orchestrator.app.families import builtin_registry
 from orchestrator.app.local import local
-from orchestrator.cli.common import config_from_args
+from orchestrator.cli.common import add_action, config_from_args
 from orchestrator.core import logs
 from orchestrator.core.actions import ActionContext
 from orchestrator.core.actions import Progress as ActionProgress
@@ -41,11 +41,10 @@ def add_command(
 ) -> argparse.ArgumentParser:
     """A subcommand with the shared settings, `--env` and (unless it only reads) `--dry-run`;
     `texts` are argparse's help and description."""
-    parser: argparse.ArgumentParser = commands.add_parser(name, parents=[parent], **texts)
+    parser = add_action(commands, parent, name, run, **texts)
     parser.add_argument("--env", help="environment (default: the config's env)")
     if dry_run:
         parser.add_argument("--dry-run", action="store_true", help="show what would be done")
-    parser.set_defaults(func=run)
     return parser
 
 

@@ -13,7 +13,7 @@ import yaml
 
 from orchestrator.app.config import Config
 from orchestrator.cli.client import base_url, post_event
-from orchestrator.cli.common import config_from_args
+from orchestrator.cli.common import add_action, command_group, config_from_args
 from orchestrator.cli.output import print_json, table
 from orchestrator.cli.requests import daemon_answers
 from orchestrator.families.releases import build, pins
@@ -24,14 +24,14 @@ BUILT = "fluxora/release/built"
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:
-    group = commands.add_parser(
+    verbs = command_group(
+        commands,
         "release",
         help="build, list and pin releases",
         description="Releases: immutable builds of this repository (Salt tree, runbooks, "
         "monitoring, orchestrator wheel) under a releases root, and the release each "
         "environment's saltenv serves.",
     )
-    verbs = group.add_subparsers(title="actions", metavar="ACTION", required=True)
     made = _verb(verbs, parent, "build", _build, ("build a release from a checkout",
         "Build <root>/<version>/ read-only from the checkout's tracked and new files, with a "
         "manifest (version, source commit, content digest). The same version built again from "
@@ -58,11 +58,8 @@ def _verb(
     verbs: Any, parent: argparse.ArgumentParser, name: str, func: Any, texts: tuple[str, str]
 ) -> argparse.ArgumentParser:
     """A verb with the shared settings and --root; `texts`: its help and its description."""
-    parser: argparse.ArgumentParser = verbs.add_parser(
-        name, parents=[parent], help=texts[0], description=texts[1]
-    )
+    parser = add_action(verbs, parent, name, func, help=texts[0], description=texts[1])
     parser.add_argument("--root", type=Path, required=True, metavar="DIR", help="releases root")
-    parser.set_defaults(func=func)
     return parser
 
 

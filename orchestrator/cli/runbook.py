@@ -18,7 +18,7 @@ import yaml
 from orchestrator.app.families import builtin_registry
 from orchestrator.app.wiring import runbooks_dir
 from orchestrator.cli.client import api_path, read
-from orchestrator.cli.common import config_from_args
+from orchestrator.cli.common import add_action, command_group, config_from_args
 from orchestrator.cli.jobs import print_journal
 from orchestrator.cli.output import print_json, table
 from orchestrator.cli.requests import (
@@ -42,25 +42,28 @@ class UsageError(FluxoraError, ValueError):
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:
-    group = commands.add_parser(
+    verbs = command_group(
+        commands,
         "runbook",
         help="list, run, document and report runbooks",
         description="DR runbooks: list them, run one (and wait), generate their docs, "
         "write a drill report.",
     )
-    verbs = group.add_subparsers(title="actions", metavar="ACTION", required=True)
-    listing = verbs.add_parser(
+    add_action(
+        verbs,
+        parent,
         "list",
-        parents=[parent],
+        _list,
         help="the runbooks and their targets",
         description="List the runbooks: environments, RTO and RPO targets, where a person "
         "approves each run, and the first sentence of the description.",
     )
-    listing.set_defaults(func=_list)
     _register_run(verbs, parent)
-    docs = verbs.add_parser(
+    docs = add_action(
+        verbs,
+        parent,
         "docs",
-        parents=[parent],
+        _docs,
         help="print a runbook's page (or write them all with --write)",
         description="Print the Markdown page of each runbook named (every runbook when none "
         "is), generated from its YAML: targets, approval, checks, steps, rollbacks, "
@@ -72,22 +75,24 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
     mode = docs.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="write the pages into the docs dir")
     mode.add_argument("--check", action="store_true", help="only check; exit 1 when stale")
-    docs.set_defaults(func=_docs)
-    report = verbs.add_parser(
+    report = add_action(
+        verbs,
+        parent,
         "report",
-        parents=[parent],
+        _report,
         help="write a drill report (Markdown + PNG timeline)",
         description="Write <runbook>-<job>.md and <runbook>-<job>-timeline.png into DIR.",
     )
     report.add_argument("job_id", metavar="JOB_ID")
     report.add_argument("--out", type=Path, required=True, metavar="DIR")
-    report.set_defaults(func=_report)
 
 
 def _register_run(verbs: Any, parent: argparse.ArgumentParser) -> None:
-    run = verbs.add_parser(
+    run = add_action(
+        verbs,
+        parent,
         "run",
-        parents=[parent],
+        _run,
         help="run a runbook through the daemon (or here) and wait for it",
         description="Request a run (signed, like `fire`), wait for the job and print its "
         "journal (a dry run's plan too). Exit 0 only when the run completed. A job that needs "
@@ -102,7 +107,6 @@ def _register_run(verbs: Any, parent: argparse.ArgumentParser) -> None:
         "--param", action="append", default=[], metavar="KEY=VALUE", help="a job parameter"
     )
     run.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait (default 3600)")
-    run.set_defaults(func=_run)
 
 
 def parse_params(pairs: list[str]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import argparse
 from typing import Any
 
 from orchestrator.app import wiring
-from orchestrator.cli.common import config_from_args
+from orchestrator.cli.common import add_action, command_group, config_from_args
 from orchestrator.cli.output import print_json, table
 from orchestrator.cli.requests import submit_event
 from orchestrator.core.errors import FluxoraError
@@ -23,31 +23,33 @@ class UnknownScheduleError(FluxoraError, LookupError):
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:
-    group = commands.add_parser(
+    verbs = command_group(
+        commands,
         "schedules",
         help="list the schedules, or run one now",
         description="The configured schedules: when each fires next and what it starts; run "
         "one now through the daemon (to re-run a failed nightly drill).",
     )
-    verbs = group.add_subparsers(title="actions", metavar="ACTION", required=True)
-    listing = verbs.add_parser(
+    add_action(
+        verbs,
+        parent,
         "list",
-        parents=[parent],
+        _list,
         help="each schedule's next fire time and the runbooks it starts",
         description="Each schedule of the config: its trigger, its next fire time (UTC) and "
         "the runbook, env and parameters of each job its event makes through the rules.",
     )
-    listing.set_defaults(func=_list)
-    run = verbs.add_parser(
+    run = add_action(
+        verbs,
+        parent,
         "run",
-        parents=[parent],
+        _run,
         help="fire a schedule now, through the daemon",
         description="Send the schedule's event (fluxora/schedule/NAME with its data), signed, "
         "to the daemon; the rules decide it as when it fires by itself (locks, approval). "
         "Prints the job it made; exit 1 when none (every rule's reason).",
     )
     run.add_argument("name", metavar="NAME")
-    run.set_defaults(func=_run)
 
 
 def _spec(definitions: Definitions, name: str) -> ScheduleSpec:
