@@ -28,6 +28,19 @@ except ImportError:  # pragma: no cover - boto3 is a dependency of the project
 REQUIRED_TAGS = ("Project", "Environment", "Owner", "CostCenter", "ManagedBy")
 
 
+class NotYetCreated(CommandExecutionError):
+    """A resource this one needs (a VPC, a role, a hosted zone) does not exist yet: on an empty
+    account the same apply creates it first, so a plan shows this one as known after apply."""
+
+
+KNOWN_AFTER_APPLY = "(known after apply)"
+
+
+def not_yet_created(what: str) -> NotYetCreated:
+    """The error for a prerequisite that does not exist yet (for states: they cannot import)."""
+    return NotYetCreated(f"{what} does not exist (yet): apply it first")
+
+
 def __virtual__() -> Any:
     if not HAS_BOTO3:
         return (False, "fluxora_aws needs boto3")
@@ -87,6 +100,20 @@ def resolve(value: Any, resolver: Callable[[str, str], str]) -> Any:
     return value
 
 
+def refused(kind: str, name: str, exc: CommandExecutionError, test: bool) -> dict[str, Any]:
+    """The state's answer when it could not work out its resource: a failure naming it, except
+    under test=True when only a prerequisite the same apply creates is missing (result None and
+    the whole resource known after apply, as a Terraform plan shows it)."""
+    if test and isinstance(exc, NotYetCreated):
+        return {
+            "name": name,
+            "result": None,
+            "comment": f"{kind} {name} would be created after what it needs: {exc}",
+            "changes": {"old": None, "new": KNOWN_AFTER_APPLY},
+        }
+    return {"name": name, "result": False, "comment": f"{kind} {name}: {exc}", "changes": {}}
+
+
 def _differing(current: dict[str, Any] | None, desired: dict[str, Any]) -> list[str]:
     if current is None:
         return sorted(desired)
@@ -117,8 +144,7 @@ def converge(
             return ret
         write(current, keys)
     except CommandExecutionError as exc:
-        ret.update(result=False, comment=f"{kind} {name}: {exc}")
-        return ret
+        return refused(kind, name, exc, test)
     ret.update(comment=f"{kind} {name} {verb}", changes=changes)
     return ret
 
@@ -165,6 +191,17 @@ def _tagged(kind: str, name: str, region: str) -> str | None:
     return str(found[0]["SubnetId"]) if found else None
 
 
+def role_arn(name: str, region: str | None = None) -> str | None:
+    """The ARN of IAM role `name`, or None when there is no such role."""
+    try:
+        role = call(f"IAM role {name}", client("iam", region).get_role, RoleName=name)
+    except CommandExecutionError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            return None
+        raise
+    return str(role["Role"]["Arn"])
+
+
 def resolver(region: str) -> Callable[[str, str], str]:
     """Resolve `ref:` kinds: asg, route53-zone, route53-healthcheck, iam-role, vpc, subnet
     (by Name tag: the ids fluxora_vpc.network_present's parts got). A resource of another
@@ -194,10 +231,11 @@ def resolver(region: str) -> Callable[[str, str], str]:
             if found:
                 return f"arn:aws:route53:::healthcheck/{found}"
         elif kind == "iam-role":
-            role = call(f"IAM role {name}", client("iam", region).get_role, RoleName=name)
-            return str(role["Role"]["Arn"])
+            found = role_arn(name, region)
+            if found:
+                return found
         else:
             raise CommandExecutionError(f"unknown reference kind {kind!r} in ref:{kind}:{name}")
-        raise CommandExecutionError(f"ref:{kind}:{name} does not exist (yet): apply it first")
+        raise not_yet_created(f"ref:{kind}:{name}")
 
     return resolve_one

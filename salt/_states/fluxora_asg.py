@@ -107,8 +107,7 @@ def group_present(
         tags = _u("check_tags")(tags)
         subnet_ids = _u("resolve")(list(subnets), _u("resolver")(asg.meta.region_name))
     except CommandExecutionError as exc:
-        ret["comment"] = f"Auto Scaling group {name}: {exc}"
-        return ret
+        return _u("refused")("Auto Scaling group", name, exc, bool(__opts__.get("test")))
     settings = {
         "launch_template": {"name": launch_template, "version": "$Default"},
         "min_size": int(min_size),

@@ -88,7 +88,6 @@ def trail_present(
 ) -> dict[str, Any]:
     """Ensure trail `name` (in `region`, its home) records every region into `bucket`/`prefix`
     with log-file validation, and is logging."""
-    ret = {"name": name, "result": False, "comment": "", "changes": {}}
     try:
         trail = _u("client")("cloudtrail", region)
         desired = {
@@ -101,8 +100,7 @@ def trail_present(
             "tags": _u("check_tags")(tags),
         }
     except CommandExecutionError as exc:
-        ret["comment"] = f"trail {name}: {exc}"
-        return ret
+        return _u("refused")("trail", name, exc, bool(__opts__.get("test")))
 
     def read() -> dict[str, Any] | None:
         view = _read(trail, name)

@@ -117,7 +117,6 @@ def security_group_present(
     ingress, egress: [{port, [to_port], [protocol: tcp], cidr | source_group (a group name) |
     prefix_list (an AWS service: s3), description}]
     """
-    ret = {"name": name, "result": False, "comment": "", "changes": {}}
     try:
         ec2 = _u("client")("ec2", region)
         vpc = _vpc(ec2, vpc_id)
@@ -130,8 +129,7 @@ def security_group_present(
             "tags": _u("check_tags")(dict(tags, Name=name)),
         }
     except CommandExecutionError as exc:
-        ret["comment"] = f"security group {name}: {exc}"
-        return ret
+        return _u("refused")("security group", name, exc, bool(__opts__.get("test")))
     state: dict[str, Any] = {}
 
     def read() -> dict[str, Any] | None:
@@ -274,7 +272,6 @@ def launch_template_present(
 
     Instances and volumes launched from it carry `tags`.
     """
-    ret = {"name": name, "result": False, "comment": "", "changes": {}}
     try:
         ec2 = _u("client")("ec2", region)
         tags = _u("check_tags")(tags)
@@ -290,8 +287,7 @@ def launch_template_present(
             tags,
         )
     except CommandExecutionError as exc:
-        ret["comment"] = f"launch template {name}: {exc}"
-        return ret
+        return _u("refused")("launch template", name, exc, bool(__opts__.get("test")))
     desired = {"data": data, "tags": tags}
     call = _u("call")
 
@@ -358,14 +354,12 @@ def flow_log_present(
 ) -> dict[str, Any]:
     """Ensure the VPC (default: the region's default VPC) logs all its traffic to S3 `bucket`
     (under AWSLogs/, S3's own layout); the flow log is tagged Name=`name`."""
-    ret = {"name": name, "result": False, "comment": "", "changes": {}}
     try:
         ec2 = _u("client")("ec2", region)
         vpc = _vpc(ec2, vpc_id)
         tags = _u("check_tags")(dict(tags, Name=name))
     except CommandExecutionError as exc:
-        ret["comment"] = f"flow log {name}: {exc}"
-        return ret
+        return _u("refused")("flow log", name, exc, bool(__opts__.get("test")))
     destination = f"arn:aws:s3:::{bucket}"
     desired = {"destination": destination, "traffic": "ALL", "tags": tags}
     call = _u("call")

@@ -162,7 +162,6 @@ def role_present(
     instance_profile: also an instance profile of the same name holding the role (for EC2).
     region: where `ref:asg:` and other regional references are looked up.
     """
-    ret = {"name": name, "result": False, "comment": "", "changes": {}}
     try:
         iam = _u("client")("iam", region)
         desired: dict[str, Any] = {
@@ -174,8 +173,7 @@ def role_present(
         if instance_profile:
             desired["instance_profile"] = [name]
     except CommandExecutionError as exc:
-        ret["comment"] = f"role {name}: {exc}"
-        return ret
+        return _u("refused")("role", name, exc, bool(__opts__.get("test")))
     return _u("converge")(
         name,
         "role",

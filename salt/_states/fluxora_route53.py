@@ -30,8 +30,8 @@ def _test() -> bool:
     return bool(__opts__.get("test"))
 
 
-def _fail(kind: str, name: str, exc: Exception) -> dict[str, Any]:
-    return {"name": name, "result": False, "comment": f"{kind} {name}: {exc}", "changes": {}}
+def _fail(kind: str, name: str, exc: CommandExecutionError) -> dict[str, Any]:
+    return dict(_u("refused")(kind, name, exc, _test()))
 
 
 def _tag(r53: Any, kind: str, resource_id: str | None, tags: dict[str, str]) -> None:
@@ -46,7 +46,7 @@ def _tag(r53: Any, kind: str, resource_id: str | None, tags: dict[str, str]) -> 
 
 def _existing(found: str | None, what: str) -> str:
     if found is None:
-        raise CommandExecutionError(f"{what} does not exist")
+        raise _u("not_yet_created")(what)
     return found
 
 

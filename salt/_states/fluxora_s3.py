@@ -77,10 +77,7 @@ def _view_lifecycle(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _replication(replication: dict[str, Any], s3_region: str) -> dict[str, Any]:
-    iam = _u("client")("iam", s3_region)
-    role = _u("call")(
-        f"IAM role {replication['role']}", iam.get_role, RoleName=replication["role"]
-    )["Role"]["Arn"]
+    role = _u("resolver")(s3_region)("iam-role", replication["role"])
     return {
         "Role": role,
         "Rules": [
@@ -284,7 +281,6 @@ def bucket_present(
     policy: the bucket policy, owned whole (log buckets: the services that deliver to it).
     Objects always belong to the bucket owner (ACLs off).
     """
-    ret = {"name": name, "result": False, "comment": "", "changes": {}}
     try:
         tags = _u("check_tags")(tags)
         s3 = _u("client")("s3", region)
@@ -306,8 +302,7 @@ def bucket_present(
         if replication:
             desired["replication"] = _replication(replication, region)
     except CommandExecutionError as exc:
-        ret["comment"] = f"bucket {name}: {exc}"
-        return ret
+        return _u("refused")("bucket", name, exc, bool(__opts__.get("test")))
     return _u("converge")(
         name,
         "bucket",

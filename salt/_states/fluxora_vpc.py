@@ -287,14 +287,12 @@ def network_present(
     """Ensure VPC `name` (`cidr`) with `subnets` ({key: {zone, cidr, tier: private|public}}),
     a route table per tier and an S3 gateway endpoint on every route table. Subnets are added,
     never removed (instances may still run in one): take one out by hand once it is empty."""
-    ret = {"name": name, "result": False, "comment": "", "changes": {}}
     try:
         ec2 = _u("client")("ec2", region)
         region = region or ec2.meta.region_name
         desired = _desired(cidr, subnets, _u("check_tags")(dict(tags, Name=name)))
     except CommandExecutionError as exc:
-        ret["comment"] = f"network {name}: {exc}"
-        return ret
+        return _u("refused")("network", name, exc, bool(__opts__.get("test")))
 
     def read() -> dict[str, Any] | None:
         return _read(ec2, name, str(region))

@@ -19,7 +19,7 @@ from tests.harness.monitoring import (
 )
 from tests.harness.monitoring_inventory import alert_rules
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.validate]
 
 TESTS_DIR = MONITORING_DIR / "prometheus" / "tests"
 

@@ -305,6 +305,23 @@ def test_aws_states_apply_verify_and_reapply_with_no_change(
     assert {v["__id__"]: v["result"] for v in dry.values() if v["result"] is not True} == {}
 
 
+@pytest.mark.validate
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_a_plan_on_an_empty_account_lists_every_resource_as_pending_and_fails_none(
+    env: str, aws_reset: None, local_minion_factory: Callable[..., LocalMinion]
+) -> None:
+    (host,) = [h for h, roles in topology(env).items() if "cloud" in roles]
+    minion = local_minion_factory(env, host, topology(env)[host])
+
+    plan = apply(minion, test=True)
+    assert failures(plan) == {}
+    pending = [v["__id__"] for v in plan.values() if v["result"] is None]
+    assert pending, "an empty account has everything to create"
+    assert (
+        boto3.client("s3", region_name=pillar(env)["aws"]["region"]).list_buckets()["Buckets"] == []
+    ), "a plan creates nothing"
+
+
 def test_an_out_of_band_managed_policy_is_reported_by_a_plan_and_removed_by_an_apply(
     aws_reset: None, local_minion_factory: Callable[..., LocalMinion]
 ) -> None:

@@ -14,7 +14,7 @@ from orchestrator.families.security import policy as security_policy
 from tests.harness.saltlocal import LocalMinion
 from tests.integration.salt.conftest import states_of, topology
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.validate]
 
 REQUIRED_TAGS = {"Project", "Environment", "Owner", "CostCenter", "ManagedBy"}
 AWS_MODULES = (

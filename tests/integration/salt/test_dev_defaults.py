@@ -14,7 +14,7 @@ import yaml
 from orchestrator.app.config import EMBEDDED_DEFAULTS
 from tests.integration.salt.conftest import orchestrator_config_state
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.validate]
 
 HEADER = """\
 # Embedded defaults of the dev environment: `fluxora-orch run` with no config file uses these.

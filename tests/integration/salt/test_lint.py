@@ -24,7 +24,7 @@ from tests.harness.pillar import (
 )
 from tests.harness.salt import SALT_DIR
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.validate]
 
 REPO = SALT_DIR.parent
 BIN = Path(sys.executable).parent

@@ -16,7 +16,7 @@ import pytest
 from tests.harness.saltlocal import LocalMinion
 from tests.integration.salt.conftest import ENVIRONMENTS, states_of, topology
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.validate]
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "mapdata"
 

@@ -13,7 +13,7 @@ import pytest
 from orchestrator.families.backup.config import RetentionConfig
 from tests.harness.pillar import merged_pillar, pillar_file
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.validate]
 
 # What may differ between staging and prod (`:`-joined pillar paths; `*` spans levels).
 IDENTITY = [

@@ -29,7 +29,7 @@ from tests.integration.salt.conftest import (
     topology,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.validate]
 
 ROLE_MARKERS = {
     "postgres-primary": "fluxora-postgres-primary-config-file-serialize",

@@ -13,7 +13,7 @@ from tests.harness.pillar import REPO, make_gpg_home, pillar_secret, secrets_sls
 from tests.harness.saltlocal import LocalMinion
 from tests.integration.salt.conftest import topology
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.validate]
 
 OLD = "salt-old@fluxora.invalid"
 NEW = "salt-new@fluxora.invalid"
