@@ -94,6 +94,7 @@ def leader(run_id: str, moto_server: ServerProcess) -> Iterator[Leader]:
     lab.options.update(pg_host=postgres.SOCKET_DIR, pg_port=cluster.port)
     lab.write()
     try:
+        pitr.wait_archived(cluster, pitr.switch_wal(cluster))  # the archive (and bucket) exists
         yield Leader(lab, cluster, moto_server.url)
     finally:
         cluster.drop()
@@ -163,10 +164,17 @@ def members(leader: str, timeline: int) -> dict[str, Any]:
 @dataclass
 class Orchestrator:
     root: Path
-    config_path: Path
+    document: dict[str, Any]
 
-    def ctx(self) -> ActionContext:
-        return context_for(load(self.config_path))
+    def ctx(self, **kwargs: Any) -> ActionContext:
+        path = self.root / "config.yaml"
+        path.write_text(yaml.safe_dump(self.document))
+        return context_for(load(path), **kwargs)
+
+    def dispatch_with(self, salt_command: list[str], minion: str) -> None:
+        """The real salt CLI (`salt_command`) and a leader db-a on `minion`."""
+        self.document["backup"]["pitr"]["dev"]["salt_command"] = salt_command
+        self.document["postgres_clusters"]["dev"]["main"]["nodes"]["db-a"]["minion"] = minion
 
     def patroni_says(self, answer: dict[str, Any], after_backup: dict[str, Any] | None) -> None:
         (self.root / "members.json").write_text(json.dumps(answer))
@@ -205,10 +213,8 @@ def orchestrator(leader: Leader, tmp_path: Path) -> Iterator[Orchestrator]:
             "patroni": {"synchronous": True},
         }}},
     }  # fmt: skip
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(document))
     try:
-        yield Orchestrator(tmp_path, path)
+        yield Orchestrator(tmp_path, document)
     finally:
         server.shutdown()
         server.server_close()
@@ -242,7 +248,7 @@ def test_the_dry_run_names_the_leader_and_dispatches_nothing(
     orchestrator.patroni_says(members("db-b", 4), after_backup=None)
     before = leader.names()
 
-    done = base_backup(context_for(load(orchestrator.config_path), dry_run=True))
+    done = base_backup(orchestrator.ctx(dry_run=True))
 
     assert done.ok, done.error
     assert "db-b of cluster main (timeline 4, on minion stg-db-2)" in done.data["plan"]["on"]
@@ -273,4 +279,44 @@ def test_no_leader_fails_naming_the_cluster(leader: Leader, orchestrator: Orches
 
     assert not done.ok
     assert "cluster main has no Patroni leader" in (done.error or ""), done.error
+    assert leader.names() == before
+
+
+# --- through the real Salt master -----------------------------------------------------------------
+
+
+def real_salt(salt_master: Any) -> list[str]:
+    return [str(Path(sys.executable).parent / "salt"), "-c", str(salt_master.config_dir)]
+
+
+def test_a_minion_the_master_does_not_know_fails_naming_it(
+    leader: Leader, orchestrator: Orchestrator, salt_master: Any
+) -> None:
+    orchestrator.patroni_says(members("db-a", 3), after_backup=None)
+    orchestrator.dispatch_with(real_salt(salt_master), "stg-db-gone")
+    before = leader.names()
+
+    done = base_backup(orchestrator.ctx())
+
+    assert not done.ok
+    assert "minion stg-db-gone gave no base backup (salt exit" in (done.error or ""), done.error
+    assert leader.names() == before
+
+
+def test_a_minion_whose_module_refuses_fails_with_its_reason(
+    leader: Leader, orchestrator: Orchestrator, salt_master: Any, salt_minion: Any
+) -> None:
+    """dev-1 (a real minion of the session's master) is no database host: the module, synced
+    from salt/_modules, finds no WAL archive config there, and says so through salt."""
+    synced = salt_master.salt_cli().run("saltutil.sync_modules", minion_tgt="dev-1")
+    assert synced.returncode == 0, synced.stderr
+    orchestrator.patroni_says(members("db-a", 3), after_backup=None)
+    orchestrator.dispatch_with(real_salt(salt_master), "dev-1")
+    before = leader.names()
+
+    done = base_backup(orchestrator.ctx())
+
+    assert not done.ok
+    assert "minion dev-1: " in (done.error or ""), done.error
+    assert "no WAL archive config at /etc/fluxora/wal-archive.json" in (done.error or "")
     assert leader.names() == before
