@@ -285,22 +285,28 @@ def test_no_leader_fails_naming_the_cluster(leader: Leader, orchestrator: Orches
 # --- through the real Salt master -----------------------------------------------------------------
 
 
-def real_salt(salt_master: Any) -> list[str]:
-    return [str(Path(sys.executable).parent / "salt"), "-c", str(salt_master.config_dir)]
-
-
-def test_a_minion_the_master_does_not_know_fails_naming_it(
-    leader: Leader, orchestrator: Orchestrator, salt_master: Any
-) -> None:
+def refused_through_salt(
+    leader: Leader, orchestrator: Orchestrator, salt_master: Any, minion: str
+) -> str:
+    """postgres.base_backup with db-a leading on `minion`, through the session's master: its
+    error (it must fail, and store no backup)."""
+    salt = [str(Path(sys.executable).parent / "salt"), "-c", str(salt_master.config_dir)]
     orchestrator.patroni_says(members("db-a", 3), after_backup=None)
-    orchestrator.dispatch_with(real_salt(salt_master), "stg-db-gone")
+    orchestrator.dispatch_with(salt, minion)
     before = leader.names()
 
     done = base_backup(orchestrator.ctx())
 
     assert not done.ok
-    assert "minion stg-db-gone gave no base backup (salt exit" in (done.error or ""), done.error
     assert leader.names() == before
+    return done.error or ""
+
+
+def test_a_minion_the_master_does_not_know_fails_naming_it(
+    leader: Leader, orchestrator: Orchestrator, salt_master: Any
+) -> None:
+    error = refused_through_salt(leader, orchestrator, salt_master, "stg-db-gone")
+    assert "minion stg-db-gone gave no base backup (salt exit" in error, error
 
 
 def test_a_minion_whose_module_refuses_fails_with_its_reason(
@@ -310,13 +316,8 @@ def test_a_minion_whose_module_refuses_fails_with_its_reason(
     from salt/_modules, finds no WAL archive config there, and says so through salt."""
     synced = salt_master.salt_cli().run("saltutil.sync_modules", minion_tgt="dev-1")
     assert synced.returncode == 0, synced.stderr
-    orchestrator.patroni_says(members("db-a", 3), after_backup=None)
-    orchestrator.dispatch_with(real_salt(salt_master), "dev-1")
-    before = leader.names()
 
-    done = base_backup(orchestrator.ctx())
+    error = refused_through_salt(leader, orchestrator, salt_master, "dev-1")
 
-    assert not done.ok
-    assert "minion dev-1: " in (done.error or ""), done.error
-    assert "no WAL archive config at /etc/fluxora/wal-archive.json" in (done.error or "")
-    assert leader.names() == before
+    assert "minion dev-1: " in error, error
+    assert "no WAL archive config at /etc/fluxora/wal-archive.json" in error, error
