@@ -9,11 +9,15 @@ missing key fails rendering with a sentence naming the key and the environment (
 from __future__ import annotations
 
 import copy
+import json
+import os
+import pwd
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 from salt.exceptions import CommandExecutionError
@@ -139,7 +143,7 @@ def _pg_node(
     """A Patroni member as a failover node: reached like any server (`_server`), its REST API
     at the host's topology address (dev: the member's own host), and the drills' commands
     (through `salt HOST` on a remote host): crash the whole node, start it again, fence an
-    orphan's postmaster."""
+    orphan's postmaster; on a remote host its minion (the leader's takes the base backups)."""
     address = spec.get("address") or side.get("host") or "127.0.0.1"
     node = _server(postgres, side, spec, ctx["password_file"])
     config = f"/etc/patroni/{side['cluster']}.yml"
@@ -159,6 +163,7 @@ def _pg_node(
             "fence_command": ["salt", host, "cmd.run", " ".join(fence)],
         }
         node["dns_name"] = f"{host}.{ctx['domain']}" if ctx["domain"] else spec["address"]
+        node["minion"] = host  # base backups run there (fluxora.base_backup)
     return {**node, "patroni_url": f"http://{address}:{side['rest_port']}", **commands}
 
 
@@ -514,3 +519,141 @@ def cli(args: list[str]) -> str:
     if result.returncode != 0:
         raise CommandExecutionError(f"{' '.join(argv)} exited {result.returncode}: {output}")
     return output
+
+
+# --- base backups on the Patroni leader (dispatched by the orchestrator's postgres.base_backup) --
+
+# barman-cloud-backup reads the data directory itself (it is no libpq-only client): it runs on
+# the database host, against the local socket, with the WAL archive's own settings (the file
+# fluxora.walarchive writes: server name, destinations, credentials, socket and port).
+_WALARCHIVE_CONFIG = "/etc/fluxora/wal-archive.json"
+_NODE_SQL = (
+    "SELECT pg_is_in_recovery(), (SELECT timeline_id FROM pg_control_checkpoint()), "
+    "(SELECT system_identifier FROM pg_control_system())"
+)
+
+
+def _walarchive_settings() -> dict[str, Any]:
+    pillar = __pillar__.get("fluxora", {}).get("walarchive") or {}
+    path = pillar.get("config") or _WALARCHIVE_CONFIG
+    try:
+        config = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise CommandExecutionError(
+            f"minion {__opts__['id']!r}: no WAL archive config at {path} ({exc}): a base backup "
+            "runs on a database host that fluxora.walarchive configured"
+        ) from None
+    destinations = config.get("destinations") or []
+    primary = next((d for d in destinations if d.get("name") == "primary"), None)
+    if not config.get("server_name") or not (primary or destinations):
+        raise CommandExecutionError(
+            f"minion {__opts__['id']!r}: {path} names no server_name or no destination"
+        )
+    return {
+        **config,
+        "destination": primary or destinations[0],
+        "user": pillar.get("user") or "postgres",
+        "barman_bin_dir": pillar.get("barman_bin_dir") or config.get("barman_bin_dir", "/usr/bin"),
+    }
+
+
+def _as_user(user: str, argv: list[str]) -> list[str]:
+    if pwd.getpwuid(os.getuid()).pw_name == user:
+        return argv
+    return ["runuser", "-u", user, "--", *argv]
+
+
+def _barman(settings: dict[str, Any], tool: str, *args: str, timeout: float) -> str:
+    """barman-cloud `tool` on the WAL archive's primary destination, as the cluster's user."""
+    destination = settings["destination"]
+    argv = [str(Path(settings["barman_bin_dir"]) / tool)]
+    if destination.get("endpoint_url"):
+        argv += ["--endpoint-url", destination["endpoint_url"]]
+    argv += [*args, destination["url"], settings["server_name"]]
+    env = dict(os.environ)
+    if destination.get("region"):
+        env["AWS_DEFAULT_REGION"] = str(destination["region"])
+    credentials = destination.get("aws_credentials_file") or settings.get("aws_credentials_file")
+    if credentials:
+        env["AWS_SHARED_CREDENTIALS_FILE"] = str(credentials)
+    try:
+        result = subprocess.run(
+            _as_user(settings["user"], argv), capture_output=True, text=True, check=False,
+            env=env, timeout=timeout,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise CommandExecutionError(f"{tool} did not finish in {timeout:g} s") from None
+    if result.returncode != 0:
+        tail = "; ".join(result.stderr.strip().splitlines()[-5:]) or "(no output)"
+        raise CommandExecutionError(f"{tool} failed (exit {result.returncode}): {tail}")
+    return result.stdout
+
+
+def _node_state(settings: dict[str, Any]) -> tuple[bool, int, str]:
+    """(in recovery, timeline of the last checkpoint, system identifier) of the local server."""
+    host = str(settings.get("pg_host") or "/var/run/postgresql")
+    port = str(settings.get("pg_port") or 5432)
+    argv = ["psql", "-X", "-At", "-F", "|", "-h", host, "-p", port, "-d", "postgres"]
+    result = subprocess.run(
+        _as_user(settings["user"], [*argv, "-c", _NODE_SQL]),
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    fields = result.stdout.strip().split("|")
+    if result.returncode != 0 or len(fields) != 3:
+        raise CommandExecutionError(
+            f"minion {__opts__['id']!r}: PostgreSQL on {host}:{port} does not answer: "
+            f"{result.stderr.strip()[-300:] or result.stdout.strip()[-300:]}"
+        )
+    return fields[0] == "t", int(fields[1]), fields[2]
+
+
+def base_backup(name: str, timeout: float = 6 * 3600) -> dict[str, Any]:
+    """barman-cloud-backup of this host's PostgreSQL, named `name`, into the WAL archive's
+    primary destination; refused on a replica. A node that is no longer the primary when the
+    backup ends (demoted by a failover meanwhile) has its backup deleted and the call fails: a
+    backup taken across a demotion may hold a timeline the new leader abandoned.
+
+    Returns the stored backup's id, name, server name and archive URL and the node's timeline
+    (the orchestrator checks it in the bucket itself, and the leader with Patroni)."""
+    settings = _walarchive_settings()
+    minion = __opts__["id"]
+    in_recovery, timeline, system_id = _node_state(settings)
+    if in_recovery:
+        raise CommandExecutionError(
+            f"minion {minion!r}: PostgreSQL here is a replica (in recovery): base backups are "
+            "taken on the Patroni leader"
+        )
+    host = str(settings.get("pg_host") or "/var/run/postgresql")
+    port = str(settings.get("pg_port") or 5432)
+    _barman(
+        settings, "barman-cloud-backup", "--immediate-checkpoint", "--name", name,
+        "--host", host, "--port", port, timeout=float(timeout),
+    )  # fmt: skip
+    listed = json.loads(
+        _barman(settings, "barman-cloud-backup-list", "--format", "json", timeout=600)
+    )
+    found = [
+        b for b in listed.get("backups_list", [])
+        if b.get("backup_name") == name and b.get("status") == "DONE"
+    ]  # fmt: skip
+    if not found:
+        raise CommandExecutionError(f"barman-cloud-backup finished but lists no backup {name}")
+    backup_id = str(found[-1]["backup_id"])
+    after = _node_state(settings)
+    if after[0] or after[1] != timeline:
+        _barman(settings, "barman-cloud-backup-delete", "--backup-id", backup_id, timeout=600)
+        became = "a replica" if after[0] else f"the primary of timeline {after[1]}, not {timeline}"
+        raise CommandExecutionError(
+            f"minion {minion!r}: PostgreSQL here became {became} during base backup {name}: "
+            f"backup {backup_id} deleted (a failover happened; take it on the new leader)"
+        )
+    return {
+        "backup_id": backup_id,
+        "name": name,
+        "status": found[-1].get("status"),
+        "server_name": settings["server_name"],
+        "archive": settings["destination"]["url"],
+        "minion": minion,
+        "timeline": timeline,
+        "system_identifier": system_id,
+    }

@@ -52,6 +52,12 @@ class PitrConfig(Section):
     min_base_backups: int = Field(default=2, ge=1)
     restore_dir: Path = Path("/var/lib/postgresql/fluxora-restores")
     restore_timeout_seconds: float = Field(default=3600, gt=0)
+    # The Patroni cluster (postgres_clusters.<env>.<name>) whose current leader takes the base
+    # backups: barman-cloud-backup reads the data directory, so it runs on the leader's host
+    # (through its Salt minion when the node names one). None: the database's server, here.
+    cluster: str | None = None
+    # The master's salt CLI that dispatches to a minion (`salt MINION fluxora.base_backup`).
+    salt_command: list[str] = Field(default_factory=lambda: ["salt"], min_length=1)
 
 
 class BackupConfig(Section):

@@ -17,11 +17,10 @@ import psycopg
 from pydantic import Field, field_validator
 
 from orchestrator.core.actions import ActionContext, ActionParams, ActionRegistry, NoParams
-from orchestrator.core.children import Children
 from orchestrator.core.errors import FluxoraError
 from orchestrator.core.leftovers import Leftover
 from orchestrator.core.results import Result
-from orchestrator.families.backup import pitr, pitr_verify
+from orchestrator.families.backup import pitr, pitr_leader, pitr_verify
 from orchestrator.families.backup.config import BackupFamilyConfig, DatabaseConfig, PitrConfig
 from orchestrator.families.backup.pitr import PitrError
 from orchestrator.families.backup.resources import BACKUP, DATABASES
@@ -88,20 +87,41 @@ def _cluster(ctx: ActionContext, labels: dict[str, Any]) -> tuple[PitrConfig, Da
     return settings, ctx.resource(DATABASES).get(ctx.env, settings.database)
 
 
+def _take(
+    ctx: ActionContext, settings: PitrConfig, server: DatabaseConfig, name: str, barman: pitr.Barman
+) -> tuple[pitr.BaseBackup, dict[str, Any]]:
+    """The base backup, taken where the data directory is: with `settings.cluster`, on the
+    Patroni leader (through its minion when it has one), else on the database's server here."""
+    if settings.cluster is None:
+        return pitr.take_base_backup(barman, server, name), {}
+    cluster = ctx.resource(CLUSTERS).get(settings.cluster)
+    leader = pitr_leader.find_leader(settings.cluster, cluster)
+    if leader.minion is None:
+        backup = pitr.take_base_backup(barman, leader.config, name)
+    else:
+        answer = pitr_leader.dispatch(settings, leader.minion, name, barman.children)
+        backup = pitr_leader.stored(barman, answer, leader.minion)
+    pitr_leader.check_still_leader(leader, cluster, barman, backup.backup_id)
+    where = {"leader": leader.node, "minion": leader.minion, "timeline": leader.timeline}
+    return backup, where
+
+
 def _backup_and_prune(
-    settings: PitrConfig, server: DatabaseConfig, name: str, children: Children
-) -> tuple[pitr.BaseBackup, float, list[str]]:
-    """The base backup, its duration, and what retention deleted in both archives."""
+    ctx: ActionContext, settings: PitrConfig, server: DatabaseConfig, name: str
+) -> tuple[pitr.BaseBackup, float, list[str], dict[str, Any]]:
+    """The base backup, its duration, what retention deleted in both archives, and where it
+    was taken."""
+    children = ctx.children()
     barman = pitr.Barman(settings, children=children)
     started = time.monotonic()
-    backup = pitr.take_base_backup(barman, server, name)
+    backup, where = _take(ctx, settings, server, name, barman)
     duration = time.monotonic() - started
     deleted = pitr.apply_retention(barman, datetime.now(UTC))
     if settings.dr_archive is not None:
         dr = pitr.Barman(settings, dr=True, children=children)
         pitr.copy_base_backup(barman, dr, backup.backup_id)
         deleted += pitr.apply_retention(dr, datetime.now(UTC))
-    return backup, duration, deleted
+    return backup, duration, deleted, where
 
 
 def base_backup(ctx: ActionContext, params: NoParams) -> Result:
@@ -110,8 +130,9 @@ def base_backup(ctx: ActionContext, params: NoParams) -> Result:
         settings, server = _cluster(ctx, labels)
         name = f"base-{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
         if ctx.dry_run:
-            return Result.success(plan={"barman-cloud-backup": settings.archive.url, "name": name})
-        backup, duration, deleted = _backup_and_prune(settings, server, name, ctx.children())
+            plan = {"barman-cloud-backup": settings.archive.url, "name": name}
+            return Result.success(plan={**plan, "on": _planned_on(ctx, settings)})
+        backup, duration, deleted, where = _backup_and_prune(ctx, settings, server, name)
         size = pitr.stored_bytes(pitr.Barman(settings, children=ctx.children()), backup.backup_id)
     except (FluxoraError, OSError, ValueError) as exc:
         return Result.failure(f"base backup of {ctx.env} failed: {exc}", **labels)
@@ -119,8 +140,16 @@ def base_backup(ctx: ActionContext, params: NoParams) -> Result:
     return Result.success(
         changed=True, backup_id=backup.backup_id, begin_wal=backup.begin_wal,
         finished_at=backup.end_time.timestamp(), duration_seconds=duration,
-        stored_bytes=size, deleted=deleted, **labels,
+        stored_bytes=size, deleted=deleted, **where, **labels,
     )  # fmt: skip
+
+
+def _planned_on(ctx: ActionContext, settings: PitrConfig) -> str:
+    """Where the backup would run now (a dry run asks Patroni, and dispatches nothing)."""
+    if settings.cluster is None:
+        return "this host"
+    leader = pitr_leader.find_leader(settings.cluster, ctx.resource(CLUSTERS).get(settings.cluster))
+    return leader.describe()
 
 
 def restore_to(ctx: ActionContext, params: RestoreToParams) -> Result:

@@ -52,6 +52,9 @@ class NodeConfig(ServerConfig):
     # Stop the node's postmaster at once: postgres.fence_orphans runs it on a writer that is
     # not Patroni's leader.
     fence_command: list[str] | None = None
+    # The Salt minion on the node's host: work that must run there (a base backup reads the
+    # data directory) is dispatched to it. None: the node is on the orchestrator's host.
+    minion: str | None = None
 
     def dns_value(self) -> str:
         return self.dns_name or self.host
