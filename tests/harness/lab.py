@@ -39,7 +39,13 @@ import yaml
 from saltfactories.daemons.minion import SaltMinion
 
 from tests.harness import moto
-from tests.harness.processes import HarnessError, ServerProcess, http_ok, start_server
+from tests.harness.processes import (
+    HarnessError,
+    ServerProcess,
+    http_ok,
+    start_server,
+    wait_until,
+)
 from tests.harness.salt import FIXTURE_STATES, SALT_DIR
 
 PILLAR = SALT_DIR / "pillar" / "fluxora"
@@ -311,6 +317,7 @@ class Lab:
             lab.start_moto()
             lab.start_master(factories, pillar_roots, gpg_keydir, overrides, wheelhouse.parent)
             lab.start_minions()
+            lab.wait_targetable()
         except BaseException:
             lab.down()
             raise
@@ -395,6 +402,9 @@ class Lab:
             "gpg_decrypt_must_succeed": True,
             "runner_dirs": [str(SALT_DIR / "_runners")],
             "fileserver_backend": ["roots"],
+            # How long `salt` waits for minions' answers: a busy 2-core machine needs more than
+            # the default 5 s for a lab host in its namespaces.
+            "timeout": 60,
         }
         factory = factories.salt_master_daemon(f"lab-{self.env}", overrides=config)
         context = factory.started(start_timeout=60)
@@ -420,6 +430,22 @@ class Lab:
             context.__enter__()
             self.started.append(context)
             self.minions[host.name] = factory
+
+    def wait_targetable(self, timeout: float = 300) -> None:
+        """Until every host answers `test.ping` targeted by its environment's pillar, as
+        orch.deploy targets them (`I@fluxora:env:ENV`): the master has its key and has cached
+        its pillar. A minion that says it started may not be there yet on a busy machine."""
+        cli = self.salt_cli()
+
+        def answered() -> bool:
+            result = cli.run("-I", "test.ping", minion_tgt=f"fluxora:env:{self.env}")
+            found = result.data if isinstance(result.data, dict) else {}
+            if {name for name, ok in found.items() if ok is True} >= set(self.hosts):
+                return True
+            cli.run("saltutil.refresh_pillar", "wait=True", minion_tgt="*")
+            return False
+
+        wait_until(answered, timeout, f"every {self.env} lab host to answer by its pillar")
 
     def run(self, host: str, argv: Sequence[str], **kwargs: Any) -> CompletedProcess[str]:
         """Run `argv` on lab host `host` (in all its namespaces)."""
