@@ -8,7 +8,8 @@
 - per host, private mount, UTS and PID namespaces: the directories the states write
   (HOST_DIRS) are bind-mounted from the host's own directory, so the states run with their real
   paths and ports, and the host's hostname is its minion id; every process a state starts stays
-  in them, and killing the namespace's first process ends them all;
+  in them, and killing the namespace's first process ends them all; that first process is an
+  init that reaps orphans (lab_init.py), as on a real host;
 - a salt-master (pytest-salt-factories) named `salt` in every host's /etc/hosts, the moto server
   beside it at salt:4566 (the hosts' AWS endpoint), and one salt-minion per host whose id and
   grains are those of the topology, keys accepted.
@@ -49,6 +50,7 @@ from tests.harness.processes import (
 from tests.harness.salt import FIXTURE_STATES, SALT_DIR
 
 PILLAR = SALT_DIR / "pillar" / "fluxora"
+LAB_INIT = Path(__file__).with_name("lab_init.py")
 DOMAIN = "internal.fluxora.example"
 MOTO_PORT = 4566
 # Directory -> (owner, mode) of the fresh per-host copy; every other path is shared with the
@@ -230,7 +232,8 @@ def host_init(host: LabHost, hosts_path: Path, environ: dict[str, str]) -> str:
         lines.append(f"mount --bind {host.root / path.strip('/')} {path}")
     lines.append(f"mount --bind {hosts_path} /etc/hosts")
     lines += [f"export {key}='{value}'" for key, value in sorted(environ.items())]
-    lines.append('exec "$@"')
+    # An init that reaps (lab_init.py), as a real host has: the command is its child.
+    lines.append(f'exec /usr/bin/python3 {LAB_INIT} "$@"')
     return "\n".join(lines) + "\n"
 
 

@@ -121,3 +121,19 @@ def test_promtool_is_installed() -> None:
     result = subprocess.run(["promtool", "--version"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "promtool" in result.stdout + result.stderr
+
+
+def test_a_lab_hosts_init_reaps_orphans_and_passes_on_the_exit_status() -> None:
+    """The first process of a lab host reaps what a daemon double-forks (Patroni's postmaster):
+    a real init does; without it a stopped postmaster stayed a zombie and Patroni waited for it
+    forever (a switchover's demote never ended)."""
+    from tests.harness.lab import LAB_INIT
+
+    script = "(sleep 0.2 &); sleep 2; ps -eo stat=,comm= | grep -c '^Z' || true; exit 7"
+    argv = ["unshare", "--pid", "--fork", "--mount-proc", "/usr/bin/python3", str(LAB_INIT)]
+    result = subprocess.run(
+        [*argv, "sh", "-c", script], capture_output=True, text=True, check=False, timeout=60
+    )
+
+    assert result.returncode == 7, result.stderr
+    assert result.stdout.strip() == "0", "a zombie was left unreaped"

@@ -1,12 +1,18 @@
 """fluxora-wal-archive as a real PostgreSQL cluster's archive_command, archiving with
 barman-cloud to the moto server: both destinations get every segment; an unreachable one costs
 the archiver nothing (the segment waits in the spool, the failure is counted) and catches up;
-a segment that can be neither archived nor spooled stays with PostgreSQL."""
+a segment that can be neither archived nor spooled stays with PostgreSQL; a shutdown never
+waits on the object store."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,3 +168,49 @@ def test_the_switch_service_closes_segments_while_the_server_writes(
         switcher.terminate()
         switcher.wait(timeout=10)
     assert switcher.returncode is not None
+
+
+def test_fast_shutdown_spools_its_backlog_instead_of_waiting_on_a_hung_store(
+    lab: pitr.ArchiveLab, cluster: postgres.PgCluster
+) -> None:
+    """A fast shutdown waits for the archiver's backlog (Patroni's switchover demote waits for
+    the shutdown): with the DR store hanging (it takes connections and never answers) and
+    120 s per upload allowed, the shutdown still ends in seconds; every segment of the backlog
+    waits in the DR spool, and reaches the bucket once the store is back."""
+    hung = socket.create_server(("127.0.0.1", free_port()), backlog=64)  # never accept()s
+    try:
+        lab.dr_endpoint = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        lab.options = {"timeout_seconds": 120}
+        lab.write()
+        backlog = [pitr.switch_wal(cluster) for _ in range(3)]
+        wait_until(lambda: _archiving(cluster), 60, "the archiver to start an upload")
+
+        started = time.monotonic()
+        postmaster = int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGINT)  # fast shutdown, as Patroni's demote asks
+        wait_until(lambda: not (cluster.data_dir / "postmaster.pid").exists(), 300, "shutdown")
+        seconds = time.monotonic() - started
+    finally:
+        hung.close()
+    print(f"\nfast shutdown with a hung DR store and {len(backlog)} segments: {seconds:.1f} s")
+
+    assert seconds < 60, seconds  # each upload alone may take 120 s
+    assert set(backlog) <= set(lab.spooled("dr"))
+    assert set(backlog) <= set(lab.spooled("primary")) | set(lab.wal_keys())
+
+    cluster.ctl("start")
+    lab.dr_endpoint, lab.options = lab.endpoint, {}
+    lab.write()
+    flushed = lab.flush()
+    assert flushed.returncode == 0, flushed.stderr
+    assert set(backlog) <= set(lab.wal_keys(dr=True))
+    assert lab.spooled("dr") == []
+
+
+def _archiving(cluster: postgres.PgCluster) -> bool:
+    """PostgreSQL's archiver is running its archive_command now (its process title)."""
+    postmaster = (cluster.data_dir / "postmaster.pid").read_text().split()[0]
+    titles = subprocess.run(
+        ["ps", "--ppid", postmaster, "-o", "args="], capture_output=True, text=True, check=False
+    ).stdout
+    return "archiver archiving" in titles

@@ -78,8 +78,6 @@ def test_staging_schedules_are_the_shipped_ones(staging_deployed: Deployed) -> N
 
 # In this order (a restore-verify needs a backup). A backup has an RPO target its run cannot
 # measure ("unmeasured"); restore-verify must measure its targets and meet them.
-# drill-failover and drill-failback are not here yet: in the lab the planned switchover's old
-# leader stays in Patroni's "demote in progress" after its postmaster stopped (minutes).
 @pytest.mark.parametrize(
     ("schedule", "policy"),
     [
@@ -94,3 +92,86 @@ def test_scheduled_work_meets_its_targets(
     print(f"\n{rto_rpo(schedule, job)}")
     assert_completed(job)
     assert dr_report(job).get("policy") == policy, dr_report(job)
+
+
+# The Patroni members of staging's cluster (stg-dr-db-1 is a standalone server of its own).
+MEMBERS = ("stg-db-1", "stg-db-2")
+PATRONI_PORT = 8008
+
+
+def patroni_cluster(lab: Lab) -> dict[str, dict[str, Any]]:
+    """GET /cluster from the first member that answers: member name -> its entry."""
+    errors = []
+    for host in MEMBERS:
+        url = f"http://{lab.hosts[host].lab_address}:{PATRONI_PORT}/cluster"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:  # nosec B310: lab address
+                return {m["name"]: m for m in json.load(response)["members"]}
+        except OSError as exc:
+            errors.append(f"{host}: {exc}")
+    raise AssertionError(f"no Patroni REST API answered: {errors}")
+
+
+def psql(lab: Lab, host: str, query: str) -> str:
+    """`query` on `host`'s PostgreSQL over its socket, as postgres; '' when it is down."""
+    argv = ["runuser", "-u", "postgres", "--", "psql", "-XAtq", "-d", "postgres", "-c", query]
+    result = lab.run(host, argv, timeout=30)
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def one_writer_one_streaming_replica(lab: Lab) -> tuple[str, str]:
+    """(writer, replica): Patroni names one leader and the other member a replica on its
+    timeline, exactly one server accepts writes, and the replica's WAL receiver streams from
+    the writer. Polled: after its job the old leader may still be catching up."""
+    seen: dict[str, Any] = {}
+
+    def settled() -> bool:
+        try:
+            members = patroni_cluster(lab)
+        except AssertionError as exc:
+            seen.update(members=str(exc))
+            return False
+        writable = [h for h in MEMBERS if psql(lab, h, "SELECT NOT pg_is_in_recovery()") == "t"]
+        seen.update(members=members, writable=writable)
+        leaders = [m for m in members.values() if m["role"] == "leader"]
+        if len(leaders) != 1 or writable != [leaders[0]["name"]]:
+            return False
+        (replica,) = set(MEMBERS) - {leaders[0]["name"]}
+        entry = members.get(replica, {})
+        receiver = psql(lab, replica, "SELECT status FROM pg_stat_wal_receiver")
+        seen.update(receiver=receiver)
+        return (
+            entry.get("role") in ("replica", "sync_standby")
+            and entry.get("state") in ("running", "streaming")
+            and entry.get("timeline") == leaders[0].get("timeline")
+            and receiver == "streaming"
+        )
+
+    try:
+        wait_until(settled, 120, "one writer and a streaming replica")
+    except Exception as exc:
+        raise AssertionError(f"{exc}: {seen}") from None
+    writer = seen["writable"][0]
+    (replica,) = set(MEMBERS) - {writer}
+    return writer, replica
+
+
+def test_planned_failover_then_failback(staging_deployed: Deployed) -> None:
+    """drill-failover (planned: a Patroni switchover) hands the lead to the replica, and
+    drill-failback hands it back; after each, one writer and the other node streaming from
+    it, and both runs measure RTO and RPO within the runbooks' targets."""
+    lab = staging_deployed.lab
+    before, _ = one_writer_one_streaming_replica(lab)
+    for schedule in ("drill-failover", "drill-failback"):
+        job = run_schedule(lab, schedule, timeout=600)
+        print(f"\n{rto_rpo(schedule, job)}")
+        assert_completed(job)
+        dr = dr_report(job)
+        assert dr.get("policy") == "met", dr
+        targets = dr["targets"]
+        for measured in ("rto_seconds", "rpo_seconds"):
+            assert dr[measured] is not None, dr
+            assert dr[measured] <= targets[measured], dr
+        writer, _ = one_writer_one_streaming_replica(lab)
+        expected = before if schedule == "drill-failback" else ({*MEMBERS} - {before}).pop()
+        assert writer == expected, (schedule, writer, expected)
