@@ -408,6 +408,9 @@ class Lab:
             # How long `salt` waits for minions' answers: a busy 2-core machine needs more than
             # the default 5 s for a lab host in its namespaces.
             "timeout": 60,
+            # How long the master waits for minions to say a job still runs (default 10 s: under
+            # load orch.deploy's first step ended "No minions responded" while they worked).
+            "gather_job_timeout": 60,
         }
         factory = factories.salt_master_daemon(f"lab-{self.env}", overrides=config)
         context = factory.started(start_timeout=60)
