@@ -68,16 +68,19 @@ def test_escaped_and_hex_forms_are_found(scanner: SecretScanner) -> None:
     assert forms == {(1, "percent-encoded"), (2, "hex")}
 
 
-def test_a_secret_across_a_chunk_boundary_is_found_once_on_its_line(
-    scanner: SecretScanner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_secret_in_a_binary_file_is_found_on_its_line(
+    scanner: SecretScanner, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(secretscan, "CHUNK", 64)
-    value = SECRETS[REDIS]
-    big = tmp_path / "big.log"
-    big.write_bytes(b"x" * 50 + b"\n" * 3 + value.encode() + b"\n" + b"y" * 200)
-    assert scanner.scan_file(big, "big.log", tally=Scanned()) == [
-        Finding("big.log", 4, "redis:password", "raw")
+    value = SECRETS[REDIS].encode()
+    data = tmp_path / "000000010000000000000003"  # a WAL segment: NULs, few newlines
+    data.write_bytes(b"\0\xff" * 5000 + b"\n" * 3 + b"\0" * 7 + value + b"\0" * 9000)
+    missing = tmp_path / "recycled"  # gone by the time grep reads it
+    files = [(data, "db:/pg_wal/3"), (missing, "db:/pg_wal/4")]
+    tally = Scanned()
+    assert scanner.scan_files(files, tally=tally) == [
+        Finding("db:/pg_wal/3", 4, "redis:password", "raw")
     ]
+    assert tally == Scanned(2, data.stat().st_size)
 
 
 def test_every_row_of_a_sqlite_store_is_scanned(scanner: SecretScanner, tmp_path: Path) -> None:
