@@ -93,8 +93,9 @@ class Scanned:
 
 @dataclass
 class SecretScanner:
-    secrets: Mapping[tuple[str, ...], str]
-    _needles: list[tuple[bytes, str, str]] = field(init=False, default_factory=list)
+    # Out of the repr: pytest prints an assertion's operands, and a failing test's output is kept.
+    secrets: Mapping[tuple[str, ...], str] = field(repr=False)
+    _needles: list[tuple[bytes, str, str]] = field(init=False, default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         for path, value in sorted(self.secrets.items()):

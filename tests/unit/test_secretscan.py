@@ -34,6 +34,7 @@ def test_a_planted_secret_is_found_by_key_and_line_and_its_value_is_not_printed(
     message = secretscan.report(found)
     assert message == "stg-cache-1:/var/log/redis.log:2: redis:password (raw)"
     assert all(value not in message for value in SECRETS.values())
+    assert all(value not in repr(scanner) for value in SECRETS.values())  # pytest prints it
 
 
 def test_a_clean_file_and_an_allowed_secret_are_no_finding(
