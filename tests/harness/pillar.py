@@ -122,7 +122,8 @@ class SecretPillar:
     root: Path
     local_root: Path
     gnupghome: Path
-    values: dict[str, dict[tuple[str, ...], str]] = field(default_factory=dict)
+    values: dict[str, dict[tuple[str, ...], str]] = field(default_factory=dict, repr=False)
+    """env -> secret key path -> value; out of repr, so a failing assertion never prints one."""
 
     def write_secrets(self) -> None:
         """Every environment's secret files, one per role its hosts or groups have; a value is

@@ -11,7 +11,8 @@ from tests.harness.lab import Lab, topology
 from tests.harness.salt import DEPLOY_STEPS
 from tests.lab.conftest import Deployed, orchestrate
 
-pytestmark = pytest.mark.integration
+# The first lab test carries the session lab's up and deploy (3-8 min on 2 busy cores).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 
 def step_results(result: Any) -> dict[str, dict[str, Any]]:

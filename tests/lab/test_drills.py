@@ -16,7 +16,8 @@ from tests.harness.lab import Lab
 from tests.harness.processes import wait_until
 from tests.lab.conftest import Deployed
 
-pytestmark = pytest.mark.integration
+# The first lab test carries the session lab's up and deploy (3-8 min on 2 busy cores).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 OPS = "stg-ops-1"
 FLUXORA_ORCH = "/opt/fluxora/venv/bin/fluxora-orch"

@@ -6,7 +6,8 @@ import pytest
 
 from tests.harness.lab import Lab, topology
 
-pytestmark = pytest.mark.integration
+# The first lab test carries the session lab's up and deploy (3-8 min on 2 busy cores).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 
 def test_every_topology_host_answers_with_its_own_name_and_address(staging_lab: Lab) -> None:

@@ -13,7 +13,8 @@ import pytest
 from tests.harness.lab import Lab
 from tests.lab.conftest import Deployed
 
-pytestmark = pytest.mark.integration
+# The first lab test carries the session lab's up and deploy (3-8 min on 2 busy cores).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
 
 DB_HOSTS = ("stg-db-1", "stg-db-2")
 
