@@ -589,10 +589,15 @@ def _barman(settings: dict[str, Any], tool: str, *args: str, timeout: float) -> 
     return result.stdout
 
 
+def _local_server(settings: dict[str, Any]) -> tuple[str, str]:
+    """(socket directory, port) of this host's PostgreSQL, as the WAL archive config names it."""
+    host = settings.get("pg_host") or "/var/run/postgresql"
+    return str(host), str(settings.get("pg_port") or 5432)
+
+
 def _node_state(settings: dict[str, Any]) -> tuple[bool, int, str]:
     """(in recovery, timeline of the last checkpoint, system identifier) of the local server."""
-    host = str(settings.get("pg_host") or "/var/run/postgresql")
-    port = str(settings.get("pg_port") or 5432)
+    host, port = _local_server(settings)
     argv = ["psql", "-X", "-At", "-F", "|", "-h", host, "-p", port, "-d", "postgres"]
     result = subprocess.run(
         _as_user(settings["user"], [*argv, "-c", _NODE_SQL]),
@@ -623,8 +628,7 @@ def base_backup(name: str, timeout: float = 6 * 3600) -> dict[str, Any]:
             f"minion {minion!r}: PostgreSQL here is a replica (in recovery): base backups are "
             "taken on the Patroni leader"
         )
-    host = str(settings.get("pg_host") or "/var/run/postgresql")
-    port = str(settings.get("pg_port") or 5432)
+    host, port = _local_server(settings)
     _barman(
         settings, "barman-cloud-backup", "--immediate-checkpoint", "--name", name,
         "--host", host, "--port", port, timeout=float(timeout),
