@@ -467,9 +467,7 @@ class Lab:
     def init_pid(self, host: str) -> int:
         """The host's first process (pid 1 in its own pid namespace), as this machine sees it."""
         for pid in _netns_pids(self.hosts[host].netns):
-            status = Path(f"/proc/{pid}/status").read_text()
-            nspid = next(line for line in status.splitlines() if line.startswith("NSpid:"))
-            if nspid.split()[-1] == "1":
+            if _innermost_pid(pid) == "1":
                 return pid
         raise HarnessError(f"lab host {host} has no running process")
 
@@ -490,6 +488,17 @@ class Lab:
             self.moto.stop()
         self.network.destroy()
         shutil.rmtree(self.workdir / "hosts", ignore_errors=True)
+
+
+def _innermost_pid(pid: int) -> str | None:
+    """The process's pid in its own pid namespace, or None if it ended since it was listed
+    (a host's short-lived processes come and go between `ip netns pids` and this read)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    nspid = next(line for line in status.splitlines() if line.startswith("NSpid:"))
+    return nspid.split()[-1]
 
 
 def _netns_pids(netns: str) -> list[int]:
