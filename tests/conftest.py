@@ -318,7 +318,7 @@ def pytest_configure(config: pytest.Config) -> None:
 SERVER_TIERS = ("integration", "infra", "lab")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def require_integration_marker(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`-m "not integration"` must leave only tests that start nothing: a test under
     tests/integration, tests/infra or tests/lab without the marker is a collection error."""
     unmarked = [
@@ -329,6 +329,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ]
     if unmarked:
         raise pytest.UsageError(f"without pytestmark = pytest.mark.integration: {unmarked}")
+
+
+# --- two workers (pytest-xdist --dist loadgroup), each set-up paid once --------------------------
+
+# Tiers whose tests share one expensive session set-up (the staging lab; the dev environment
+# applied to this machine) run together on one worker; every other test file is its own unit of
+# work. Shared set-ups go first, the longest first, so no long unit starts last.
+SHARED_SETUP_TIERS = ("lab", "infra")
+
+
+def group_work_units(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_work_unit(config, item)))
+    order = {tier: rank for rank, tier in enumerate(SHARED_SETUP_TIERS)}
+    items.sort(key=lambda item: order.get(_work_unit(config, item), len(order)))
+
+
+def _work_unit(config: pytest.Config, item: pytest.Item) -> str:
+    parts = item.path.relative_to(config.rootpath).parts
+    return parts[1] if parts[1] in SHARED_SETUP_TIERS else "/".join(parts)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    require_integration_marker(config, items)
+    group_work_units(config, items)
 
 
 # --- no skip counts as a pass ---------------------------------------------------------------------

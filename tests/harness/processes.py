@@ -22,7 +22,12 @@ class HarnessError(RuntimeError):
 # Below Linux's ephemeral range (32768-60999): a port handed out from inside it could be taken
 # as the local port of some outgoing connection before the server binds it (a Patroni node's
 # PostgreSQL then does not start and its bootstrap fails).
-_PORTS = range(15000, 32000)
+# Under pytest-xdist each worker draws from its own slice (gw0 the lower half, gw1 the upper), so
+# two workers never hand out the same port to servers that bind it later.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+_SLICE = (32000 - 15000) // _WORKERS
+_PORTS = range(15000 + _SLICE * _WORKER, 15000 + _SLICE * (_WORKER + 1))
 _handed_out: set[int] = set()
 
 
