@@ -1,8 +1,10 @@
-"""Maintenance windows, and what a deploy's steps make of the release metrics (no I/O)."""
+"""Maintenance windows, change freezes, and what a deploy's steps make of the release metrics
+(no I/O)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,9 +12,11 @@ from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from orchestrator.core.journal import Phase, StepRecord, StepStatus
-from orchestrator.families.releases.config import ReleasesConfig
+from orchestrator.families.releases.config import Freeze, ReleasesConfig
 from orchestrator.families.releases.history import Outcome, Record
 from orchestrator.families.releases.metrics import ReleaseMetrics, deploy_result
+from orchestrator.families.releases.saltcli import SaltCli
+from orchestrator.families.releases.service import Deployer
 
 SATURDAY_0300 = datetime(2026, 12, 12, 3, 0, tzinfo=UTC)
 MONDAY_1200 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -39,6 +43,64 @@ def test_a_bad_window_names_itself(window: str, reason: str) -> None:
     with pytest.raises(ValidationError, match=reason) as caught:
         ReleasesConfig(windows={"prod": [window]})
     assert window in str(caught.value)
+
+
+YEAR_END = {"start": "2026-12-19T00:00:00Z", "end": "2027-01-04T00:00:00Z", "reason": "year end"}
+
+
+def test_a_freeze_closes_every_window_it_covers_and_the_next_apply_follows_it() -> None:
+    config = ReleasesConfig(
+        windows={"prod": ["sat 02:00-04:00", "wed 22:00-01:00"]},
+        freezes={
+            "prod": [Freeze.model_validate(YEAR_END)],
+            "dev": [Freeze.model_validate(YEAR_END)],
+        },
+    )
+    saturday_in_freeze = datetime(2026, 12, 26, 3, 0, tzinfo=UTC)
+    assert config.window_open("prod", saturday_in_freeze)
+    assert config.freeze_at("prod", saturday_in_freeze) is not None
+    # The freeze ends on a Monday: the first window after it is Wednesday 22:00.
+    assert config.next_apply_time("prod", saturday_in_freeze) == datetime(
+        2027, 1, 6, 22, 0, tzinfo=UTC
+    )
+    # dev has no window: it applies the moment the freeze ends.
+    assert config.next_apply_time("dev", saturday_in_freeze) == datetime(2027, 1, 4, tzinfo=UTC)
+    assert config.freeze_at("prod", SATURDAY_0300) is None
+    assert config.next_apply_time("prod", SATURDAY_0300) == SATURDAY_0300
+
+
+def test_a_deploy_in_a_freeze_is_refused_naming_its_end_reason_and_the_next_chance() -> None:
+    config = ReleasesConfig(
+        windows={"prod": ["sat 02:00-04:00", "wed 22:00-01:00"]},
+        freezes={"prod": [Freeze.model_validate(YEAR_END)]},
+    )
+    deployer = Deployer(config=config, salt=SaltCli(config_dir=Path("/nonexistent")))
+    saturday_in_freeze = datetime(2026, 12, 26, 3, 0, tzinfo=UTC)
+    assert deployer.window_refusal("prod", saturday_in_freeze) == (
+        "prod is in a change freeze until Mon 2027-01-04 00:00 UTC (year end): "
+        "the next deploy can apply Wed 2027-01-06 22:00 UTC"
+    )
+    assert deployer.window_refusal("prod", MONDAY_1200) == (
+        "prod is outside its maintenance windows (sat 02:00-04:00, wed 22:00-01:00): "
+        "the next opens Wed 2026-12-09 22:00 UTC"
+    )
+    assert deployer.window_refusal("prod", SATURDAY_0300) is None
+
+
+@pytest.mark.parametrize(
+    ("freeze", "reason"),
+    [
+        (
+            {**YEAR_END, "end": "2026-12-18T00:00:00Z"},
+            "freezes.prod.0\\n.*end 2026-12-18 00:00:00.00:00 is not after start",
+        ),
+        ({**YEAR_END, "start": "2026-12-19T00:00:00"}, "timezone"),
+        ({**YEAR_END, "reason": ""}, "at least 1 character"),
+    ],
+)
+def test_a_bad_freeze_names_its_key_and_reason(freeze: dict[str, str], reason: str) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        ReleasesConfig.model_validate({"freezes": {"prod": [freeze]}})
 
 
 def _step(name: str, ok: bool, phase: Phase = Phase.STEP, **output: Any) -> StepRecord:

@@ -136,7 +136,7 @@ def register(registry: ActionRegistry) -> None:
     registry.register(
         "releases.gate",
         ReleaseParams,
-        "Refuse a deploy out of order or outside the maintenance window",
+        "Refuse a deploy out of order, outside the maintenance window or in a change freeze",
     )(gate)
     registry.register(
         "releases.plan",

@@ -1,6 +1,6 @@
-"""The `releases:` config section: where the releases are, the promotion order, and the
-maintenance windows of the environments that have them (written by the fluxora.orchestrator
-state from pillar `fluxora:releases`)."""
+"""The `releases:` config section: where the releases are, the promotion order, the
+maintenance windows of the environments that have them and their change freezes (written by the
+fluxora.orchestrator state from pillar `fluxora:releases`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from orchestrator.core.config import Section
 
@@ -42,6 +42,24 @@ def _openings(text: str, now: datetime) -> list[tuple[datetime, datetime]]:
     return found
 
 
+class Freeze(Section):
+    """A change freeze: from `start` to `end` no deploy applies in its environment, windows or
+    not (a year-end freeze, a launch). Times carry their zone."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Freeze:
+        if self.end <= self.start:
+            raise ValueError(f"freeze {self.reason!r}: end {self.end} is not after start")
+        return self
+
+    def covers(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
 class ReleasesConfig(Section):
     root: Path | None = None
     """The releases root (release build --root); None: this daemon deploys nothing."""
@@ -52,6 +70,9 @@ class ReleasesConfig(Section):
     windows: dict[str, list[str]] = Field(default_factory=dict)
     """env -> maintenance windows (`sat 02:00-04:00`, UTC); an env not named here has no
     window (applies any time)."""
+
+    freezes: dict[str, list[Freeze]] = Field(default_factory=dict)
+    """env -> change freezes; inside one no deploy applies there, whatever its windows."""
 
     @field_validator("windows")
     @classmethod
@@ -76,3 +97,22 @@ class ReleasesConfig(Section):
             if opens > now
         ]  # fmt: skip
         return min(starts, default=None)
+
+    def freeze_at(self, env: str, moment: datetime) -> Freeze | None:
+        return next((f for f in self.freezes.get(env, []) if f.covers(moment)), None)
+
+    def next_apply_time(self, env: str, now: datetime) -> datetime | None:
+        """The first moment from `now` on that is inside a window and outside every freeze;
+        None when no window opens within a week of the last freeze's end."""
+        moment: datetime | None = now
+        for _ in range(2 * len(self.freezes.get(env, [])) + 2):  # each freeze: its end, a window
+            if moment is None:
+                return None
+            freeze = self.freeze_at(env, moment)
+            if freeze is not None:
+                moment = freeze.end
+            elif self.window_open(env, moment):
+                return moment
+            else:
+                moment = self.next_opening(env, moment)
+        return None

@@ -60,10 +60,16 @@ class Deployer:
 
     def window_refusal(self, env: str, now: datetime | None = None) -> str | None:
         now = now or datetime.now(UTC)
-        if self.config.window_open(env, now):
+        freeze = self.config.freeze_at(env, now)
+        if freeze is None and self.config.window_open(env, now):
             return None
-        opening = self.config.next_opening(env, now)
-        when = opening.strftime("%a %Y-%m-%d %H:%M UTC") if opening else "never"
+        ready = self.config.next_apply_time(env, now)
+        when = _moment(ready) if ready else "never"
+        if freeze is not None:
+            return (
+                f"{env} is in a change freeze until {_moment(freeze.end)} ({freeze.reason}): "
+                f"the next deploy can apply {when}"
+            )
         windows = ", ".join(self.config.windows[env])
         return f"{env} is outside its maintenance windows ({windows}): the next opens {when}"
 
@@ -108,3 +114,7 @@ def failures(results: Mapping[str, Any]) -> list[str]:
 
 
 RELEASES = ResourceKey[Deployer]("releases")
+
+
+def _moment(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%a %Y-%m-%d %H:%M UTC")

@@ -12,7 +12,8 @@ fluxora:
       data_dir: /var/lib/fluxora/orchestrator
       http: {listen: '0.0.0.0:8470'}
       # Deploys to prod apply only inside these windows (UTC; docs/OPERATIONS.md "Releasing and
-      # promoting"): read by the daemon that deploys, on the Salt master.
+      # promoting") and outside any change freeze declared beside them (`freezes: {prod:
+      # [{start, end, reason}]}`): read by the daemon that deploys, on the Salt master.
       releases:
         windows:
           prod: ['sat 02:00-04:00', 'wed 22:00-01:00']
