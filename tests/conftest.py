@@ -331,7 +331,7 @@ def require_integration_marker(config: pytest.Config, items: list[pytest.Item]) 
         raise pytest.UsageError(f"without pytestmark = pytest.mark.integration: {unmarked}")
 
 
-# --- two workers (pytest-xdist --dist loadgroup), each set-up paid once --------------------------
+# --- two workers (pytest-xdist), each set-up paid once ----------------------------------------
 
 # Tiers whose tests share one expensive session set-up (the staging lab; the dev environment
 # applied to this machine) run together on one worker; every other test file is its own unit of
@@ -339,22 +339,33 @@ def require_integration_marker(config: pytest.Config, items: list[pytest.Item]) 
 SHARED_SETUP_TIERS = ("lab", "infra")
 
 
-def group_work_units(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_work_unit(config, item)))
+def work_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to: its shared-set-up tier, else its file."""
+    path = nodeid.split("::", maxsplit=1)[0]  # tests/<tier>/.../test_x.py
+    tier = path.split("/")[1] if path.count("/") >= 2 else ""
+    return tier if tier in SHARED_SETUP_TIERS else path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's load-scope scheduling, by `work_unit` (its own `loadgroup` marks nothing under
+    pytest 9.2, whose node ids no longer come from the attribute xdist rewrites)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class WorkUnitScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return WorkUnitScheduling(config, log)
+
+
+def shared_setups_first(items: list[pytest.Item]) -> None:
     order = {tier: rank for rank, tier in enumerate(SHARED_SETUP_TIERS)}
-    items.sort(key=lambda item: order.get(_work_unit(config, item), len(order)))
+    items.sort(key=lambda item: order.get(work_unit(item.nodeid), len(order)))
 
 
-def _work_unit(config: pytest.Config, item: pytest.Item) -> str:
-    parts = item.path.relative_to(config.rootpath).parts
-    return parts[1] if parts[1] in SHARED_SETUP_TIERS else "/".join(parts)
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     require_integration_marker(config, items)
-    group_work_units(config, items)
+    shared_setups_first(items)
 
 
 # --- no skip counts as a pass ---------------------------------------------------------------------
