@@ -68,6 +68,19 @@ def test_second_apply_changes_nothing(dev_applied: AppliedDev, salt_cli: Any) ->
     assert changed == {}
 
 
+def test_every_dev_role_passes_the_health_check_a_deploy_verifies_with(
+    dev_applied: AppliedDev, salt_cli: Any
+) -> None:
+    result = salt_cli.run("state.apply", "fluxora.verify", minion_tgt="dev-1", _timeout=300)
+    assert isinstance(result.data, dict), result.stdout
+    failing = [
+        f"{v['__id__']}: {v.get('comment')}" for v in result.data.values() if not v["result"]
+    ]
+    assert not failing, failing
+    checked = {v["__id__"].split("-")[2] for v in result.data.values()}
+    assert {"etcd", "monitoring", "orchestrator", "postgres", "redis"} <= checked, checked
+
+
 @pytest.mark.parametrize("package", PACKAGES)
 def test_packages_installed(host: Any, package: str) -> None:
     assert host.package(package).is_installed

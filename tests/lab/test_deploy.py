@@ -68,6 +68,27 @@ def test_a_second_deploy_changes_nothing(staging_deployed: Deployed) -> None:
     assert not changed, changed
 
 
+def verify(lab: Lab, target: str = "*") -> dict[str, Any]:
+    """`state.apply fluxora.verify`, what a deploy verifies with: {host: {state id: return}}
+    for a glob, {state id: return} for one host (salt-factories unwraps a single minion's)."""
+    result = lab.salt_cli().run("state.apply", "fluxora.verify", minion_tgt=target, _timeout=300)
+    assert isinstance(result.data, dict), result.stdout
+    return dict(result.data)
+
+
+def test_every_role_passes_its_health_check_after_the_deploy(staging_deployed: Deployed) -> None:
+    hosts = verify(staging_deployed.lab)
+    assert set(hosts) == set(topology("staging"))
+    failing = {
+        host: [f"{v['__id__']}: {v.get('comment')}" for v in states.values() if not v["result"]]
+        for host, states in hosts.items()
+    }
+    assert not any(failing.values()), failing
+    checked = {host: sorted(v["__id__"] for v in states.values()) for host, states in hosts.items()}
+    assert all(ids and "fluxora-verify-no-checks-test-nop" not in ids for ids in checked.values())
+    print(f"\nstaging health checks after the deploy: {checked}")
+
+
 CACHE = "stg-cache-1"
 REDIS_CONFIG = "/etc/redis/fluxora.conf"
 
@@ -99,3 +120,24 @@ def test_a_host_failing_its_states_fails_the_deploy_naming_host_and_state(
     assert first["__id__"] == "fluxora-redis-config-file-managed", first
     assert "fluxora-redis-config-file-managed" in result.stdout
     assert "orch-deploy-redis-health-salt-function" not in steps  # failhard: nothing after
+
+
+@pytest.fixture
+def redis_down(staging_deployed: Deployed) -> Iterator[Lab]:
+    """The cache host's Redis killed; started again by its state afterwards."""
+    lab = staging_deployed.lab
+    killed = lab.run(CACHE, ["pkill", "-KILL", "-x", "redis-server"])
+    assert killed.returncode == 0, killed.stderr
+    try:
+        yield lab
+    finally:
+        restarted = lab.salt_cli().run("state.apply", "fluxora.redis", minion_tgt=CACHE)
+        assert restarted.returncode == 0, restarted.stdout
+
+
+def test_verification_fails_naming_the_check_of_a_role_that_does_not_serve(
+    redis_down: Lab,
+) -> None:
+    states = verify(redis_down, CACHE)
+    failed = [v["__id__"] for v in states.values() if not v["result"]]
+    assert failed == ["fluxora-verify-redis-answers-ping-cmd-run"], states

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,55 @@ def test_every_environment_has_every_role(highstates: dict[tuple[str, str], Any]
         expected = set(ROLE_MARKERS) | set(FLEET_ONLY)
         expected -= {role for role, envs in FLEET_ONLY.items() if env not in envs}
         assert roles == expected, env
+
+
+# The roles whose hosts a deploy's verification checks (fluxora.verify's built-in health check
+# of each role; `cloud` is the AWS states, verified by their own re-apply).
+CHECKED_ROLES = {
+    "postgres-primary", "postgres-replica", "postgres-restore", "postgres-dr", "etcd", "redis",
+    "monitoring", "orchestrator",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def verify_checks(
+    local_minion_factory: Callable[..., LocalMinion],
+) -> dict[tuple[str, str], dict[str, str]]:
+    """(env, host) -> {state id: command} of `state.show_sls fluxora.verify`."""
+    minions = {
+        (env, host): local_minion_factory(env, host, topology(env)[host]) for env, host in HOSTS
+    }
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        renders = pool.map(
+            lambda m: m.call("state.show_sls", "fluxora.verify", check=False), minions.values()
+        )
+        rendered = dict(zip(minions, renders, strict=True))
+    for key, states in rendered.items():
+        assert isinstance(states, dict), f"{key}: fluxora.verify did not render: {states}"
+    return {
+        key: {state_id: args["name"] for state_id, args in states_of(states, "cmd").items()}
+        for key, states in rendered.items()
+    }
+
+
+@pytest.mark.parametrize(("env", "host"), HOSTS, ids=[f"{e}-{h}" for e, h in HOSTS])
+def test_a_deploy_verifies_each_role_of_a_host_with_no_secret_in_its_checks(
+    verify_checks: dict[tuple[str, str], dict[str, str]],
+    test_pillar: SecretPillar,
+    env: str,
+    host: str,
+) -> None:
+    checks = verify_checks[(env, host)]
+    checked = {
+        role
+        for state_id in checks
+        for role in CHECKED_ROLES
+        if state_id.startswith(f"fluxora-verify-{role}-")
+    }
+    assert checked == set(topology(env)[host]) & CHECKED_ROLES, checks
+    secrets = [value for values in test_pillar.values.values() for value in values.values()]
+    leaked = [state_id for state_id, cmd in checks.items() if any(v in cmd for v in secrets)]
+    assert not leaked, leaked
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
