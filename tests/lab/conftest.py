@@ -15,11 +15,22 @@ from tests.harness.pillar import SecretPillar
 
 # What only the lab changes, merged over every host's pillar: all lab hosts share the machine's
 # one kernel clock, which chrony on a lab host would try to set; the lab's S3 is the moto server
-# beside the master (barman-cloud's Debian botocore reads no endpoint from ~/.aws/config).
+# beside the master (barman-cloud's Debian botocore reads no endpoint from ~/.aws/config); the
+# workers' forecast window is compressed to the test's seconds: no cooldown, warmup or protection
+# window holds back the scale-back run right after the pre-scale (3 hours apart when scheduled).
 LAB_OVERRIDES: dict[str, Any] = {
     "fluxora": {
         "common": {"timesync": {"enabled": False}},
         "walarchive": {"endpoint_url": f"http://salt:{MOTO_PORT}"},
+        "scaling": {
+            "groups": {
+                "worker": {
+                    "cooldown_seconds": 0,
+                    "warmup_seconds": 0,
+                    "scale_in_protection_windows": [],
+                }
+            }
+        },
     }
 }
 

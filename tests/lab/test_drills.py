@@ -10,9 +10,11 @@ import json
 import urllib.request
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.harness.lab import Lab
+from tests.harness.moto import REGION
 from tests.harness.processes import wait_until
 from tests.lab.conftest import Deployed
 
@@ -71,19 +73,35 @@ def rto_rpo(name: str, job: dict[str, Any]) -> str:
     )
 
 
+# Every schedule staging ships (defaults.sls, fleet.sls, staging.sls); each one's work runs below.
+SHIPPED = {
+    "backup-fluxora-logical",
+    "backup-fluxora-physical",
+    "restore-verify-fluxora-logical",
+    "drill-restore",
+    "drill-failover",
+    "drill-failback",
+    "forecast-window-prescale",
+    "forecast-window-scale-back",
+    "forecast-scale-in-settle",
+    "security-check",
+}
+
+
 def test_staging_schedules_are_the_shipped_ones(staging_deployed: Deployed) -> None:
     names = {row["name"] for row in orch_cli(staging_deployed.lab, "schedules", "list")}
-    assert {"backup-fluxora-logical", "restore-verify-fluxora-logical"} <= names, names
-    assert {"drill-failover", "drill-failback"} <= names, names
+    assert names == SHIPPED, names
 
 
-# In this order (a restore-verify needs a backup). A backup has an RPO target its run cannot
-# measure ("unmeasured"); restore-verify must measure its targets and meet them.
+# In this order (a restore-verify and the restore drill need a backup). A backup has an RPO
+# target its run cannot measure ("unmeasured"); a restore must measure its targets and meet them.
 @pytest.mark.parametrize(
     ("schedule", "policy"),
     [
         ("backup-fluxora-logical", "unmeasured"),
+        ("backup-fluxora-physical", "unmeasured"),
         ("restore-verify-fluxora-logical", "met"),
+        ("drill-restore", "met"),
     ],
 )
 def test_scheduled_work_meets_its_targets(
@@ -176,3 +194,59 @@ def test_planned_failover_then_failback(staging_deployed: Deployed) -> None:
         writer, _ = one_writer_one_streaming_replica(lab)
         expected = before if schedule == "drill-failback" else ({*MEMBERS} - {before}).pop()
         assert writer == expected, (schedule, writer, expected)
+
+
+WORKER = "fluxora-staging-worker"
+BASELINE = 2  # fluxora:scaling:groups:worker:desired in staging.sls
+PRESCALE = 4  # forecast-window-prescale's capacity in staging.sls
+
+
+def worker_desired(lab: Lab) -> int:
+    """The worker group's desired capacity, as AWS (the lab's moto server) has it."""
+    client = boto3.client(
+        "autoscaling",
+        endpoint_url=lab.aws_endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",  # moto's documented dummy keys
+        aws_secret_access_key="testing",  # nosec B106: not a secret
+    )
+    (group,) = client.describe_auto_scaling_groups(AutoScalingGroupNames=[WORKER])[
+        "AutoScalingGroups"
+    ]
+    return int(group["DesiredCapacity"])
+
+
+def scaling_decision(job: dict[str, Any]) -> dict[str, Any]:
+    """The output of the job's one scaling step: the decision and its result."""
+    (step,) = job["journal"]["steps"]
+    return dict(step["output"] or {})
+
+
+def test_forecast_window_prescale_then_scale_back(staging_deployed: Deployed) -> None:
+    """forecast-window-prescale sets the workers to the window's capacity, and
+    forecast-window-scale-back to their baseline; the settle step after it has nothing left
+    to do. The lab's pillar drops the workers' cooldown, warmup and protection window
+    (conftest's LAB_OVERRIDES): the three hours between the two schedules are not waited for."""
+    lab = staging_deployed.lab
+    assert worker_desired(lab) == BASELINE
+    for schedule, capacity in (
+        ("forecast-window-prescale", PRESCALE),
+        ("forecast-window-scale-back", BASELINE),
+    ):
+        job = run_schedule(lab, schedule, timeout=300)
+        print(f"\n{rto_rpo(schedule, job)}")
+        assert_completed(job)
+        decision = scaling_decision(job)
+        assert decision.get("result") == "applied", decision
+        assert worker_desired(lab) == capacity, (schedule, decision)
+    job = run_schedule(lab, "forecast-scale-in-settle", timeout=300)
+    assert_completed(job)
+    assert scaling_decision(job).get("result") == "unchanged", scaling_decision(job)
+    assert worker_desired(lab) == BASELINE
+
+
+def test_security_check_finds_nothing_after_the_deploy(staging_deployed: Deployed) -> None:
+    job = run_schedule(staging_deployed.lab, "security-check", timeout=300)
+    assert_completed(job)
+    (step,) = job["journal"]["steps"]
+    assert step["output"].get("findings") == [], step["output"]
