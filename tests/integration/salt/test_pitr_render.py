@@ -7,8 +7,10 @@ the scheduled base backup is reported missing its config."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,9 @@ from orchestrator.app import wiring
 from orchestrator.app.config import load_config
 from orchestrator.app.requirements import missing_resources
 from orchestrator.core.events import utcnow
+from tests.harness.pillar import SecretPillar
+from tests.harness.salt import SALT_DIR
+from tests.harness.saltlocal import LocalMinion
 from tests.integration.salt.conftest import (
     ENVIRONMENTS,
     config_file_of,
@@ -107,3 +112,27 @@ def test_a_scheduled_base_backup_without_pitr_config_is_reported(
     config = load_config(config_file=path, environ={})
     problems = missing_resources(config, wiring.definitions(config), utcnow())
     assert any("base-backup" in p and "needs backup.pitr.staging" in p for p in problems), problems
+
+
+def test_an_archive_without_a_primary_destination_names_the_key(
+    local_minion_factory: Callable[..., LocalMinion], test_pillar: SecretPillar, tmp_path: Path
+) -> None:
+    """backup.pitr needs the archive base backups go to: a WAL archive with only a DR
+    destination fails the orchestrator host's render naming the pillar key."""
+    root = tmp_path / "pillar"
+    data = yaml.safe_load((SALT_DIR / "pillar" / "fluxora" / "staging.sls").read_text())
+    dr_only = {"name": "dr", "url": "s3://fluxora-staging-backups-dr/wal", "region": "eu-central-1"}
+    data["fluxora"]["walarchive"] = {"destinations": [dr_only]}
+    (root / "fluxora").mkdir(parents=True)
+    (root / "fluxora" / "staging.sls").write_text(yaml.safe_dump(data))
+    shutil.copytree(test_pillar.root / "fluxora" / "secrets", root / "fluxora" / "secrets")
+    host = "stg-ops-1"
+    minion = local_minion_factory(
+        "staging", host, topology("staging")[host], pillar_roots=[root, SALT_DIR / "pillar"]
+    )
+    errors = minion.call("state.show_highstate", check=False)
+    assert isinstance(errors, list), "rendering should have failed"
+    text = "\n".join(errors)
+    assert "pillar key 'fluxora:walarchive:destinations' of environment 'staging'" in text
+    assert "no destination named 'primary'" in text
+    assert "Traceback" not in text
