@@ -201,6 +201,11 @@ def _endpoint(fluxora: dict[str, Any], aws: dict[str, Any] | None) -> dict[str, 
     }
 
 
+def _first_database(postgres: dict[str, Any]) -> str:
+    """The database a cluster is checked and recovered by: the first of fluxora:postgres."""
+    return sorted(postgres.get("databases") or {"postgres": {}})[0]
+
+
 def _postgres_clusters(
     postgres: dict[str, Any], fluxora: dict[str, Any], aws: dict[str, Any] | None, ctx: Any
 ) -> dict[str, Any]:
@@ -212,7 +217,7 @@ def _postgres_clusters(
     if len(nodes) < 2 or not primaries:
         return {}
     cluster = {
-        "dbname": sorted(postgres.get("databases") or {"postgres": {}})[0],
+        "dbname": _first_database(postgres),
         "home": postgres["primary"].get("member") or primaries[0],
         "nodes": nodes,
         "endpoint": _endpoint(fluxora, aws),
@@ -254,6 +259,40 @@ def _s3_store(aws: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _archive(destination: dict[str, Any]) -> dict[str, Any]:
+    found = {key: destination.get(key) for key in ("url", "region", "endpoint_url")}
+    return {key: value for key, value in found.items() if value}
+
+
+def _pitr(walarchive: dict[str, Any], database: str, clusters: dict[str, Any]) -> dict[str, Any]:
+    """`backup.pitr.<env>` from the pillar that configures the WAL archive (fluxora.walarchive's
+    merged parameters): its server name, its primary and DR destinations, its retention; the
+    database and the Patroni cluster whose leader's minion takes the base backups. The daemon
+    reads the archive as its own user (run_as none): only the base backup, on the database
+    host, reads the data directory (as the archive's user, fluxora.base_backup)."""
+    by_name = {d.get("name"): d for d in walarchive.get("destinations") or []}
+    primary = by_name.get("primary")
+    if primary is None:
+        raise CommandExecutionError(
+            f"pillar key 'fluxora:walarchive:destinations' of environment '{env()}' has no "
+            "destination named 'primary': backup.pitr needs the archive base backups go to"
+        )
+    retention = walarchive.get("retention") or {}
+    settings = {
+        "database": database,
+        "server_name": walarchive["server_name"],
+        "archive": _archive(primary),
+        "run_as": None,
+        **{k: retention[k] for k in ("recovery_window_days", "min_base_backups") if k in retention},
+        "local_restores": False,
+    }
+    if "dr" in by_name:
+        settings["dr_archive"] = _archive(by_name["dr"])
+    if "main" in clusters:
+        settings["cluster"] = "main"
+    return settings
+
+
 def orchestrator_config(
     config: dict[str, Any],
     postgres: dict[str, Any],
@@ -261,6 +300,7 @@ def orchestrator_config(
     password_file: str,
     alertmanager_token: str | None = None,
     patroni_password_file: str | None = None,
+    walarchive: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The daemon's config file: pillar ``fluxora:orchestrator:config`` completed from the rest
     of pillar, its single source of truth: ``schedules`` and ``rules`` (``fluxora:schedules``,
@@ -269,8 +309,9 @@ def orchestrator_config(
     restore-verify never restores into them) and the ``objectstore`` (the backups bucket of
     ``fluxora:aws`` and its DR copy; without AWS, the local store under data_dir) and the
     bearer token Alertmanager sends (``fluxora:monitoring:orchestrator_token``); the Patroni
-    clusters' REST API user, its password in ``patroni_password_file``. A key set in
-    ``fluxora:orchestrator:config`` wins."""
+    clusters' REST API user, its password in ``patroni_password_file``; with ``walarchive``
+    (fluxora.walarchive's parameters: staging and prod), point-in-time recovery
+    (``backup.pitr.<env>``). A key set in ``fluxora:orchestrator:config`` wins."""
     environment = env()
     shared = __pillar__.get("fluxora", {})
     done = copy.deepcopy(config)
@@ -281,6 +322,10 @@ def orchestrator_config(
     done.setdefault("databases", {environment: _databases(postgres, password_file, production)})
     files = {"password_file": password_file, "patroni_password_file": patroni_password_file}
     _derive_topology(done, postgres, dict(shared, env=environment), aws, files)
+    if walarchive:
+        clusters = (done.get("postgres_clusters") or {}).get(environment) or {}
+        pitr = _pitr(walarchive, _first_database(postgres), clusters)
+        done.setdefault("backup", {}).setdefault("pitr", {environment: pitr})
     if aws and "backups" in aws.get("buckets", {}):
         done.setdefault("objectstore", _s3_store(aws))
         done.setdefault("aws", {"region": aws["region"], "dr_region": aws["dr_region"]})

@@ -272,3 +272,29 @@ def test_a_half_restored_node_left_by_a_dead_worker_is_swept(tmp_path: Path) -> 
     assert not directory.exists()
     deps = SimpleNamespace(config=None)
     assert barman_pitr.PITR_NODE in BackupFamily().build_sweepers(deps)  # type: ignore[arg-type]
+
+
+def test_restores_are_refused_where_the_daemons_host_runs_no_postgresql(tmp_path: Path) -> None:
+    """local_restores false (staging's and prod's ops hosts): a restore is refused naming the
+    setting, and restore-verify's point-in-time step succeeds saying why it proved nothing."""
+    settings = {
+        "database": "app", "server_name": "fluxora-staging", "local_restores": False,
+        "archive": {"url": "s3://fluxora-staging-backups/wal", "region": REGION},
+    }  # fmt: skip
+    database = {"host": postgres.SOCKET_DIR, "port": 5432, "dbname": "app"}
+    path = write_config(
+        tmp_path / "c.yaml", tmp_path / "data", {"app": database},
+        backup={"pitr": {"dev": settings}},
+    )  # fmt: skip
+    ctx = context_for(load(path))
+    refused = "backup.pitr.dev.local_restores is false"
+    restored = run(ctx, "postgres.pitr_restore")
+    assert not restored.ok
+    assert refused in str(restored.error)
+    proved = run(ctx, "postgres.pitr_verify")
+    assert not proved.ok
+    assert refused in str(proved.error)
+    skipped = run(ctx, "postgres.pitr_verify", if_configured=True)
+    assert skipped.ok, skipped.error
+    assert skipped.data["skipped"] is True
+    assert refused in skipped.data["note"]

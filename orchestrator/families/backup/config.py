@@ -52,6 +52,10 @@ class PitrConfig(Section):
     min_base_backups: int = Field(default=2, ge=1)
     restore_dir: Path = Path("/var/lib/postgresql/fluxora-restores")
     restore_timeout_seconds: float = Field(default=3600, gt=0)
+    # Restores (pitr-restore, restore-verify's point-in-time proof) make a PostgreSQL node on
+    # this daemon's host. False where this host runs no PostgreSQL (staging's and prod's ops
+    # hosts): they are refused, and restore-verify's proof is skipped saying so.
+    local_restores: bool = True
     # The Patroni cluster (postgres_clusters.<env>.<name>) whose current leader takes the base
     # backups: barman-cloud-backup reads the data directory, so it runs on the leader's host
     # (through its Salt minion when the node names one). None: the database's server, here.

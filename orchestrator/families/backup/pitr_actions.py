@@ -80,6 +80,14 @@ def settings_for(ctx: ActionContext) -> PitrConfig:
     return found
 
 
+def check_local_restores(env: str, settings: PitrConfig) -> None:
+    if not settings.local_restores:
+        raise PitrError(
+            f"restores of {settings.server_name} do not run on this daemon's host "
+            f"(backup.pitr.{env}.local_restores is false: it runs no PostgreSQL)"
+        )
+
+
 def _cluster(ctx: ActionContext, labels: dict[str, Any]) -> tuple[PitrConfig, DatabaseConfig]:
     """The environment's PITR settings and its database; names the database in `labels`."""
     settings = settings_for(ctx)
@@ -157,6 +165,7 @@ def restore_to(ctx: ActionContext, params: RestoreToParams) -> Result:
     labels: dict[str, Any] = {"env": ctx.env}
     try:
         settings = settings_for(ctx)
+        check_local_restores(ctx.env, settings)
         barman = pitr.Barman(settings, dr=params.from_dr, children=ctx.children())
         backups = pitr.list_base_backups(barman)
         window = pitr.recoverable_window(barman, backups)
@@ -257,12 +266,20 @@ class PitrVerifyParams(ActionParams):
 def verify_point_in_time(ctx: ActionContext, params: PitrVerifyParams) -> Result:
     """Prove a point-in-time restore of the live cluster (see pitr_verify.py)."""
     labels: dict[str, Any] = {"env": ctx.env, "database": None, "kind": BASE_KIND}
-    if params.if_configured and ctx.env not in ctx.resource(BACKUP).config.pitr:
+    configured = ctx.resource(BACKUP).config.pitr.get(ctx.env)
+    if params.if_configured and configured is None:
         return Result.success(
             skipped=True, note=f"no point-in-time recovery configured for {ctx.env}"
         )
+    if params.if_configured and configured is not None and not configured.local_restores:
+        return Result.success(
+            skipped=True,
+            note=f"point-in-time restores of {ctx.env} do not run on this daemon's host "
+            f"(backup.pitr.{ctx.env}.local_restores is false)",
+        )
     try:
         settings, server = _cluster(ctx, labels)
+        check_local_restores(ctx.env, settings)
         if ctx.dry_run:
             return Result.success(plan={"verify": settings.server_name}, **labels)
         pg_bin = ctx.resource(BACKUP).config.pg_bin_dir

@@ -117,6 +117,12 @@ fluxora:
         params: {mode: planned}
     drill-failback:
       data: {runbook: postgres-failback}
+    # Base backups for point-in-time recovery (rule base-backup-on-schedule: the base-backup
+    # runbook on the Patroni leader's host, into the WAL archive's bucket; backup.pitr.<env> is
+    # rendered from fluxora:walarchive), daily: a restore replays at most a day of WAL.
+    base-backup:
+      cron: '45 1 * * *'
+      data: {}
     # The day-ahead forecast run (auction gate closure 12:00 CET): the worker group is pre-scaled
     # before it (to the environment's capacity) and scaled back to its baseline after; the settle
     # steps continue a scale-in.
