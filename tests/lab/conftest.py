@@ -105,6 +105,16 @@ class Deployed:
     seconds: float
 
 
+def step_results(result: Any) -> dict[str, dict[str, Any]]:
+    """{state id: its return} of an orchestration run, from salt-run's JSON output."""
+    (states,) = result.data["data"].values()
+    return {value["__id__"]: value for value in states.values()}
+
+
+def failures(steps: dict[str, dict[str, Any]]) -> list[str]:
+    return [f"{key}: {value.get('comment')}" for key, value in steps.items() if not value["result"]]
+
+
 def orchestrate(lab: Lab, sls: str, **pillar: Any) -> Any:
     """`salt-run state.orchestrate SLS pillar=...` on the lab's master."""
     return lab.salt_run_cli().run(
@@ -114,9 +124,12 @@ def orchestrate(lab: Lab, sls: str, **pillar: Any) -> Any:
 
 @pytest.fixture(scope="session")
 def staging_deployed(staging_lab: Lab) -> Deployed:
-    """staging brought up from nothing by `salt-run state.orchestrate orch.deploy`, once."""
+    """staging brought up from nothing by `salt-run state.orchestrate orch.deploy`, once. A
+    failed deploy fails every lab test with its failing steps, not with what they lead to."""
     started = time.monotonic()
     result = orchestrate(staging_lab, "orch.deploy")
     seconds = time.monotonic() - started
     staging_lab.timings["deploy_seconds"] = seconds
+    assert isinstance(result.data, dict), f"orch.deploy printed no result: {result.stdout}"
+    assert result.returncode == 0, "\n".join(failures(step_results(result)))
     return Deployed(staging_lab, result, seconds)

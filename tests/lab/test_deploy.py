@@ -9,20 +9,10 @@ import pytest
 
 from tests.harness.lab import Lab, topology
 from tests.harness.salt import DEPLOY_STEPS
-from tests.lab.conftest import Deployed, orchestrate
+from tests.lab.conftest import Deployed, failures, orchestrate, step_results
 
 # The first lab test carries the session lab's up and deploy (3-8 min on 2 busy cores).
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(2400)]
-
-
-def step_results(result: Any) -> dict[str, dict[str, Any]]:
-    """{state id: its return} of an orchestration run, from salt-run's JSON output."""
-    (states,) = result.data["data"].values()
-    return {value["__id__"]: value for value in states.values()}
-
-
-def failures(steps: dict[str, dict[str, Any]]) -> list[str]:
-    return [f"{key}: {value.get('comment')}" for key, value in steps.items() if not value["result"]]
 
 
 def test_deploy_brings_every_staging_host_up_from_nothing(staging_deployed: Deployed) -> None:
