@@ -1,0 +1,12 @@
+{#- Last: the environment's orphans, resources tagged as its own (ManagedBy, Environment) that
+    pillar no longer declares (aws/map.jinja `declared`). A plan lists them as `remove`; an
+    apply deletes them, but never a bucket that holds data (it fails naming the bucket). #}
+{%- from 'aws/map.jinja' import aws, prefix, tags, declared %}
+
+aws-orphans-fluxora_orphans-absent:
+  fluxora_orphans.absent:
+    - name: {{ prefix }}
+    - tags: {{ tags | json }}
+    - regions: {{ [aws.region, aws.dr_region] | json }}
+    - buckets: {{ declared.buckets | json }}
+    - security_groups: {{ declared.security_groups | json }}
