@@ -71,6 +71,8 @@ S3_OPERATION_NAMES = {
     "s3:PutLifecycleConfiguration": ["s3:PutBucketLifecycleConfiguration"],
     "s3:GetReplicationConfiguration": ["s3:GetBucketReplication"],
     "s3:PutReplicationConfiguration": ["s3:PutBucketReplication"],
+    "s3:ListAllMyBuckets": ["s3:ListBuckets"],
+    "s3:ListBucketVersions": ["s3:ListObjectVersions"],
 }
 
 
