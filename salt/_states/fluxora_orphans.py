@@ -1,11 +1,12 @@
 """Orphans: resources tagged as this environment's (ManagedBy and Environment as in pillar
 `fluxora:tags`) that pillar no longer declares. Applied last by `aws` (aws/orphans.sls).
 
-Covered: S3 buckets named `<env prefix>-*` and security groups. Under test=True (what a deploy
-plan runs) each orphan is listed as to be removed, result None; an apply deletes them. A bucket
-that still holds any object version or delete marker is never deleted: the state fails naming
-it, and the operator empties it (or declares it again). Anything without both of our tags is
-never looked at.
+Covered: S3 buckets named `<env prefix>-*`, security groups, Auto Scaling groups and launch
+templates. Under test=True (what a deploy plan runs) each orphan is listed as to be removed,
+result None; an apply deletes them. Never deleted (the state fails naming them, after removing
+the others): a bucket that still holds any object version or delete marker, an Auto Scaling
+group with instances (and its launch template); the operator empties them or declares them
+again. Anything without both of our tags is never looked at.
 """
 
 from __future__ import annotations
@@ -53,9 +54,24 @@ def _orphan_buckets(
         if _ours(_bucket_tags(s3, name), tags):
             location = _u("call")(f"bucket {name}", s3.get_bucket_location, Bucket=name)
             where = location.get("LocationConstraint") or "us-east-1"
+            orphan = {"kind": "bucket", "name": name, "region": where}
             held = _versions(_u("client")("s3", where), name)
-            orphans.append({"kind": "bucket", "name": name, "region": where, "held": held})
+            if held:
+                orphan["refuse"] = (
+                    "not empty",
+                    f"holds {held} object versions or delete markers (or more): "
+                    "empty it yourself or declare it in pillar again",
+                )
+            orphans.append(orphan)
     return orphans
+
+
+def _versions(s3: Any, name: str) -> int:
+    """How many object versions and delete markers bucket `name` holds (up to one page)."""
+    answer = _u("call")(
+        f"versions in bucket {name}", s3.list_object_versions, Bucket=name, MaxKeys=1000
+    )
+    return len(answer.get("Versions", [])) + len(answer.get("DeleteMarkers", []))
 
 
 def _orphan_groups(tags: dict[str, str], declared: set[str], region: str) -> list[dict[str, Any]]:
@@ -73,31 +89,65 @@ def _orphan_groups(tags: dict[str, str], declared: set[str], region: str) -> lis
     ]
 
 
+def _orphan_scaling(tags: dict[str, str], declared: set[str], region: str) -> list[dict[str, Any]]:
+    """Auto Scaling groups and launch templates (a group and its template share a name). A
+    group with instances is refused (scale it to 0 first), and so is its template."""
+    call = _u("call")
+    asg = _u("client")("autoscaling", region)
+    ec2 = _u("client")("ec2", region)
+    groups = call(f"Auto Scaling groups in {region}", asg.describe_auto_scaling_groups)
+    templates = call(f"launch templates in {region}", ec2.describe_launch_templates)
+    orphans, busy = [], set()
+    for group in groups["AutoScalingGroups"]:
+        name = group["AutoScalingGroupName"]
+        if name in declared or not _ours(_u("tag_dict")(group.get("Tags")), tags):
+            continue
+        orphan = {"kind": "Auto Scaling group", "name": name, "region": region}
+        if group["Instances"] or group["DesiredCapacity"]:
+            busy.add(name)
+            orphan["refuse"] = (
+                "has instances",
+                f"has {len(group['Instances'])} instances (desired {group['DesiredCapacity']}): "
+                "scale it to 0 yourself or declare it in pillar again",
+            )
+        orphans.append(orphan)
+    for template in templates["LaunchTemplates"]:
+        name = template["LaunchTemplateName"]
+        if name in declared or not _ours(_u("tag_dict")(template.get("Tags")), tags):
+            continue
+        orphan = {"kind": "launch template", "name": name, "region": region}
+        orphan["id"] = template["LaunchTemplateId"]
+        if name in busy:
+            orphan["refuse"] = ("its group has instances", "its Auto Scaling group is refused")
+        orphans.append(orphan)
+    return sorted(orphans, key=lambda o: (o["kind"], o["name"]))
+
+
 def _label(orphan: dict[str, Any]) -> str:
     label = f"{orphan['kind']} {orphan['name']} ({orphan['region']})"
-    if orphan.get("held"):
-        label += " [not empty: an apply refuses it]"
+    if "refuse" in orphan:
+        label += f" [{orphan['refuse'][0]}: an apply refuses it]"
     return label
 
 
-def _versions(s3: Any, name: str) -> int:
-    """How many object versions and delete markers bucket `name` holds (up to one page)."""
-    answer = _u("call")(
-        f"versions in bucket {name}", s3.list_object_versions, Bucket=name, MaxKeys=1000
-    )
-    return len(answer.get("Versions", [])) + len(answer.get("DeleteMarkers", []))
+def _delete_buckets(buckets: list[dict[str, Any]]) -> None:
+    for bucket in buckets:
+        s3 = _u("client")("s3", bucket["region"])
+        _u("call")(f"delete bucket {bucket['name']}", s3.delete_bucket, Bucket=bucket["name"])
 
 
-def _delete_bucket(orphan: dict[str, Any]) -> str | None:
-    """Delete an empty orphan bucket; the reason it was refused otherwise."""
-    if orphan["held"]:
-        return (
-            f"bucket {orphan['name']} is not empty ({orphan['held']} object versions or delete "
-            "markers, or more): not deleted; empty it yourself or declare it in pillar again"
-        )
-    s3 = _u("client")("s3", orphan["region"])
-    _u("call")(f"delete bucket {orphan['name']}", s3.delete_bucket, Bucket=orphan["name"])
-    return None
+def _delete_scaling_groups(groups: list[dict[str, Any]]) -> None:
+    for group in groups:
+        asg = _u("client")("autoscaling", group["region"])
+        _u("call")(f"delete Auto Scaling group {group['name']}", asg.delete_auto_scaling_group,
+                   AutoScalingGroupName=group["name"])  # fmt: skip
+
+
+def _delete_templates(templates: list[dict[str, Any]]) -> None:
+    for template in templates:
+        ec2 = _u("client")("ec2", template["region"])
+        _u("call")(f"delete launch template {template['name']}", ec2.delete_launch_template,
+                   LaunchTemplateId=template["id"])  # fmt: skip
 
 
 def _delete_groups(groups: list[dict[str, Any]]) -> None:
@@ -120,18 +170,28 @@ def _delete_groups(groups: list[dict[str, Any]]) -> None:
              GroupId=group["id"])  # fmt: skip
 
 
+# In this order: a group's template after the group, security groups after what launches into
+# them.
+_DELETE = (
+    ("Auto Scaling group", _delete_scaling_groups),
+    ("launch template", _delete_templates),
+    ("security group", _delete_groups),
+    ("bucket", _delete_buckets),
+)
+
+
 def _remove(orphans: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    """Delete `orphans`: (labels removed, reasons refused)."""
-    removed, refused = [], []
-    groups = [o for o in orphans if o["kind"] == "security group"]
-    _delete_groups(groups)
-    removed += [_label(g) for g in groups]
-    for bucket in (o for o in orphans if o["kind"] == "bucket"):
-        reason = _delete_bucket(bucket)
-        if reason:
-            refused.append(reason)
-        else:
-            removed.append(_label(bucket))
+    """Delete the orphans not refused: (labels removed, reasons refused)."""
+    refused = [
+        f"{o['kind']} {o['name']} ({o['region']}) {o['refuse'][1]}: not deleted"
+        for o in orphans
+        if "refuse" in o
+    ]
+    removed = []
+    for kind, delete in _DELETE:
+        these = [o for o in orphans if o["kind"] == kind and "refuse" not in o]
+        delete(these)
+        removed += [_label(o) for o in these]
     return removed, refused
 
 
@@ -141,15 +201,19 @@ def absent(
     regions: list[str],
     buckets: list[str],
     security_groups: list[str],
+    scaling_groups: list[str],
 ) -> dict[str, Any]:
-    """Remove the environment's orphans: buckets named `<name>-*` and security groups (in
-    `regions`) tagged ManagedBy and Environment as `tags` says that are not in `buckets` /
-    `security_groups` (the names pillar declares). Under test=True, list them (result None)."""
+    """Remove the environment's orphans: buckets named `<name>-*`, and security groups, Auto
+    Scaling groups and launch templates in `regions`, tagged ManagedBy and Environment as
+    `tags` says, that are not in `buckets` / `security_groups` / `scaling_groups` (the names
+    pillar declares; a group's launch template has its name). Under test=True, list them
+    (result None)."""
     ret: dict[str, Any] = {"name": name, "result": True, "comment": "", "changes": {}}
     try:
         tags = _u("check_tags")(tags)
         orphans = _orphan_buckets(name, tags, set(buckets), regions[0])
         for region in regions:
+            orphans += _orphan_scaling(tags, set(scaling_groups), region)
             orphans += _orphan_groups(tags, set(security_groups), region)
         if not orphans:
             ret["comment"] = "no orphans"

@@ -103,12 +103,13 @@ aws-deployer-fluxora_iam-role_present:
                        ec2:AuthorizeSecurityGroupEgress, ec2:RevokeSecurityGroupEgress,
                        ec2:CreateLaunchTemplate, ec2:CreateLaunchTemplateVersion,
                        ec2:ModifyLaunchTemplate, ec2:RunInstances, ec2:CreateTags,
-                       ec2:DeleteSecurityGroup]
+                       ec2:DeleteSecurityGroup, ec2:DeleteLaunchTemplate]
               Resource: {{ ec2 | json }}
             - Sid: Groups
               Effect: Allow
               Action: [autoscaling:CreateAutoScalingGroup, autoscaling:UpdateAutoScalingGroup,
-                       autoscaling:CreateOrUpdateTags, autoscaling:DeleteTags]
+                       autoscaling:CreateOrUpdateTags, autoscaling:DeleteTags,
+                       autoscaling:DeleteAutoScalingGroup]
               Resource: {{ groups | json }}
             - Sid: Dns
               Effect: Allow

@@ -1,6 +1,7 @@
-"""Orphans on moto: a bucket and a security group removed from staging's pillar are listed by
-a plan as `remove` (nothing deleted), deleted by an apply (a bucket that holds data refused),
-and another environment's or untagged resources are never touched."""
+"""Orphans on moto: a bucket and a security group removed from staging's pillar, and Auto
+Scaling groups with their launch templates tagged as staging's but not declared, are listed by
+a plan as `remove` (nothing deleted), deleted by an apply (a bucket that holds data and a group
+with instances refused), and another environment's or untagged resources are never touched."""
 
 from __future__ import annotations
 
@@ -97,6 +98,37 @@ def _bystanders(region: str, tags: dict[str, str]) -> tuple[set[str], set[str]]:
     return {*buckets, "fluxora-staging-untagged"}, set(groups)
 
 
+def _scaling_group(region: str, name: str, tags: dict[str, str], desired: int) -> None:
+    """A launch template and an Auto Scaling group of `desired` instances, both tagged `tags`."""
+    ec2 = boto3.client("ec2", region_name=region)
+    image = pillar(ENV)["aws"]["groups"]["api"]["image_id"]
+    tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
+    ec2.create_launch_template(
+        LaunchTemplateName=name,
+        LaunchTemplateData={"ImageId": image, "InstanceType": "t3.micro"},
+        TagSpecifications=[{"ResourceType": "launch-template", "Tags": tag_list}],
+    )
+    boto3.client("autoscaling", region_name=region).create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateName": name},
+        MinSize=0,
+        MaxSize=1,
+        DesiredCapacity=desired,
+        AvailabilityZones=[f"{region}a"],
+        Tags=[dict(t, PropagateAtLaunch=True) for t in tag_list],
+    )
+
+
+def _scaling_groups(region: str) -> set[str]:
+    found = boto3.client("autoscaling", region_name=region).describe_auto_scaling_groups()
+    return {g["AutoScalingGroupName"] for g in found["AutoScalingGroups"]}
+
+
+def _templates(region: str) -> set[str]:
+    found = boto3.client("ec2", region_name=region).describe_launch_templates()
+    return {t["LaunchTemplateName"] for t in found["LaunchTemplates"]}
+
+
 def test_a_resource_removed_from_pillar_is_reported_as_an_orphan_and_removed_by_an_apply(
     aws_reset: None, local_minion_factory: Callable[..., LocalMinion]
 ) -> None:
@@ -114,6 +146,9 @@ def test_a_resource_removed_from_pillar_is_reported_as_an_orphan_and_removed_by_
         Bucket="fluxora-staging-legacy", Key="report.csv", Body=b"data"
     )
     keep_buckets, keep_groups = _bystanders(region, data["tags"])
+    _scaling_group(region, "fluxora-staging-old-app", data["tags"], 0)
+    _scaling_group(region, "fluxora-staging-busy", data["tags"], 1)
+    _scaling_group(region, "fluxora-prod-app", {**data["tags"], "Environment": "prod"}, 0)
 
     # The plan: legacy is gone from pillar, so it is listed as to be removed; nothing is.
     plan = _apply(minion, "test=True", sls="aws.orphans")
@@ -123,35 +158,57 @@ def test_a_resource_removed_from_pillar_is_reported_as_an_orphan_and_removed_by_
         for i in summarise(ENV, "r", "d", {host: plan}).items
         if i.action is Action.REMOVE
     ]
-    assert sorted(removes) == [
+    refusing = {
+        f"Auto Scaling group fluxora-staging-busy ({region}) [has instances: an apply refuses it]",
         f"bucket fluxora-staging-legacy ({region}) [not empty: an apply refuses it]",
+        f"launch template fluxora-staging-busy ({region}) "
+        "[its group has instances: an apply refuses it]",
+    }
+    going = {
+        f"Auto Scaling group fluxora-staging-old-app ({region})",
         f"bucket fluxora-staging-legacy-dr ({dr_region})",
+        f"launch template fluxora-staging-old-app ({region})",
         f"security group fluxora-staging-legacy ({dr_region})",
         f"security group fluxora-staging-legacy ({region})",
-    ]
+    }
+    assert sorted(removes) == sorted(refusing | going)
     assert legacy <= _buckets()
     assert "fluxora-staging-legacy" in _groups(region) & _groups(dr_region)
+    scaling = {"fluxora-staging-old-app", "fluxora-staging-busy", "fluxora-prod-app"}
+    assert scaling <= _scaling_groups(region) & _templates(region)
 
-    # The apply: the empty bucket and both groups go; the bucket with data is refused.
+    # The apply: the others go; the bucket with data and the group with instances are refused.
     orphans = _apply(minion, sls="aws.orphans")[ORPHANS]
     assert orphans["result"] is False
-    assert "bucket fluxora-staging-legacy is not empty" in orphans["comment"]
-    assert sorted(orphans["changes"]["removed"]) == sorted(removes[1:])
+    assert f"bucket fluxora-staging-legacy ({region}) holds 1 object" in orphans["comment"]
+    assert f"Auto Scaling group fluxora-staging-busy ({region}) has 1 inst" in orphans["comment"]
+    assert sorted(orphans["changes"]["removed"]) == sorted(going)
     assert legacy & _buckets() == {"fluxora-staging-legacy"}
     assert "fluxora-staging-legacy" not in _groups(region) | _groups(dr_region)
+    assert _scaling_groups(region) & scaling == {"fluxora-staging-busy", "fluxora-prod-app"}
+    assert _templates(region) & scaling == {"fluxora-staging-busy", "fluxora-prod-app"}
     assert keep_buckets <= _buckets()
     assert keep_groups <= _groups(region)
 
-    # Emptied by the operator, it goes with the next apply; then there is nothing left to do.
+    # Emptied and scaled to 0 by the operator, they go with the next apply; then nothing is left.
     s3 = boto3.client("s3", region_name=region)
     versions = s3.list_object_versions(Bucket="fluxora-staging-legacy")
     for item in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
         s3.delete_object(
             Bucket="fluxora-staging-legacy", Key=item["Key"], VersionId=item["VersionId"]
         )
+    autoscaling = boto3.client("autoscaling", region_name=region)
+    autoscaling.update_auto_scaling_group(
+        AutoScalingGroupName="fluxora-staging-busy", MinSize=0, DesiredCapacity=0
+    )
     last = _apply(minion, sls="aws.orphans")
     assert last[ORPHANS]["result"] is True, last[ORPHANS]
-    assert last[ORPHANS]["changes"] == {"removed": [f"bucket fluxora-staging-legacy ({region})"]}
+    assert sorted(last[ORPHANS]["changes"]["removed"]) == [
+        f"Auto Scaling group fluxora-staging-busy ({region})",
+        f"bucket fluxora-staging-legacy ({region})",
+        f"launch template fluxora-staging-busy ({region})",
+    ]
     assert not legacy & _buckets()
+    assert _scaling_groups(region) & scaling == {"fluxora-prod-app"}
     assert keep_buckets <= _buckets()
     assert _apply(minion, "test=True", sls="aws.orphans")[ORPHANS]["comment"] == "no orphans"
