@@ -118,7 +118,7 @@ def _orphan_scaling(tags: dict[str, str], declared: set[str], region: str) -> li
         orphan = {"kind": "launch template", "name": name, "region": region}
         orphan["id"] = template["LaunchTemplateId"]
         if name in busy:
-            orphan["refuse"] = ("its group has instances", "its Auto Scaling group is refused")
+            orphan["refuse"] = ("its group has instances", "is its Auto Scaling group's")
         orphans.append(orphan)
     return sorted(orphans, key=lambda o: (o["kind"], o["name"]))
 
@@ -183,7 +183,7 @@ _DELETE = (
 def _remove(orphans: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     """Delete the orphans not refused: (labels removed, reasons refused)."""
     refused = [
-        f"{o['kind']} {o['name']} ({o['region']}) {o['refuse'][1]}: not deleted"
+        f"{o['kind']} {o['name']} ({o['region']}) not deleted: it {o['refuse'][1]}"
         for o in orphans
         if "refuse" in o
     ]

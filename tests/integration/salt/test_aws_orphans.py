@@ -180,8 +180,9 @@ def test_a_resource_removed_from_pillar_is_reported_as_an_orphan_and_removed_by_
     # The apply: the others go; the bucket with data and the group with instances are refused.
     orphans = _apply(minion, sls="aws.orphans")[ORPHANS]
     assert orphans["result"] is False
-    assert f"bucket fluxora-staging-legacy ({region}) holds 1 object" in orphans["comment"]
-    assert f"Auto Scaling group fluxora-staging-busy ({region}) has 1 inst" in orphans["comment"]
+    comment = orphans["comment"]
+    assert f"bucket fluxora-staging-legacy ({region}) not deleted: it holds 1 object" in comment
+    assert f"group fluxora-staging-busy ({region}) not deleted: it has 1 instances" in comment
     assert sorted(orphans["changes"]["removed"]) == sorted(going)
     assert legacy & _buckets() == {"fluxora-staging-legacy"}
     assert "fluxora-staging-legacy" not in _groups(region) | _groups(dr_region)
