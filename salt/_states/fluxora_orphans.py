@@ -89,14 +89,20 @@ def _orphan_groups(tags: dict[str, str], declared: set[str], region: str) -> lis
     ]
 
 
+def _all_pages(client: Any, operation: str) -> dict[str, Any]:
+    return dict(client.get_paginator(operation).paginate().build_full_result())
+
+
 def _orphan_scaling(tags: dict[str, str], declared: set[str], region: str) -> list[dict[str, Any]]:
     """Auto Scaling groups and launch templates (a group and its template share a name). A
     group with instances is refused (scale it to 0 first), and so is its template."""
     call = _u("call")
     asg = _u("client")("autoscaling", region)
     ec2 = _u("client")("ec2", region)
-    groups = call(f"Auto Scaling groups in {region}", asg.describe_auto_scaling_groups)
-    templates = call(f"launch templates in {region}", ec2.describe_launch_templates)
+    groups = call(f"Auto Scaling groups in {region}", _all_pages, client=asg,
+                  operation="describe_auto_scaling_groups")  # fmt: skip
+    templates = call(f"launch templates in {region}", _all_pages, client=ec2,
+                     operation="describe_launch_templates")  # fmt: skip
     orphans, busy = [], set()
     for group in groups["AutoScalingGroups"]:
         name = group["AutoScalingGroupName"]
