@@ -39,6 +39,9 @@ TEST_RESULTS = {
         "file_|-old_|-/etc/old.conf_|-absent": _state(None, {"removed": "/etc/old.conf"}),
         "pkg_|-jq_|-jq_|-installed": _state(None, {}, "The following packages would be installed"),
         "file_|-same_|-/etc/same_|-managed": _state(True, {}, "is in the correct state"),
+        "fluxora_orphans_|-aws-orphans_|-fluxora-dev_|-absent": _state(
+            None, {"orphans": ["bucket old-a (eu-west-1)", "security group old-b (eu-west-1)"]}
+        ),
     },
     "db-1": ["Rendering SLS 'dev:fluxora.postgres' failed: mapping values are not allowed"],
 }
@@ -51,9 +54,11 @@ def test_a_plan_is_add_change_remove_per_host_and_resource() -> None:
         ("web-1", "file.managed /etc/app.conf", Action.CHANGE),
         ("web-1", "file.managed /etc/new.conf", Action.ADD),
         ("web-1", "file.absent /etc/old.conf", Action.REMOVE),
+        ("web-1", "bucket old-a (eu-west-1)", Action.REMOVE),
+        ("web-1", "security group old-b (eu-west-1)", Action.REMOVE),
         ("web-1", "pkg.installed jq", Action.ADD),
     ]
-    assert plan.counts() == {"add": 2, "change": 1, "remove": 1, "error": 1}
+    assert plan.counts() == {"add": 2, "change": 1, "remove": 3, "error": 1}
     assert "mapping values" in plan.items[0].comment
 
 

@@ -6,7 +6,10 @@ given to one digest holds exactly as long as the plan does not change.
 
 Which of add, change, remove a pending state is: a state function that deletes (`absent`,
 `removed`, `purged`, `dead`) removes; one whose test answer names a new file (`newfile`) or
-says it would be created or installed adds; anything else pending changes.
+says it would be created or installed adds; anything else pending changes. A state that
+lists orphans (`changes: {orphans: [...]}`, fluxora_orphans.absent: resources tagged as the
+environment's that pillar no longer declares) gives one `remove` per orphan, named as the
+state names it (`bucket fluxora-staging-old (eu-west-1)`).
 """
 
 from __future__ import annotations
@@ -96,7 +99,12 @@ def _host_items(host: str, states: Any) -> list[Item]:
     for key, state in sorted(states.items()):
         resource, function = _resource(key)
         action = _action(function, state)
-        if action is not None:
+        orphans = (state.get("changes") or {}).get("orphans")
+        if action is Action.REMOVE and isinstance(orphans, list):
+            note = "not declared in pillar any more"
+            items += [Item(host=host, resource=str(orphan), action=action, comment=note)
+                      for orphan in orphans]  # fmt: skip
+        elif action is not None:
             items.append(Item(host=host, resource=resource, action=action,
                               comment=str(state.get("comment", ""))[:500]))  # fmt: skip
     return items

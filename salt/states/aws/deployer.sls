@@ -50,7 +50,7 @@ aws-deployer-fluxora_iam-role_present:
                        autoscaling:DescribeAutoScalingGroups, route53:ListHostedZonesByName,
                        route53:ListHealthChecks, route53:CreateHostedZone,
                        route53:CreateHealthCheck, cloudtrail:DescribeTrails,
-                       logs:CreateLogDelivery, logs:DeleteLogDelivery]
+                       logs:CreateLogDelivery, logs:DeleteLogDelivery, s3:ListAllMyBuckets]
               Resource: '*'
             - Sid: Buckets
               Effect: Allow
@@ -63,7 +63,8 @@ aws-deployer-fluxora_iam-role_present:
                        s3:GetReplicationConfiguration, s3:PutReplicationConfiguration,
                        s3:GetBucketPolicy, s3:DeleteBucketPolicy, s3:GetBucketLogging,
                        s3:PutBucketLogging,
-                       s3:GetBucketOwnershipControls, s3:PutBucketOwnershipControls]
+                       s3:GetBucketOwnershipControls, s3:PutBucketOwnershipControls,
+                       s3:ListBucketVersions, s3:DeleteBucket]
               Resource: ['arn:aws:s3:::{{ prefix }}-*']
             # Only the log buckets have a bucket policy (log delivery by CloudTrail and S3):
             # a deployer that could write any bucket's policy could open the backups to itself.
@@ -101,12 +102,14 @@ aws-deployer-fluxora_iam-role_present:
                        ec2:AuthorizeSecurityGroupIngress, ec2:RevokeSecurityGroupIngress,
                        ec2:AuthorizeSecurityGroupEgress, ec2:RevokeSecurityGroupEgress,
                        ec2:CreateLaunchTemplate, ec2:CreateLaunchTemplateVersion,
-                       ec2:ModifyLaunchTemplate, ec2:RunInstances, ec2:CreateTags]
+                       ec2:ModifyLaunchTemplate, ec2:RunInstances, ec2:CreateTags,
+                       ec2:DeleteSecurityGroup, ec2:DeleteLaunchTemplate]
               Resource: {{ ec2 | json }}
             - Sid: Groups
               Effect: Allow
               Action: [autoscaling:CreateAutoScalingGroup, autoscaling:UpdateAutoScalingGroup,
-                       autoscaling:CreateOrUpdateTags, autoscaling:DeleteTags]
+                       autoscaling:CreateOrUpdateTags, autoscaling:DeleteTags,
+                       autoscaling:DeleteAutoScalingGroup]
               Resource: {{ groups | json }}
             - Sid: Dns
               Effect: Allow

@@ -286,6 +286,8 @@ def test_aws_states_apply_verify_and_reapply_with_no_change(
     minion = local_minion_factory(env, host, topology(env)[host])
     first = apply(minion)
     assert failures(first) == {}
+    (orphans,) = [k for k in first if k.startswith("fluxora_orphans_|-")]
+    assert first.pop(orphans)["comment"] == "no orphans", "everything applied is declared"
     assert all(v["changes"] for v in first.values()), "the first apply creates every resource"
 
     data = pillar(env)
