@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -80,15 +82,20 @@ def _reset_moto(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def salt_factories_config(
-    tmp_path_factory: pytest.TempPathFactory, moto_server: ServerProcess
-) -> dict[str, Any]:
-    # Our own root_dir: the launcher scripts there hard-code the venv that wrote them.
-    return {
-        "root_dir": tmp_path_factory.mktemp("salt-root"),
-        "slow_stop": False,
-        "environ": dict(os.environ),  # includes the moto variables exported above
-    }
+def salt_factories_config(moto_server: ServerProcess) -> Iterator[dict[str, Any]]:
+    # Our own root_dir: the launcher scripts there hard-code the venv that wrote them. A short
+    # one: the daemons' unix sockets live under it and a socket path holds at most 107
+    # characters; under pytest's per-worker temp dir the releases master's
+    # run/master/master_event_pull.ipc came to 107-108 and the master never started.
+    root = Path(tempfile.mkdtemp(prefix="fxs-", dir="/tmp"))
+    try:
+        yield {
+            "root_dir": root,
+            "slow_stop": False,
+            "environ": dict(os.environ),  # includes the moto variables exported above
+        }
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
