@@ -16,8 +16,10 @@ from tests.harness.pillar import SecretPillar
 # What only the lab changes, merged over every host's pillar: all lab hosts share the machine's
 # one kernel clock, which chrony on a lab host would try to set; the lab's S3 is the moto server
 # beside the master (barman-cloud's Debian botocore reads no endpoint from ~/.aws/config); the
-# workers' forecast window is compressed to the test's seconds: no cooldown, warmup or protection
-# window holds back the scale-back run right after the pre-scale (3 hours apart when scheduled).
+# workers' forecast window is compressed to the test's seconds: no protection window and a 1 s
+# cooldown and warmup hold back the scale-back run right after the pre-scale (3 hours apart when
+# scheduled). Not 0 s: moto stores a cooldown of 0 as its default 300 (AWS keeps 0), so every
+# apply would find the group changed.
 LAB_OVERRIDES: dict[str, Any] = {
     "fluxora": {
         "common": {"timesync": {"enabled": False}},
@@ -25,8 +27,8 @@ LAB_OVERRIDES: dict[str, Any] = {
         "scaling": {
             "groups": {
                 "worker": {
-                    "cooldown_seconds": 0,
-                    "warmup_seconds": 0,
+                    "cooldown_seconds": 1,
+                    "warmup_seconds": 1,
                     "scale_in_protection_windows": [],
                 }
             }

@@ -229,8 +229,9 @@ def scaling_decision(job: dict[str, Any]) -> dict[str, Any]:
 def test_forecast_window_prescale_then_scale_back(staging_deployed: Deployed) -> None:
     """forecast-window-prescale sets the workers to the window's capacity, and
     forecast-window-scale-back to their baseline; the settle step after it has nothing left
-    to do. The lab's pillar drops the workers' cooldown, warmup and protection window
-    (conftest's LAB_OVERRIDES): the three hours between the two schedules are not waited for."""
+    to do. The lab's pillar cuts the workers' cooldown and warmup to 1 s and drops their
+    protection window (conftest's LAB_OVERRIDES): the three hours between the two schedules are
+    not waited for."""
     lab = staging_deployed.lab
     assert worker_desired(lab) == BASELINE
     for schedule, capacity in (
