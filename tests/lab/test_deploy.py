@@ -26,15 +26,16 @@ def test_deploy_brings_every_staging_host_up_from_nothing(staging_deployed: Depl
     print(f"\nstaging orch.deploy from nothing: {staging_deployed.seconds:.0f} s")
 
 
-def highstate_test(lab: Lab) -> dict[str, dict[str, Any]]:
-    """{host: {state id: return}} of `state.apply test=True` (the highstate) on every host."""
-    result = lab.salt_cli().run("state.apply", "test=True", minion_tgt="*", _timeout=900)
+def state_apply(lab: Lab, *args: str, target: str = "*", timeout: int = 900) -> dict[str, Any]:
+    """`state.apply ARGS` on `target`: {host: {state id: return}} for a glob, {state id:
+    return} for one host (salt-factories unwraps a single minion's answer)."""
+    result = lab.salt_cli().run("state.apply", *args, minion_tgt=target, _timeout=timeout)
     assert isinstance(result.data, dict), result.stdout
     return dict(result.data)
 
 
 def test_every_host_is_at_its_highstate_after_the_deploy(staging_deployed: Deployed) -> None:
-    hosts = highstate_test(staging_deployed.lab)
+    hosts = state_apply(staging_deployed.lab, "test=True")  # the highstate, as a plan
     assert set(hosts) == set(topology("staging"))
     pending = {
         host: [
@@ -59,11 +60,8 @@ def test_a_second_deploy_changes_nothing(staging_deployed: Deployed) -> None:
 
 
 def verify(lab: Lab, target: str = "*") -> dict[str, Any]:
-    """`state.apply fluxora.verify`, what a deploy verifies with: {host: {state id: return}}
-    for a glob, {state id: return} for one host (salt-factories unwraps a single minion's)."""
-    result = lab.salt_cli().run("state.apply", "fluxora.verify", minion_tgt=target, _timeout=300)
-    assert isinstance(result.data, dict), result.stdout
-    return dict(result.data)
+    """`state.apply fluxora.verify`, what a deploy verifies with."""
+    return state_apply(lab, "fluxora.verify", target=target, timeout=300)
 
 
 def test_every_role_passes_its_health_check_after_the_deploy(staging_deployed: Deployed) -> None:

@@ -61,16 +61,24 @@ def local_minion_factory(
     return make
 
 
-@pytest.fixture(scope="session")
-def highstates(local_minion_factory: Callable[..., LocalMinion]) -> dict[tuple[str, str], Any]:
-    """`state.show_highstate` of every host of every environment (a list means errors)."""
+def call_on_every_host(
+    local_minion_factory: Callable[..., LocalMinion], *args: str
+) -> dict[tuple[str, str], Any]:
+    """(env, host) -> what `salt-call --local ARGS` answers on every host of every environment,
+    each a masterless minion with its topology roles (a list means errors)."""
     minions = {
         (env, host): local_minion_factory(env, host, topology(env)[host]) for env, host in HOSTS
     }
     # Each salt-call mostly waits on its own start-up: three at a time halves the wall time.
     with ThreadPoolExecutor(max_workers=3) as pool:
-        renders = pool.map(lambda m: m.call("state.show_highstate", check=False), minions.values())
-        return dict(zip(minions, renders, strict=True))
+        answers = pool.map(lambda m: m.call(*args, check=False), minions.values())
+        return dict(zip(minions, answers, strict=True))
+
+
+@pytest.fixture(scope="session")
+def highstates(local_minion_factory: Callable[..., LocalMinion]) -> dict[tuple[str, str], Any]:
+    """`state.show_highstate` of every host of every environment (a list means errors)."""
+    return call_on_every_host(local_minion_factory, "state.show_highstate")
 
 
 def states_of(highstate: dict[str, Any], module: str) -> dict[str, dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shlex
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from tests.harness.saltlocal import LocalMinion
 from tests.integration.salt.conftest import (
     ENVIRONMENTS,
     HOSTS,
+    call_on_every_host,
     config_file_of,
     orchestrator_config_state,
     states_of,
@@ -86,14 +86,7 @@ def verify_checks(
     local_minion_factory: Callable[..., LocalMinion],
 ) -> dict[tuple[str, str], dict[str, str]]:
     """(env, host) -> {state id: command} of `state.show_sls fluxora.verify`."""
-    minions = {
-        (env, host): local_minion_factory(env, host, topology(env)[host]) for env, host in HOSTS
-    }
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        renders = pool.map(
-            lambda m: m.call("state.show_sls", "fluxora.verify", check=False), minions.values()
-        )
-        rendered = dict(zip(minions, renders, strict=True))
+    rendered = call_on_every_host(local_minion_factory, "state.show_sls", "fluxora.verify")
     for key, states in rendered.items():
         assert isinstance(states, dict), f"{key}: fluxora.verify did not render: {states}"
     return {
